@@ -1,0 +1,14 @@
+"""vc_plugin: privacy-first video consultations for Flask applications.
+
+    from vc_plugin import VideoConsultation
+    vc = VideoConsultation(app, db=db)
+
+See the README for configuration. Importing this package has no side effects.
+"""
+
+from .config import ConfigurationError, Settings
+from .extension import VideoConsultation
+from .sessions import HostUser
+
+__all__ = ["ConfigurationError", "HostUser", "Settings", "VideoConsultation"]
+__version__ = "0.1.0"

@@ -1,0 +1,124 @@
+"""``flask vc …`` commands for operators."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from . import schema
+from .crypto import generate_master_key, new_token, token_digest
+from .state import vc_state
+
+vc_cli = AppGroup("vc", help="vc_plugin: video consultations.")
+
+
+@vc_cli.command("generate-key")
+def generate_key() -> None:
+    """Print a new master key for VC_ENCRYPTION_KEYS (put the newest first)."""
+    click.echo(generate_master_key())
+
+
+@vc_cli.command("migrate")
+@click.option("--revision", default="vc_plugin@head", show_default=True)
+def migrate(revision: str) -> None:
+    """Create or upgrade vc_plugin's tables (for hosts without Flask-Migrate)."""
+    schema.upgrade(vc_state().db.engine, revision)
+    click.echo("vc_plugin tables are up to date.")
+
+
+@vc_cli.command("revision", hidden=True)
+@click.option("-m", "--message", required=True)
+def revision(message: str) -> None:
+    """Maintainers: autogenerate a migration from the models."""
+    schema.new_revision(vc_state().db.engine, message)
+
+
+@vc_cli.command("rotate-keys")
+@click.option(
+    "--data-keys/--no-data-keys",
+    default=False,
+    help="Also give every organisation a new data key and re-encrypt all fields.",
+)
+def rotate_keys(data_keys: bool) -> None:
+    """Re-wrap data keys with the newest master key (after adding one to VC_ENCRYPTION_KEYS)."""
+    state = vc_state()
+    rewrapped = state.cipher.rewrap_data_keys()
+    reencrypted = state.cipher.rotate_data_keys() if data_keys else 0
+    state.db.session.commit()
+    click.echo(f"Re-wrapped {rewrapped} data key(s); re-encrypted {reencrypted} field(s).")
+    click.echo("Older master keys can be removed from VC_ENCRYPTION_KEYS once every process runs this configuration.")
+
+
+@vc_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker for vc_plugin's queue inside this app (needs VC_REDIS_URL)."""
+    from .worker import run_worker
+
+    state = vc_state()
+    if state.redis is None:
+        raise click.ClickException("VC_REDIS_URL is not set: without Redis, jobs run inside the app process.")
+    run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
+
+
+api_token_cli = AppGroup("api-token", help="API tokens of an organisation for host applications.")
+vc_cli.add_command(api_token_cli)
+
+
+@api_token_cli.command("create")
+@click.option("--organisation", "organisation_slug", required=True, help="Organisation slug, e.g. praxis-nord.")
+@click.option("--name", required=True, help="What the token is for, e.g. 'case tool'.")
+def api_token_create(organisation_slug: str, name: str) -> None:
+    """Create a token; it is printed once and stored only as a digest."""
+    row, token = vc_state().api_tokens.create(organisation_slug, name)
+    click.echo(f"token #{row.id} for {organisation_slug}: {token}")
+
+
+@api_token_cli.command("list")
+@click.option("--organisation", "organisation_slug", required=True)
+def api_token_list(organisation_slug: str) -> None:
+    state = vc_state()
+    organisation = state.directory.organisation(organisation_slug)
+    for row in state.api_tokens.list(organisation.id):
+        status = "revoked" if row.revoked_at else "active"
+        click.echo(f"#{row.id}\t{status}\t{row.name}\tcreated {row.created_at:%Y-%m-%d}")
+
+
+@api_token_cli.command("revoke")
+@click.option("--organisation", "organisation_slug", required=True)
+@click.argument("token_id", type=int)
+def api_token_revoke(organisation_slug: str, token_id: int) -> None:
+    state = vc_state()
+    organisation = state.directory.organisation(organisation_slug)
+    if not state.api_tokens.revoke(organisation.id, token_id):
+        raise click.ClickException("no such active token in this organisation")
+    click.echo(f"token #{token_id} revoked")
+
+
+@vc_cli.command("operator-token")
+def operator_token() -> None:
+    """Create a token for `flask vc probe`; put its hash into VC_OPERATOR_TOKEN_HASH."""
+    token = new_token("vcop")
+    click.echo(f"token (give it to the monitoring, keep it secret): {token}")
+    click.echo(f"VC_OPERATOR_TOKEN_HASH = {token_digest(token)!r}")
+
+
+@vc_cli.command("probe")
+@click.option("--url", help="Public URL of the deployment (default: VC_PUBLIC_URL).")
+@click.option("--token", envvar="VC_OPERATOR_TOKEN", required=True, help="Operator token (or VC_OPERATOR_TOKEN).")
+@click.option("--relay", is_flag=True, help="Force the call through TURN.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds until the call must be up.")
+def probe(url: str | None, token: str, relay: bool, timeout: float) -> None:
+    """Set up a real call between two aiortc peers through the deployment; exit 1 if it fails."""
+    import asyncio
+
+    from .probe import run_probe
+
+    target = url or vc_state().settings.public_url
+    if not target:
+        raise click.ClickException("give --url or set VC_PUBLIC_URL")
+    result = asyncio.run(run_probe(target, token, relay=relay, timeout=timeout))
+    click.echo(result.line())
+    if not result.ok:
+        raise SystemExit(1)

@@ -1,0 +1,72 @@
+"""A small intranet-like host app that mounts vc_plugin on embedded defaults.
+
+SQLite, no Redis, mails on the console, and a development sign-in. It refuses to run
+anywhere but on this computer in debug mode: ``python -m vc_plugin.demo``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+from flask import Flask, render_template
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from vc_plugin import VideoConsultation
+from vc_plugin.crypto import generate_master_key
+from vc_plugin.schema import upgrade
+
+
+class HostBase(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=HostBase)
+
+
+class Notice(db.Model):  # type: ignore[name-defined, misc]
+    """The host's own table, to show that host and extension share one database."""
+
+    __tablename__ = "demo_notice"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(String(200))
+
+
+def _demo_secrets(instance: Path) -> dict[str, str]:
+    """Generated once and kept in the instance folder, so restarts keep sessions and data readable."""
+    path = instance / "demo-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {"secret_key": secrets.token_urlsafe(32), "encryption_key": generate_master_key()}
+    instance.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values))
+    path.chmod(0o600)
+    return values
+
+
+def create_app(instance_path: str | Path | None = None, *, port: int = 5000) -> Flask:
+    instance = Path(instance_path or Path.cwd() / "instance").resolve()
+    app = Flask(__name__, instance_path=str(instance))
+    keys = _demo_secrets(instance)
+    app.config.update(
+        DEBUG=True,
+        SECRET_KEY=keys["secret_key"],
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{instance / 'demo.sqlite'}",
+        VC_ENCRYPTION_KEYS=[keys["encryption_key"]],
+        VC_DEV_LOGIN=True,
+        VC_PUBLIC_URL=f"http://127.0.0.1:{port}/",
+        VC_OPERATOR_NAME="Demo-Praxis",
+    )
+    VideoConsultation(app, db=db)
+
+    @app.get("/")
+    def intranet_home() -> str:
+        return render_template("demo/home.html")
+
+    with app.app_context():
+        db.create_all()
+        upgrade(db.engine)
+    return app

@@ -1,0 +1,201 @@
+"""The ``VideoConsultation`` extension object: three lines in a host app mount everything."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from . import host_migrations, i18n
+from .api_tokens import ApiTokens
+from .appointments import AppointmentBook
+from .audit import AuditLog
+from .bus import Bus, LocalBus, RedisBus
+from .clock import Clock, SystemClock
+from .config import ConfigurationError, Settings, load_settings
+from .crypto import MasterKeyring
+from .data_keys import FieldCipher
+from .directory import Directory
+from .invites import InvitationSender
+from .jobs import JobQueue, RQJobQueue, ThreadJobQueue
+from .joining import CheckIn
+from .mail import ConsoleMailer, Mailer, SmtpMailer
+from .models import Base
+from .oidc import SignInProvider
+from .presence import MemoryPresence, PresenceStore, RedisPresence
+from .public_api import PublicAPI
+from .ratelimits import install_limiter
+from .sessions import HostUser
+from .sms import load_sms_sender
+from .sockets import LiveConnections
+from .state import EXTENSION_KEY, VCState
+from .waiting_room import WaitingRoom
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+log = logging.getLogger(__name__)
+
+
+class VideoConsultation(PublicAPI):
+    """Flask extension for privacy-first video consultations.
+
+    ``VideoConsultation(app, db=db)`` or, in an app factory, ``vc = VideoConsultation(db=db)``
+    and later ``vc.init_app(app)``. Without ``db`` it uses the app's Flask-SQLAlchemy
+    instance or creates one.
+    """
+
+    def __init__(self, app: Flask | None = None, db: SQLAlchemy | None = None, *, clock: Clock | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self._practitioner_loader: Callable[[], HostUser | None] | None = None
+        self._states: list[VCState] = []
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError("vc_plugin is already initialised on this app")
+        settings = load_settings(app.config, debug=app.debug, testing=app.testing)
+        db = self._database(app)
+        clock = self._clock or SystemClock()
+        redis = _redis_client(settings)
+        keyring = MasterKeyring(settings.encryption_keys)
+
+        def session() -> Any:
+            return db.session
+
+        jobs = _job_queue(app, settings, redis, clock)
+        cipher = FieldCipher(session, keyring, clock)
+        audit = AuditLog(session, clock)
+        directory = Directory(session, clock)
+        appointments = AppointmentBook(
+            session=session,
+            clock=clock,
+            settings=settings,
+            cipher=cipher,
+            audit=audit,
+            directory=directory,
+            sender=InvitationSender(jobs, keyring, clock, settings, session),
+        )
+        bus: Bus = RedisBus(redis) if redis is not None else LocalBus()
+        presence: PresenceStore = RedisPresence(redis) if redis is not None else MemoryPresence()
+        state = VCState(
+            settings=settings,
+            db=db,
+            clock=clock,
+            keyring=keyring,
+            cipher=cipher,
+            redis=redis,
+            jobs=jobs,
+            bus=bus,
+            mailer=_mailer(settings),
+            audit=audit,
+            directory=directory,
+            appointments=appointments,
+            api_tokens=ApiTokens(session, clock, directory),
+            presence=presence,
+            waiting_room=WaitingRoom(
+                presence=presence,
+                bus=bus,
+                clock=clock,
+                settings=settings,
+                session=session,
+                audit=audit,
+                directory=directory,
+            ),
+            check_in=CheckIn(session=session, clock=clock, settings=settings, audit=audit, appointments=appointments),
+            connections=LiveConnections(),
+            sms=load_sms_sender(settings),
+            practitioner_loader=self._practitioner_loader,
+        )
+        if settings.oidc_issuer or settings.oidc_metadata_url:
+            state.sign_in_provider = SignInProvider(app, settings)
+        bus.on_reconnect(lambda: threading.Thread(target=state.connections.reannounce, daemon=True).start())
+        app.extensions[EXTENSION_KEY] = state
+        self._states.append(state)
+        i18n.install(app, settings.default_language)
+        host_migrations.join(app)
+
+        from .blueprints import register_blueprints
+        from .cli import vc_cli
+
+        register_blueprints(app, settings)
+        state.limiter = install_limiter(app, settings)
+        app.cli.add_command(vc_cli)
+
+    # --- helpers for hosts and tests -------------------------------------------------------------
+    def practitioner_loader(self, loader: Callable[[], HostUser | None]) -> Callable[[], HostUser | None]:
+        """Decorator for hosts with their own login: return a ``HostUser`` for the current user, or None.
+
+        OIDC sign-in is then not offered; the host's session decides who is signed in.
+        """
+        self._practitioner_loader = loader
+        for state in self._states:
+            state.practitioner_loader = loader
+        return loader
+
+    @staticmethod
+    def create_tables(app: Flask) -> None:
+        """Create the tables directly, for hosts without migrations (tests, quick trials)."""
+        with app.app_context():
+            state: VCState = app.extensions[EXTENSION_KEY]
+            Base.metadata.create_all(state.db.engine)
+
+    def _database(self, app: Flask) -> SQLAlchemy:
+        # Connections that died while the database was away are replaced, not handed out.
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+        if self._db is not None:
+            if "sqlalchemy" not in app.extensions:
+                self._db.init_app(app)
+            return self._db
+        existing = app.extensions.get("sqlalchemy")
+        if existing is not None:
+            return existing
+        if not app.config.get("SQLALCHEMY_DATABASE_URI") and not app.config.get("SQLALCHEMY_BINDS"):
+            Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+            app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'vc_plugin.sqlite'}"
+        return SQLAlchemy(app)
+
+
+def _redis_client(settings: Settings) -> Redis | None:
+    if not settings.redis_url:
+        return None
+    from redis import Redis
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from redis.retry import Retry
+
+    return Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=3,
+        socket_timeout=5,
+        health_check_interval=15,
+        # A restarted Redis: retry a few times before a request fails.
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 5),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
+def _job_queue(app: Flask, settings: Settings, redis: Redis | None, clock: Clock) -> JobQueue:
+    if redis is None:
+        return ThreadJobQueue(app)
+    from flask import current_app
+
+    def session() -> Any:
+        return current_app.extensions[EXTENSION_KEY].db.session
+
+    return RQJobQueue(redis, settings.job_queue_name, settings.retention_failed_job_hours * 3600, session, clock)
+
+
+def _mailer(settings: Settings) -> Mailer:
+    return SmtpMailer(settings.smtp_url) if settings.smtp_url else ConsoleMailer()
+
+
+__all__ = ["ConfigurationError", "VideoConsultation"]

@@ -1,0 +1,1 @@
+"""Alembic migrations shipped with vc_plugin (branch label ``vc_plugin``)."""
