@@ -1,0 +1,179 @@
+"""Who is signed in, kept in the one session cookie, with idle and absolute timeouts.
+
+The cookie holds a practitioner's public id, role and two timestamps; never a name or an
+email address. Hosts with their own login register a ``practitioner_loader`` instead, and
+then their session is the only one that counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, has_request_context, redirect, request, session, url_for
+
+from .joining import ParticipantPass
+from .models import Practitioner, Role
+from .state import vc_state
+
+USER_KEY = "vc_user"
+KEEP_ON_SIGN_IN = ("vc_lang",)
+SEEN_WRITE_INTERVAL = 60  # seconds; fewer cookie rewrites
+CACHE_KEY = "vc_plugin.user"  # per request, in the WSGI environ
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class HostUser:
+    """What a host's ``practitioner_loader`` returns for its signed-in user."""
+
+    subject: str
+    display_name: str
+    role: Role | str
+    organisation: str | None = None
+
+
+def _now() -> float:
+    return vc_state().clock.now().timestamp()
+
+
+def sign_in(practitioner: Practitioner, method: str) -> None:
+    """Start a fresh session (no fixation): only the language choice survives."""
+    kept = {key: session[key] for key in KEEP_ON_SIGN_IN if key in session}
+    session.clear()
+    session.update(kept)
+    now = _now()
+    session[USER_KEY] = {
+        "pid": practitioner.public_id,
+        "role": practitioner.role.value,
+        "iat": now,
+        "seen": now,
+        "via": method,
+    }
+    _forget_cached_user()
+
+
+def _forget_cached_user() -> None:
+    if has_request_context():
+        request.environ.pop(CACHE_KEY, None)
+
+
+def sign_out() -> None:
+    kept = {key: session[key] for key in KEEP_ON_SIGN_IN if key in session}
+    session.clear()
+    session.update(kept)
+    _forget_cached_user()
+
+
+def signed_in_method() -> str | None:
+    data = session.get(USER_KEY)
+    return data.get("via") if isinstance(data, dict) else None
+
+
+def current_practitioner() -> Practitioner | None:
+    """The signed-in person for this request, or ``None``; enforces the timeouts."""
+    if CACHE_KEY in request.environ:
+        return request.environ[CACHE_KEY]
+    state = vc_state()
+    user = _from_host_loader() if state.practitioner_loader else _from_session()
+    request.environ[CACHE_KEY] = user
+    return user
+
+
+def _from_session() -> Practitioner | None:
+    data = session.get(USER_KEY)
+    if not isinstance(data, dict):
+        return None
+    settings = vc_state().settings
+    now = _now()
+    try:
+        issued, seen = float(data["iat"]), float(data["seen"])
+    except (KeyError, TypeError, ValueError):
+        sign_out()
+        return None
+    if now - seen > settings.session_idle_minutes * 60 or now - issued > settings.session_absolute_hours * 3600:
+        sign_out()
+        request.environ["vc_plugin.session_expired"] = True
+        return None
+    practitioner = vc_state().directory.by_public_id(str(data.get("pid")))
+    if practitioner is None or not practitioner.active or practitioner.role.value != data.get("role"):
+        sign_out()
+        return None
+    if now - seen > SEEN_WRITE_INTERVAL:
+        data["seen"] = now
+        session[USER_KEY] = data
+    return practitioner
+
+
+def _from_host_loader() -> Practitioner | None:
+    state = vc_state()
+    loader = state.practitioner_loader
+    assert loader is not None
+    host_user = loader()
+    if host_user is None:
+        return None
+    practitioner = state.directory.provision(
+        issuer="host",
+        subject=host_user.subject,
+        display_name=host_user.display_name,
+        role=Role(host_user.role),
+        organisation_slug=host_user.organisation or state.settings.default_organisation,
+    )
+    state.db.session.commit()
+    return practitioner
+
+
+def _require(roles: frozenset[Role]) -> Callable[[F], F]:
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            person = current_practitioner()
+            if person is None:
+                if request.path.startswith(f"{vc_state().settings.url_prefix}/api/") or request.is_json:
+                    abort(401, description="Sign-in required.")
+                expired = {"expired": "1"} if request.environ.get("vc_plugin.session_expired") else {}
+                return redirect(url_for("vc.auth.sign_in_page", next=request.full_path.rstrip("?"), **expired))
+            if person.role not in roles:
+                abort(403, description="Your role does not allow this.")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+#: Holds consultations: practitioners and admins.
+practitioner_required = _require(frozenset({Role.PRACTITIONER, Role.ADMIN}))
+#: Plans appointments: everyone who signs in.
+staff_or_practitioner = _require(frozenset({Role.PRACTITIONER, Role.STAFF, Role.ADMIN}))
+#: Organisation settings.
+admin_required = _require(frozenset({Role.ADMIN}))
+
+
+# --- participants (patients and others invited): no account, a pass in the session -------------
+
+PASS_KEY = "vc_pass"  # noqa: S105 - a session key, not a password
+
+
+def grant_pass(participant_pass: ParticipantPass) -> None:
+    """Keep the pass in the session cookie (replacing an earlier one); nothing of it is stored server-side."""
+    session[PASS_KEY] = participant_pass.as_dict()
+
+
+def current_pass(invitation_public_id: str | None = None) -> ParticipantPass | None:
+    found = ParticipantPass.from_dict(session.get(PASS_KEY))
+    if found is None:
+        return None
+    if found.expires_at <= vc_state().clock.now().timestamp():
+        session.pop(PASS_KEY, None)
+        return None
+    if invitation_public_id is not None and found.invitation != invitation_public_id:
+        return None
+    return found
+
+
+def drop_pass() -> None:
+    session.pop(PASS_KEY, None)
