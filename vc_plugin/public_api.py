@@ -1,0 +1,88 @@
+"""The Python API for host applications, offered as methods of ``VideoConsultation``.
+
+The host is trusted: its calls act for the organisation of the appointment or practitioner
+concerned. They run inside the app context (a request, a CLI command, a job)::
+
+    planned = vc.create_appointment(
+        practitioner="k2Jf…", starts_at=start, ends_at=start + timedelta(minutes=30),
+        participants=[{"email": "patient@example.org", "language": "de"}],
+    )
+    planned.invitations[0].code   # shown once: the mail is already queued
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .access import Principal
+from .appointments import IssuedInvitation, NotFound, PlannedAppointment
+from .models import Appointment
+from .schemas import AppointmentIn, ParticipantIn, SendIn
+from .state import vc_state
+
+
+class PublicAPI:
+    def create_appointment(
+        self,
+        *,
+        practitioner: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        participants: list[dict[str, Any]] | None = None,
+        kind: str = "single",
+        label: str | None = None,
+        relay_only: bool = False,
+    ) -> PlannedAppointment:
+        """Plan an appointment for a practitioner (by public id) and queue its invitations."""
+        state = vc_state()
+        person = state.directory.by_public_id(practitioner)
+        if person is None:
+            raise NotFound("no such practitioner")
+        request = AppointmentIn(
+            practitioner=practitioner,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            kind=kind,  # type: ignore[arg-type]
+            label=label,
+            relay_only=relay_only,
+            participants=[ParticipantIn(**item) for item in (participants or [{}])],
+        )
+        return state.appointments.plan(Principal.host(person.organisation_id), request)
+
+    def list_appointments(
+        self, *, organisation: str, practitioner: str | None = None, upcoming: bool = True
+    ) -> list[Appointment]:
+        state = vc_state()
+        organisation_id = state.directory.organisation(organisation).id
+        return state.appointments.list(
+            Principal.host(organisation_id), upcoming=upcoming, practitioner_public_id=practitioner
+        )
+
+    def get_appointment(self, appointment_id: str) -> Appointment:
+        return vc_state().appointments.get(self._host_for(appointment_id), appointment_id)
+
+    def cancel_appointment(self, appointment_id: str) -> Appointment:
+        return vc_state().appointments.cancel(self._host_for(appointment_id), appointment_id)
+
+    def delete_appointment(self, appointment_id: str) -> None:
+        """Delete the appointment and all its data now."""
+        vc_state().appointments.delete(self._host_for(appointment_id), appointment_id)
+
+    def send_invitation(
+        self, invitation_id: str, *, email: str | None = None, phone: str | None = None, language: str | None = None
+    ) -> IssuedInvitation:
+        """Issue a new code for an invitation and send it (to ``email`` or the stored contact)."""
+        state = vc_state()
+        invitation = state.appointments.invitation_by_public_id(invitation_id)
+        if invitation is None:
+            raise NotFound("no such invitation")
+        principal = Principal.host(invitation.appointment.organisation_id)
+        return state.appointments.resend(principal, invitation_id, SendIn(email=email, phone=phone, language=language))  # type: ignore[arg-type]
+
+    @staticmethod
+    def _host_for(appointment_id: str) -> Principal:
+        found = vc_state().appointments.organisation_of(appointment_id)
+        if found is None:
+            raise NotFound("no such appointment")
+        return Principal.host(found)
