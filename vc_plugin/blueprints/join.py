@@ -1,0 +1,128 @@
+"""The patient's side: the invitation link, check-in, and the room page (waiting room and call)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from ..appointments import LinkState
+from ..i18n import preferred_language
+from ..joining import CheckInProblem, CheckInRefused
+from ..navigation import socket_path
+from ..sessions import current_pass, drop_pass, grant_pass
+from ..state import vc_state
+
+bp = Blueprint("join", __name__, url_prefix="/join")
+
+STATUS = {
+    CheckInProblem.UNKNOWN: 404,
+    CheckInProblem.CANCELLED: 410,
+    CheckInProblem.EXPIRED: 410,
+    CheckInProblem.NOT_YET_OPEN: 200,
+    CheckInProblem.LOCKED: 429,
+    CheckInProblem.WRONG_CODE: 403,
+    CheckInProblem.NAME: 422,
+    CheckInProblem.CONSENT: 422,
+}
+
+
+def _closed(invitation_id: str, problem: CheckInProblem) -> tuple[str, int]:
+    state = vc_state()
+    if problem is CheckInProblem.NOT_YET_OPEN:
+        invitation = state.appointments.invitation_by_public_id(invitation_id)
+        assert invitation is not None
+        appointment = invitation.appointment
+        return render_template(
+            "vc_plugin/join/not_yet.html", appointment=appointment, practitioner=appointment.practitioner
+        ), 200
+    return render_template("vc_plugin/join/invalid.html", reason=problem.value), STATUS[problem]
+
+
+def _check_in_page(invitation_id: str, status: int = 200, **extra: object) -> tuple[str, int]:
+    state = vc_state()
+    invitation = state.check_in.invitation(invitation_id)
+    appointment = invitation.appointment
+    context = {
+        "invitation": invitation,
+        "appointment": appointment,
+        "practitioner": appointment.practitioner,
+        "locked": state.check_in.is_locked(invitation),
+        "form": request.form,
+        "problem": None,
+        "attempts_left": None,
+        **extra,
+    }
+    return render_template("vc_plugin/join/check_in.html", **context), status
+
+
+@bp.get("/<string(maxlength=32):invitation_id>")
+def link(invitation_id: str) -> tuple[str, int] | Response:
+    """The link from the invitation. The code travels in the fragment and never reaches us here."""
+    if current_pass(invitation_id) is not None:
+        return redirect(url_for(".room", invitation_id=invitation_id))
+    try:
+        return _check_in_page(invitation_id)
+    except CheckInRefused as refused:
+        return _closed(invitation_id, refused.problem)
+
+
+@bp.post("/<string(maxlength=32):invitation_id>")
+def check_in(invitation_id: str) -> tuple[str, int] | Response:
+    state = vc_state()
+    try:
+        participant_pass = state.check_in.check_in(
+            invitation_id,
+            code=request.form.get("code", "")[:64],
+            name=request.form.get("name", "")[:200],
+            consent=request.form.get("consent") == "yes",
+            language=preferred_language(),
+        )
+    except CheckInRefused as refused:
+        if refused.problem in {
+            CheckInProblem.UNKNOWN,
+            CheckInProblem.CANCELLED,
+            CheckInProblem.EXPIRED,
+            CheckInProblem.NOT_YET_OPEN,
+        }:
+            return _closed(invitation_id, refused.problem)
+        return _check_in_page(
+            invitation_id, STATUS[refused.problem], problem=refused.problem.value, attempts_left=refused.attempts_left
+        )
+    grant_pass(participant_pass)
+    return redirect(url_for(".room", invitation_id=invitation_id))
+
+
+@bp.get("/<string(maxlength=32):invitation_id>/room")
+def room(invitation_id: str) -> tuple[str, int] | Response:
+    """Device check, waiting room and call, on one page with one connection."""
+    state = vc_state()
+    participant_pass = current_pass(invitation_id)
+    if participant_pass is None or not state.check_in.pass_is_valid(participant_pass):
+        drop_pass()
+        return redirect(url_for(".link", invitation_id=invitation_id))
+    invitation = state.appointments.invitation_by_public_id(invitation_id)
+    assert invitation is not None and state.appointments.link_state(invitation) is LinkState.OPEN
+    settings = state.settings
+    client_config = {
+        "socket": socket_path("vc.ws.room_socket", appointment_id=participant_pass.appointment),
+        "stun": [{"urls": settings.stun_urls}] if settings.stun_urls else [],
+        "timeZone": settings.display_timezone,
+    }
+    return render_template(
+        "vc_plugin/join/room.html",
+        participant=participant_pass,
+        appointment=invitation.appointment,
+        practitioner=invitation.appointment.practitioner,
+        client_config=client_config,
+    ), 200
+
+
+@bp.post("/<string(maxlength=32):invitation_id>/leave")
+def leave(invitation_id: str) -> Response:
+    drop_pass()
+    return redirect(url_for(".left", invitation_id=invitation_id))
+
+
+@bp.get("/<string(maxlength=32):invitation_id>/left")
+def left(invitation_id: str) -> str:
+    return render_template("vc_plugin/join/left.html", invitation_id=invitation_id)

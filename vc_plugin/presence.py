@@ -1,0 +1,345 @@
+"""Who is in which waiting room right now: soft state that expires by itself.
+
+Presence holds display names and queue positions, so it never touches the database. Every
+room expires at the latest ``VC_RETENTION_PRESENCE_GRACE_MINUTES`` after the planned end,
+and is deleted at once when the consultation ends. A member whose connection has not been
+heard of for ``STALE_AFTER`` seconds counts as gone (a crashed process cannot clean up).
+
+``MemoryPresence`` serves the embedded mode; ``RedisPresence`` shares rooms between
+processes. Member updates are atomic in both (a lock, or a Lua script).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+STALE_AFTER = 45.0
+PREFIX = "vc:room:"
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    role: str  # patient, practitioner, probe
+    name: str
+    state: str  # waiting, admitted
+    since: float
+    invitation: str | None = None
+    kind: str = "patient"  # patient, interpreter, relative, other
+    resume: str = ""  # digest of the resume token
+    connection: str = ""  # the socket that speaks for this member now
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "role": self.role, "name": self.name, "kind": self.kind, "since": self.since}
+
+
+@dataclass(frozen=True)
+class Room:
+    appointment: str
+    organisation: int
+    practitioner: str
+    starts_at: float
+    ends_at: float
+    expires_at: float
+    relay_only: bool = False
+    notice: str | None = None
+    kind: str = "single"
+    members: tuple[Member, ...] = field(default_factory=tuple)
+
+
+class PresenceStore(Protocol):
+    def open_room(self, room: Room) -> None: ...
+    def room(self, appointment: str) -> Room | None: ...
+    def update_room(self, appointment: str, **changes: Any) -> Room | None: ...
+    def put(self, appointment: str, member: Member, now: float) -> None: ...
+    def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None: ...
+    def get(self, appointment: str, member_id: str) -> Member | None: ...
+    def members(self, appointment: str, now: float) -> list[Member]: ...
+    def touch(self, appointment: str, member_id: str, now: float) -> None: ...
+    def remove(self, appointment: str, member_id: str) -> Member | None: ...
+    def close_room(self, appointment: str) -> None: ...
+    def rooms_of(self, index: str) -> list[str]: ...
+    def purge_stale(self, now: float) -> int: ...
+
+
+def index_of_practitioner(practitioner: str) -> str:
+    return f"practitioner:{practitioner}"
+
+
+def index_of_organisation(organisation: int) -> str:
+    return f"organisation:{organisation}"
+
+
+def _member_json(member: Member) -> str:
+    return json.dumps(asdict(member), separators=(",", ":"))
+
+
+def _member(raw: str | bytes) -> Member:
+    return Member(**json.loads(raw))
+
+
+# --- in-process ---------------------------------------------------------------------------------
+
+
+class MemoryPresence:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._rooms: dict[str, Room] = {}
+        self._members: dict[str, dict[str, Member]] = {}
+        self._seen: dict[str, dict[str, float]] = {}
+        self._indices: dict[str, set[str]] = {}
+        self._lock = threading.RLock()
+        self._clock = clock
+
+    def _alive(self, appointment: str) -> Room | None:
+        room = self._rooms.get(appointment)
+        if room is not None and room.expires_at <= self._clock():
+            self.close_room(appointment)
+            return None
+        return room
+
+    def open_room(self, room: Room) -> None:
+        with self._lock:
+            existing = self._rooms.get(room.appointment)
+            if existing is not None:
+                room = replace(room, notice=existing.notice)
+            self._rooms[room.appointment] = room
+            self._members.setdefault(room.appointment, {})
+            self._seen.setdefault(room.appointment, {})
+            for index in (index_of_practitioner(room.practitioner), index_of_organisation(room.organisation)):
+                self._indices.setdefault(index, set()).add(room.appointment)
+
+    def room(self, appointment: str) -> Room | None:
+        with self._lock:
+            return self._alive(appointment)
+
+    def update_room(self, appointment: str, **changes: Any) -> Room | None:
+        with self._lock:
+            room = self._alive(appointment)
+            if room is None:
+                return None
+            updated = replace(room, **changes)
+            self._rooms[appointment] = updated
+            if updated.practitioner != room.practitioner:
+                self._indices.get(index_of_practitioner(room.practitioner), set()).discard(appointment)
+                self._indices.setdefault(index_of_practitioner(updated.practitioner), set()).add(appointment)
+            return updated
+
+    def put(self, appointment: str, member: Member, now: float) -> None:
+        with self._lock:
+            if self._alive(appointment) is None:
+                return
+            self._members[appointment][member.id] = member
+            self._seen[appointment][member.id] = now
+
+    def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None:
+        with self._lock:
+            members = self._members.get(appointment, {})
+            if member_id not in members:
+                return None
+            members[member_id] = replace(members[member_id], **changes)
+            return members[member_id]
+
+    def get(self, appointment: str, member_id: str) -> Member | None:
+        with self._lock:
+            if self._alive(appointment) is None:
+                return None
+            return self._members[appointment].get(member_id)
+
+    def members(self, appointment: str, now: float) -> list[Member]:
+        with self._lock:
+            if self._alive(appointment) is None:
+                return []
+            seen = self._seen[appointment]
+            return [m for m in self._members[appointment].values() if now - seen.get(m.id, 0) < STALE_AFTER]
+
+    def touch(self, appointment: str, member_id: str, now: float) -> None:
+        with self._lock:
+            if member_id in self._members.get(appointment, {}):
+                self._seen[appointment][member_id] = now
+
+    def remove(self, appointment: str, member_id: str) -> Member | None:
+        with self._lock:
+            self._seen.get(appointment, {}).pop(member_id, None)
+            return self._members.get(appointment, {}).pop(member_id, None)
+
+    def close_room(self, appointment: str) -> None:
+        with self._lock:
+            room = self._rooms.pop(appointment, None)
+            self._members.pop(appointment, None)
+            self._seen.pop(appointment, None)
+            if room is not None:
+                for index in (index_of_practitioner(room.practitioner), index_of_organisation(room.organisation)):
+                    self._indices.get(index, set()).discard(appointment)
+
+    def rooms_of(self, index: str) -> list[str]:
+        with self._lock:
+            return sorted(a for a in self._indices.get(index, set()) if self._alive(a) is not None)
+
+    def purge_stale(self, now: float) -> int:
+        """Drop expired rooms and members not heard of for four times the stale period."""
+        removed = 0
+        with self._lock:
+            for appointment in list(self._rooms):
+                if self._alive(appointment) is None:
+                    removed += 1
+                    continue
+                for member_id, seen in list(self._seen[appointment].items()):
+                    if now - seen > 4 * STALE_AFTER:
+                        self.remove(appointment, member_id)
+                        removed += 1
+        return removed
+
+
+# --- Redis ----------------------------------------------------------------------------------------
+
+#: Merge a JSON object of changes into a member, atomically. KEYS[1]=members hash, ARGV=[id, changes]
+_UPDATE_MEMBER = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local member = cjson.decode(raw)
+for k, v in pairs(cjson.decode(ARGV[2])) do member[k] = v end
+local encoded = cjson.encode(member)
+redis.call('HSET', KEYS[1], ARGV[1], encoded)
+return encoded
+"""
+
+
+class RedisPresence:
+    """Keys per room: ``…:meta`` (hash), ``…:members`` (id → JSON), ``…:seen`` (id → time)."""
+
+    def __init__(self, redis: Any) -> None:
+        self._redis = redis
+        self._update_member = redis.register_script(_UPDATE_MEMBER)
+
+    @staticmethod
+    def _keys(appointment: str) -> tuple[str, str, str]:
+        base = PREFIX + appointment
+        return f"{base}:meta", f"{base}:members", f"{base}:seen"
+
+    def _expire(self, pipe: Any, appointment: str, expires_at: float) -> None:
+        at = int(expires_at) + 1
+        for key in self._keys(appointment):
+            pipe.expireat(key, at)
+
+    def open_room(self, room: Room) -> None:
+        meta, _, _ = self._keys(room.appointment)
+        values = {k: json.dumps(v) for k, v in asdict(room).items() if k not in {"members", "notice"}}
+        with self._redis.pipeline() as pipe:
+            pipe.hset(meta, mapping=values)
+            pipe.hsetnx(meta, "notice", json.dumps(None))
+            self._expire(pipe, room.appointment, room.expires_at)
+            for index in (index_of_practitioner(room.practitioner), index_of_organisation(room.organisation)):
+                pipe.sadd(f"vc:index:{index}", room.appointment)
+                pipe.expireat(f"vc:index:{index}", int(room.expires_at) + 1, gt=True)
+                pipe.expireat(f"vc:index:{index}", int(room.expires_at) + 1, nx=True)
+            pipe.execute()
+
+    def room(self, appointment: str) -> Room | None:
+        raw = self._redis.hgetall(self._keys(appointment)[0])
+        if not raw or b"appointment" not in raw:
+            return None
+        return Room(**{k.decode(): json.loads(v) for k, v in raw.items()})
+
+    def update_room(self, appointment: str, **changes: Any) -> Room | None:
+        before = self.room(appointment)
+        if before is None:
+            return None
+        meta = self._keys(appointment)[0]
+        self._redis.hset(meta, mapping={k: json.dumps(v) for k, v in changes.items()})
+        after = replace(before, **changes)
+        if after.practitioner != before.practitioner:
+            self._redis.srem(f"vc:index:{index_of_practitioner(before.practitioner)}", appointment)
+            key = f"vc:index:{index_of_practitioner(after.practitioner)}"
+            self._redis.sadd(key, appointment)
+            self._redis.expireat(key, int(after.expires_at) + 1)
+        return after
+
+    def put(self, appointment: str, member: Member, now: float) -> None:
+        room = self.room(appointment)
+        if room is None:
+            return
+        _, members, seen = self._keys(appointment)
+        with self._redis.pipeline() as pipe:
+            pipe.hset(members, member.id, _member_json(member))
+            pipe.hset(seen, member.id, now)
+            self._expire(pipe, appointment, room.expires_at)
+            pipe.execute()
+
+    def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None:
+        raw = self._update_member(keys=[self._keys(appointment)[1]], args=[member_id, json.dumps(changes)])
+        return _member(raw) if raw else None
+
+    def get(self, appointment: str, member_id: str) -> Member | None:
+        raw = self._redis.hget(self._keys(appointment)[1], member_id)
+        return _member(raw) if raw else None
+
+    def members(self, appointment: str, now: float) -> list[Member]:
+        _, members, seen = self._keys(appointment)
+        with self._redis.pipeline() as pipe:
+            pipe.hgetall(members)
+            pipe.hgetall(seen)
+            raw_members, raw_seen = pipe.execute()
+        result = []
+        for member_id, raw in raw_members.items():
+            heard = float(raw_seen.get(member_id, 0))
+            if now - heard < STALE_AFTER:
+                result.append(_member(raw))
+        return result
+
+    def touch(self, appointment: str, member_id: str, now: float) -> None:
+        _, members, seen = self._keys(appointment)
+        if self._redis.hexists(members, member_id):
+            self._redis.hset(seen, member_id, now)
+
+    def remove(self, appointment: str, member_id: str) -> Member | None:
+        _, members, seen = self._keys(appointment)
+        with self._redis.pipeline() as pipe:
+            pipe.hget(members, member_id)
+            pipe.hdel(members, member_id)
+            pipe.hdel(seen, member_id)
+            raw, _, _ = pipe.execute()
+        return _member(raw) if raw else None
+
+    def close_room(self, appointment: str) -> None:
+        room = self.room(appointment)
+        with self._redis.pipeline() as pipe:
+            pipe.delete(*self._keys(appointment))
+            if room is not None:
+                for index in (index_of_practitioner(room.practitioner), index_of_organisation(room.organisation)):
+                    pipe.srem(f"vc:index:{index}", appointment)
+            pipe.execute()
+
+    def rooms_of(self, index: str) -> list[str]:
+        return self._prune_index(index)[0]
+
+    def _prune_index(self, index: str) -> tuple[list[str], int]:
+        """Rooms of an index that still exist; entries of expired rooms are removed."""
+        appointments = sorted(a.decode() for a in self._redis.smembers(f"vc:index:{index}"))
+        if not appointments:
+            return [], 0
+        with self._redis.pipeline() as pipe:
+            for appointment in appointments:
+                pipe.exists(self._keys(appointment)[0])
+            alive = pipe.execute()
+        gone = [a for a, exists in zip(appointments, alive, strict=True) if not exists]
+        if gone:
+            self._redis.srem(f"vc:index:{index}", *gone)
+        return [a for a, exists in zip(appointments, alive, strict=True) if exists], len(gone)
+
+    def purge_stale(self, now: float) -> int:
+        """Remove members not heard of for a long time, and index entries of expired rooms."""
+        removed = 0
+        for key in self._redis.scan_iter(match=f"{PREFIX}*:seen", count=500):
+            appointment = key.decode()[len(PREFIX) : -len(":seen")]
+            for member_id, heard in self._redis.hgetall(key).items():
+                if now - float(heard) > 4 * STALE_AFTER:
+                    self.remove(appointment, member_id.decode())
+                    removed += 1
+        for key in self._redis.scan_iter(match="vc:index:*", count=500):
+            removed += self._prune_index(key.decode()[len("vc:index:") :])[1]
+        return removed

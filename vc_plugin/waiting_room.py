@@ -1,0 +1,343 @@
+"""The waiting room: who waits for which appointment, admission, and who may talk to whom.
+
+State lives in :mod:`vc_plugin.presence` (soft, expiring); changes are announced on the bus
+so that sockets on any process hear of them:
+
+* ``m:<appointment>:<member>`` – one member's connection(s) (relayed SDP, "admitted", …)
+* ``r:<appointment>`` – everybody in a room ("peer-joined", "ended", …)
+* ``q:p:<practitioner>`` and ``q:o:<organisation>`` – dashboards (queue changes)
+* ``c:<connection>`` – one connection ("replaced" when the same member connects again)
+
+A bus message starts with ``R`` (relay: forward as it is) or ``E`` (event: the receiving
+connection updates its own state, then forwards it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from . import signals
+from .audit import Actor, AuditLog
+from .bus import Bus
+from .clock import Clock
+from .config import Settings
+from .directory import Directory
+from .models import Appointment, AppointmentState, Role
+from .presence import Member, PresenceStore, Room, index_of_organisation, index_of_practitioner
+from .probe import PROBE_PREFIX
+from .signaling import ProtocolError, encode
+
+WAITING, ADMITTED = "waiting", "admitted"
+
+
+def member_topic(appointment: str, member: str) -> str:
+    return f"m:{appointment}:{member}"
+
+
+def room_topic(appointment: str) -> str:
+    return f"r:{appointment}"
+
+
+def practitioner_topic(practitioner: str) -> str:
+    return f"q:p:{practitioner}"
+
+
+def organisation_topic(organisation: int) -> str:
+    return f"q:o:{organisation}"
+
+
+def connection_topic(connection: str) -> str:
+    return f"c:{connection}"
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Staffer:
+    """A signed-in person acting on a dashboard."""
+
+    public_id: str
+    id: int
+    role: Role
+    organisation_id: int
+    name: str
+
+
+class WaitingRoom:
+    def __init__(
+        self,
+        *,
+        presence: PresenceStore,
+        bus: Bus,
+        clock: Clock,
+        settings: Settings,
+        session: Callable[[], Session],
+        audit: AuditLog,
+        directory: Directory,
+    ) -> None:
+        self.presence = presence
+        self._bus = bus
+        self._clock = clock
+        self._settings = settings
+        self._session = session
+        self._audit = audit
+        self._directory = directory
+
+    def now(self) -> float:
+        return self._clock.now().timestamp()
+
+    # --- publishing ----------------------------------------------------------------------------------
+    def event(self, topic: str, body: dict[str, Any]) -> None:
+        self._bus.publish(topic, "E" + encode(body))
+
+    def relay(self, appointment: str, member: str, message: str) -> None:
+        self._bus.publish(member_topic(appointment, member), "R" + message)
+
+    def _dashboards(self, room: Room, body: dict[str, Any]) -> None:
+        self.event(practitioner_topic(room.practitioner), body)
+        self.event(organisation_topic(room.organisation), body)
+
+    # --- rooms --------------------------------------------------------------------------------------
+    def room_for(self, appointment: Appointment) -> Room:
+        """The appointment's room, opened on first use; it expires after the planned end plus grace."""
+        existing = self.presence.room(appointment.public_id)
+        if existing is not None:
+            return existing
+        grace = timedelta(minutes=min(self._settings.retention_presence_grace_minutes, 60))
+        room = Room(
+            appointment=appointment.public_id,
+            organisation=appointment.organisation_id,
+            practitioner=appointment.practitioner.public_id,
+            starts_at=appointment.starts_at.timestamp(),
+            ends_at=appointment.ends_at.timestamp(),
+            expires_at=(appointment.ends_at + grace).timestamp(),
+            relay_only=appointment.relay_only,
+            kind=appointment.kind.value,
+        )
+        self.presence.open_room(room)
+        return room
+
+    def room(self, appointment: str) -> Room | None:
+        return self.presence.room(appointment)
+
+    # --- members --------------------------------------------------------------------------------------
+    def arrive(self, room: Room, member: Member, resume: str | None, connection: str) -> tuple[Member, str]:
+        """Enter the room, or come back to the same place with the resume token."""
+        existing = self.presence.get(room.appointment, member.id)
+        token = secrets.token_urlsafe(18)
+        if existing is not None and resume and secrets.compare_digest(existing.resume, digest(resume)):
+            member = replace(existing, resume=digest(token), name=member.name, connection=connection)
+            previous = existing.connection
+        else:
+            member = replace(member, resume=digest(token), since=self.now(), connection=connection)
+            previous = existing.connection if existing is not None else None
+        self.presence.put(room.appointment, member, self.now())
+        if previous and previous != connection:
+            self.event(connection_topic(previous), {"type": "replaced"})
+        if member.state == WAITING:
+            # The whole room travels with an arrival: a dashboard may not know the room yet.
+            self._dashboards(
+                room,
+                {
+                    "type": "queue-update",
+                    "op": "arrived",
+                    "appointment": room.appointment,
+                    "member": {**member.public(), "state": member.state},
+                    "room": self.room_snapshot(room),
+                },
+            )
+        else:
+            self.event(room_topic(room.appointment), {"type": "peer-joined", "peer": member.public()})
+            self._dashboards(
+                room,
+                {
+                    "type": "queue-update",
+                    "op": "in-call",
+                    "appointment": room.appointment,
+                    "member": {**member.public(), "state": member.state},
+                },
+            )
+        return member, token
+
+    def restore(self, room: Room, member: Member) -> None:
+        """Write a member back after presence was lost, keeping its place (``since``)."""
+        self.presence.put(room.appointment, member, self.now())
+        body = {"member": {**member.public(), "state": member.state}, "appointment": room.appointment}
+        if member.state == WAITING:
+            self._dashboards(room, {"type": "queue-update", "op": "arrived", **body, "room": self.room_snapshot(room)})
+        else:
+            self._dashboards(room, {"type": "queue-update", "op": "in-call", **body})
+
+    def went_offline(self, room: Room, member_id: str) -> None:
+        """The socket closed without "leave": keep the place for a while, tell the others."""
+        self._dashboards(
+            room, {"type": "queue-update", "op": "offline", "appointment": room.appointment, "member_id": member_id}
+        )
+        self.event(room_topic(room.appointment), {"type": "peer-offline", "peer": member_id})
+
+    def leave(self, room: Room, member_id: str) -> None:
+        if self.presence.remove(room.appointment, member_id) is None:
+            return
+        if room.appointment.startswith(PROBE_PREFIX) and not self.presence.members(room.appointment, self.now()):
+            self.presence.close_room(room.appointment)  # the probe leaves nothing behind
+            return
+        self.event(room_topic(room.appointment), {"type": "peer-left", "peer": member_id})
+        self._dashboards(
+            room, {"type": "queue-update", "op": "left", "appointment": room.appointment, "member_id": member_id}
+        )
+
+    def touch(self, room: Room, member_id: str) -> None:
+        self.presence.touch(room.appointment, member_id, self.now())
+
+    def admitted_peers(self, appointment: str, excluding: str) -> list[Member]:
+        return [m for m in self.presence.members(appointment, self.now()) if m.state == ADMITTED and m.id != excluding]
+
+    # --- the practitioner's commands -------------------------------------------------------------------
+    def _own_room(self, actor: Staffer, appointment: str) -> Room:
+        room = self.presence.room(appointment)
+        if room is None or room.organisation != actor.organisation_id:
+            raise ProtocolError("unknown_room", "no such waiting room")
+        if room.practitioner != actor.public_id or actor.role is Role.STAFF:
+            raise ProtocolError("not_allowed", "only the appointment's practitioner may do this")
+        return room
+
+    def admit(self, actor: Staffer, appointment: str, member_id: str) -> Member:
+        room = self._own_room(actor, appointment)
+        member = self.presence.get(appointment, member_id)
+        if member is None:
+            raise ProtocolError("unknown_participant", "this person is no longer waiting")
+        admitted = [m for m in self.presence.members(appointment, self.now()) if m.state == ADMITTED]
+        if member.state != ADMITTED and len(admitted) + 1 > self._settings.max_participants:
+            raise ProtocolError("room_full", f"at most {self._settings.max_participants} people per consultation")
+        member = self.presence.update(appointment, member_id, state=ADMITTED) or member
+        peers = [m.public() for m in admitted if m.id != member_id]
+        self.event(member_topic(appointment, member_id), {"type": "admitted", "peers": peers})
+        self.event(room_topic(appointment), {"type": "peer-joined", "peer": member.public()})
+        self._dashboards(
+            room, {"type": "queue-update", "op": "admitted", "appointment": appointment, "member_id": member_id}
+        )
+        signals.emit(signals.participant_admitted, appointment_id=appointment)
+        return member
+
+    def decline(self, actor: Staffer, appointment: str, member_id: str) -> None:
+        room = self._own_room(actor, appointment)
+        if self.presence.remove(appointment, member_id) is None:
+            raise ProtocolError("unknown_participant", "this person is no longer waiting")
+        self.event(member_topic(appointment, member_id), {"type": "declined"})
+        self.event(room_topic(appointment), {"type": "peer-left", "peer": member_id})
+        self._dashboards(
+            room, {"type": "queue-update", "op": "left", "appointment": appointment, "member_id": member_id}
+        )
+
+    def notice(self, actor: Staffer, appointment: str, text: str) -> None:
+        room = self.presence.room(appointment)
+        if room is None or room.organisation != actor.organisation_id:
+            raise ProtocolError("unknown_room", "no such waiting room")
+        if actor.role is Role.PRACTITIONER and room.practitioner != actor.public_id:
+            raise ProtocolError("not_allowed", "only the appointment's practitioner or staff may do this")
+        cleaned = " ".join(text.split())[:500] or None
+        self.presence.update_room(appointment, notice=cleaned)
+        self.event(room_topic(appointment), {"type": "notice", "text": cleaned})
+        self._dashboards(room, {"type": "queue-update", "op": "notice", "appointment": appointment, "text": cleaned})
+
+    def end(self, actor: Staffer, appointment: str) -> None:
+        """End the consultation for everyone: sockets close, presence is deleted, the link expires."""
+        room = self._own_room(actor, appointment)
+        self.event(room_topic(appointment), {"type": "ended"})
+        self._dashboards(room, {"type": "queue-update", "op": "ended", "appointment": appointment})
+        self.presence.close_room(appointment)
+        self._mark_ended(room, actor)
+        signals.emit(signals.consultation_ended, appointment_id=appointment)
+
+    def _mark_ended(self, room: Room, actor: Staffer) -> None:
+        from sqlalchemy import select
+
+        session = self._session()
+        appointment = session.scalars(select(Appointment).where(Appointment.public_id == room.appointment)).first()
+        if appointment is not None and appointment.state is AppointmentState.PLANNED:
+            appointment.state = AppointmentState.ENDED
+            self._audit.record(
+                "consultation.ended",
+                Actor(actor.role.value, actor.id),
+                organisation_id=room.organisation,
+                subject=room.appointment,
+            )
+            session.commit()
+
+    def handover(self, actor: Staffer, appointment: str, practitioner_public_id: str) -> Room:
+        """Staff (or the practitioner) hand the appointment to a colleague of the same organisation."""
+        room = self.presence.room(appointment)
+        if room is None or room.organisation != actor.organisation_id:
+            raise ProtocolError("unknown_room", "no such waiting room")
+        if actor.role is Role.PRACTITIONER and room.practitioner != actor.public_id:
+            raise ProtocolError("not_allowed", "only staff or the appointment's practitioner may hand over")
+        target = self._directory.by_public_id(practitioner_public_id)
+        if target is None or target.organisation_id != actor.organisation_id or not target.may_join_calls:
+            raise ProtocolError("unknown_practitioner", "choose a practitioner of your organisation")
+        if any(
+            m.state == ADMITTED and m.role == "practitioner" for m in self.presence.members(appointment, self.now())
+        ):
+            raise ProtocolError("in_call", "the consultation is running; it cannot be handed over now")
+        from sqlalchemy import select
+
+        session = self._session()
+        record = session.scalars(select(Appointment).where(Appointment.public_id == appointment)).first()
+        if record is None or record.state is not AppointmentState.PLANNED:
+            raise ProtocolError("unknown_room", "no such appointment")
+        record.practitioner_id = target.id
+        self._audit.record(
+            "appointment.handed_over",
+            Actor(actor.role.value, actor.id),
+            organisation_id=room.organisation,
+            subject=appointment,
+        )
+        session.commit()
+        previous = room.practitioner
+        updated = self.presence.update_room(appointment, practitioner=target.public_id) or room
+        body = {
+            "type": "queue-update",
+            "op": "handover",
+            "appointment": appointment,
+            "practitioner": target.public_id,
+            "practitioner_name": target.display_name,
+        }
+        self.event(practitioner_topic(previous), body)
+        self.event(practitioner_topic(target.public_id), {**body, "room": self.room_snapshot(updated)})
+        self.event(organisation_topic(room.organisation), body)
+        self.event(room_topic(appointment), {"type": "handed-over", "practitioner_name": target.display_name})
+        return updated
+
+    # --- what dashboards see ----------------------------------------------------------------------------
+    def room_snapshot(self, room: Room) -> dict[str, Any]:
+        now = self.now()
+        practitioner = self._directory.by_public_id(room.practitioner)
+        return {
+            "appointment": room.appointment,
+            "practitioner": room.practitioner,
+            "practitioner_name": practitioner.display_name if practitioner else "",
+            "starts_at": room.starts_at,
+            "ends_at": room.ends_at,
+            "notice": room.notice,
+            "members": [
+                {**m.public(), "state": m.state}
+                for m in sorted(self.presence.members(room.appointment, now), key=lambda m: m.since)
+            ],
+        }
+
+    def queue_for(self, actor: Staffer) -> list[dict[str, Any]]:
+        """A practitioner's rooms; staff and admins see the organisation's shared queue."""
+        if actor.role is Role.PRACTITIONER:
+            index = index_of_practitioner(actor.public_id)
+        else:
+            index = index_of_organisation(actor.organisation_id)
+        rooms = [self.presence.room(a) for a in self.presence.rooms_of(index)]
+        return [self.room_snapshot(r) for r in sorted((r for r in rooms if r), key=lambda r: r.starts_at)]
