@@ -1,0 +1,29 @@
+"""The web layer: thin blueprints that parse a request, call the domain, and answer."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from .. import web
+from ..config import Settings
+
+
+def register_blueprints(app: Flask, settings: Settings) -> None:
+    from . import admin, api, auth, join, practice, public, ws
+
+    web.configure_session_cookie(app, settings)
+    parent = Blueprint(
+        "vc",
+        __name__,
+        url_prefix=settings.url_prefix,
+        template_folder="../templates",
+        static_folder="../static/vc_plugin",
+        static_url_path="/static",
+    )
+    web.install(parent)
+    options = app.config.setdefault("SOCK_SERVER_OPTIONS", {})
+    options.setdefault("max_message_size", settings.ws_max_message_bytes)
+    options.setdefault("ping_interval", 25)
+    for child in (public.bp, auth.bp, practice.bp, join.bp, api.bp, ws.bp, admin.bp):
+        parent.register_blueprint(child)
+    app.register_blueprint(parent)

@@ -1,0 +1,139 @@
+// The practitioner's and staff's live waiting list: who waits for which appointment, since when.
+
+import { $, announce, el, show } from "./dom.js";
+import { Signal } from "./signal.js";
+import { pageData, t } from "./strings.js";
+
+const root = document.getElementById("vc-queue");
+const config = pageData("vc-config");
+const signal = new Signal(config.socket);
+const list = $("[data-rooms]", root);
+const status = $("[data-status]", root);
+const baseTitle = document.title;
+let rooms = new Map();
+let unseen = 0;
+
+function minutesSince(seconds) {
+  return Math.max(0, Math.round((Date.now() / 1000 - seconds) / 60));
+}
+
+function clock(seconds) {
+  return new Date(seconds * 1000).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", timeZone: config.timeZone });
+}
+
+function callUrl(appointment, member) {
+  const url = config.callUrl.replace("APPOINTMENT", encodeURIComponent(appointment));
+  return member ? `${url}?admit=${encodeURIComponent(member)}` : url;
+}
+
+function memberRow(room, member) {
+  const isPractitioner = config.role !== "staff";
+  const ownRoom = room.practitioner === config.me;
+  const state = member.offline ? t("member_offline") : member.state === "admitted" ? t("member_in_call") : t("waiting_since", { minutes: minutesSince(member.since) });
+  const actions = [];
+  if (member.state === "waiting" && isPractitioner && ownRoom) {
+    actions.push(el("a", { class: "vc-button vc-primary", href: callUrl(room.appointment, member.id), text: t("admit_and_call") }));
+    actions.push(el("button", { type: "button", class: "vc-button", text: t("decline"),
+      onclick: () => signal.send({ type: "decline", appointment: room.appointment, participant: member.id }) }));
+  }
+  return el("li", { class: `vc-member${member.fresh ? " vc-new" : ""}`, "data-member": member.id, "data-state": member.state }, [
+    el("span", { class: "vc-member-name", text: member.role === "practitioner" ? `${member.name} (${t("practitioner")})` : member.name }),
+    el("span", { class: "vc-hint", text: ` ${t(`kind_${member.kind}`)} · ${state}` }),
+    el("span", { class: "vc-actions" }, actions),
+  ]);
+}
+
+function handoverForm(room) {
+  if (config.role === "practitioner" && room.practitioner !== config.me) return null;
+  const options = config.colleagues.filter((c) => c.id !== room.practitioner)
+    .map((c) => el("option", { value: c.id, text: c.name }));
+  if (!options.length) return null;
+  const select = el("select", { "aria-label": t("handover_to") }, options);
+  return el("form", { class: "vc-inline-form", onsubmit: (event) => {
+    event.preventDefault();
+    signal.send({ type: "handover", appointment: room.appointment, practitioner: select.value });
+  } }, [el("label", { text: t("handover_to") }), select, el("button", { type: "submit", class: "vc-button", text: t("handover") })]);
+}
+
+function noticeForm(room) {
+  const input = el("input", { type: "text", maxlength: 500, value: room.notice || "", "aria-label": t("notice_label"), placeholder: t("notice_placeholder") });
+  return el("form", { class: "vc-inline-form", onsubmit: (event) => {
+    event.preventDefault();
+    signal.send({ type: "notice", appointment: room.appointment, text: input.value });
+    announce(status, t("notice_sent"));
+  } }, [input, el("button", { type: "submit", class: "vc-button", text: t("send_notice") })]);
+}
+
+function render() {
+  const items = [...rooms.values()].sort((a, b) => a.starts_at - b.starts_at);
+  list.replaceChildren(...items.map((room) => el("li", { class: "vc-room-card", "data-appointment": room.appointment }, [
+    el("div", { class: "vc-row" }, [
+      el("h3", { text: `${clock(room.starts_at)}–${clock(room.ends_at)}${config.role !== "practitioner" ? ` · ${room.practitioner_name}` : ""}` }),
+      room.practitioner === config.me ? el("a", { class: "vc-button", href: callUrl(room.appointment), text: t("open_call") }) : null,
+    ]),
+    el("ul", { class: "vc-members" }, room.members.length ? room.members.map((m) => memberRow(room, m)) : [el("li", { class: "vc-hint", text: t("nobody_waiting") })]),
+    noticeForm(room),
+    handoverForm(room),
+  ])));
+  show($("[data-empty]", root), items.length === 0);
+  const waiting = items.reduce((sum, room) => sum + room.members.filter((m) => m.state === "waiting").length, 0);
+  document.title = waiting ? `(${waiting}) ${baseTitle}` : baseTitle;
+}
+
+function alertArrival(member) {
+  unseen += 1;
+  announce(status, t("new_arrival", { name: member.name }));
+  if (config.notify && "Notification" in window && Notification.permission === "granted" && document.hidden) {
+    new Notification(t("new_arrival_title"), { body: t("new_arrival", { name: member.name }), silent: true });
+  }
+}
+
+signal.on("queue", (message) => {
+  rooms = new Map(message.rooms.map((room) => [room.appointment, room]));
+  render();
+});
+signal.on("queue-update", (update) => {
+  const room = rooms.get(update.appointment);
+  if (update.op === "handover" && update.room) {
+    rooms.set(update.appointment, update.room);
+  } else if (update.op === "handover" && room) {
+    if (config.role === "practitioner" && update.practitioner !== config.me) rooms.delete(update.appointment);
+    else Object.assign(room, { practitioner: update.practitioner, practitioner_name: update.practitioner_name });
+  } else if (update.op === "ended") {
+    rooms.delete(update.appointment);
+  } else if (update.op === "arrived" && update.room) {
+    const fresh = update.room;
+    fresh.members = fresh.members.map((m) => (m.id === update.member.id ? { ...m, fresh: true } : m));
+    rooms.set(update.appointment, fresh);
+    alertArrival(update.member);
+  } else if (room) {
+    const others = room.members.filter((m) => m.id !== (update.member ? update.member.id : update.member_id));
+    if (update.op === "in-call") {
+      room.members = others.concat([update.member]);
+    } else if (update.op === "admitted") {
+      room.members = room.members.map((m) => (m.id === update.member_id ? { ...m, state: "admitted" } : m));
+    } else if (update.op === "offline") {
+      room.members = room.members.map((m) => (m.id === update.member_id ? { ...m, offline: true } : m));
+    } else if (update.op === "left") {
+      room.members = others;
+    } else if (update.op === "notice") {
+      room.notice = update.text;
+    }
+  }
+  render();
+});
+signal.on("error", (message) => announce(status, t(`error_${message.code}`)));
+signal.on("reconnecting", () => announce(status, t("reconnecting")));
+
+$("[data-enable-notifications]", root)?.addEventListener("click", async (event) => {
+  if (!("Notification" in window)) return;
+  const permission = await Notification.requestPermission();
+  config.notify = permission === "granted";
+  event.currentTarget.hidden = config.notify;
+});
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) unseen = 0;
+});
+window.setInterval(render, 30000);
+signal.connect();
+signal.join();

@@ -1,0 +1,106 @@
+// The practitioner's call page: own devices, the call, and this appointment's waiting list.
+
+import { CallSession } from "./call.js";
+import { CallView } from "./call_view.js";
+import { DeviceCheck } from "./device_check.js";
+import { $, announce, el, show } from "./dom.js";
+import { Signal } from "./signal.js";
+import { pageData, t } from "./strings.js";
+
+const root = document.getElementById("vc-practitioner-call");
+const config = pageData("vc-config");
+const room = new Signal(config.socket);
+const queue = new Signal(config.queueSocket);
+const status = $("[data-status]", root);
+const waitingList = $("[data-waiting]", root);
+let session = null;
+let view = null;
+let pendingAdmit = config.admit || null;
+
+function render(members) {
+  const waiting = members.filter((member) => member.state === "waiting");
+  waitingList.replaceChildren(...waiting.map((member) => el("li", { "data-member": member.id }, [
+    el("span", { class: "vc-member-name", text: member.name }),
+    el("span", { class: "vc-hint", text: ` ${t(`kind_${member.kind}`)}` }),
+    el("button", { type: "button", class: "vc-button vc-primary", text: t("admit"), onclick: () => admit(member.id) }),
+    el("button", { type: "button", class: "vc-button", text: t("decline"),
+      onclick: () => queue.send({ type: "decline", appointment: config.appointment, participant: member.id }) }),
+  ])));
+  show($("[data-empty]", root), waiting.length === 0);
+}
+
+let members = [];
+function admit(memberId) {
+  queue.send({ type: "admit", appointment: config.appointment, participant: memberId });
+}
+
+queue.on("queue", (message) => {
+  const mine = message.rooms.find((r) => r.appointment === config.appointment);
+  members = mine ? mine.members : [];
+  render(members);
+  if (pendingAdmit && members.some((m) => m.id === pendingAdmit && m.state === "waiting")) {
+    admit(pendingAdmit);
+    pendingAdmit = null;
+  }
+});
+queue.on("queue-update", (update) => {
+  if (update.appointment !== config.appointment) return;
+  if (update.op === "arrived" && update.room) {
+    members = update.room.members;
+    announce(status, t("new_arrival", { name: update.member.name }));
+  } else if (update.op === "in-call") {
+    members = members.filter((m) => m.id !== update.member.id).concat([update.member]);
+  } else if (update.op === "admitted") {
+    members = members.map((m) => (m.id === update.member_id ? { ...m, state: "admitted" } : m));
+  } else if (update.op === "left") {
+    members = members.filter((m) => m.id !== update.member_id);
+  }
+  render(members);
+});
+
+room.on("welcome", (message) => {
+  if (session) {
+    message.peers.filter((peer) => !session.links.has(peer.id)).forEach((peer) => session.connectTo(peer));
+    return;
+  }
+  session = new CallSession(room, check.stream || new MediaStream(), message);
+  view = new CallView($("[data-call]", root), session, { onLeave: end });
+  session.on("peer-known", ({ peer }) => announce(status, t("joined", { name: peer.name })));
+  message.peers.forEach((peer) => session.connectTo(peer));
+  show($("[data-call]", root), true);
+  show($("[data-check]", root), false);
+  queue.join();
+});
+room.on("ended", () => closeCall());
+room.on("error", (message) => announce(status, t(`error_${message.code}`)));
+queue.on("error", (message) => announce(status, t(`error_${message.code}`)));
+
+function end() {
+  room.send({ type: "end", appointment: config.appointment });
+}
+
+function closeCall() {
+  if (view) view.close(t("ended_title"));
+  queue.leave();
+  show($("[data-call]", root), false);
+  show($("[data-after]", root), true);
+  $("[data-after] h2", root)?.focus();
+}
+
+$("[data-notice-form]", root)?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("[data-notice-input]", root);
+  queue.send({ type: "notice", appointment: config.appointment, text: input.value });
+  announce(status, t("notice_sent"));
+});
+
+const check = new DeviceCheck($("[data-check]", root), room, config.stun || []);
+room.connect();
+queue.connect();
+const mediaReady = check.start();
+$("[data-start]", root).addEventListener("click", async (event) => {
+  event.currentTarget.disabled = true;
+  await mediaReady;
+  check.stop();
+  room.join();
+});

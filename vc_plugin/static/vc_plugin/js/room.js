@@ -1,0 +1,105 @@
+// The patient's page: device check, waiting room and call over one signalling connection.
+
+import { CallSession } from "./call.js";
+import { CallView } from "./call_view.js";
+import { DeviceCheck } from "./device_check.js";
+import { $, announce, show } from "./dom.js";import { pageData, t } from "./strings.js";
+
+const root = document.getElementById("vc-room");
+const config = pageData("vc-config");
+const signal = new Signal(config.socket);
+const views = ["check", "waiting", "call", "ended"].map((name) => [name, $(`[data-view=${name}]`, root)]);
+const status = $("[data-status]", root);
+let welcome = null;
+let session = null;
+let view = null;
+let stream = null;
+
+function showView(name) {
+  for (const [key, node] of views) show(node, key === name);
+  root.dataset.view = name;
+  const heading = $(`[data-view=${name}] h1, [data-view=${name}] h2`, root);
+  if (heading) {
+    heading.setAttribute("tabindex", "-1");
+    heading.focus();
+  }
+}
+
+function finish(titleKey, textKey) {
+  if (view) view.close("");
+  else if (stream) stream.getTracks().forEach((track) => track.stop());
+  $("[data-end-title]", root).textContent = t(titleKey);
+  $("[data-end-text]", root).textContent = t(textKey);
+  showView("ended");
+}
+
+function estimated(message) {
+  const startsAt = new Date(message.appointment.starts_at * 1000);
+  return startsAt.toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", timeZone: config.timeZone });
+}
+
+function waitingText(message) {
+  if (message.position > 1) return t("waiting_position", { position: message.position, time: estimated(message) });
+  return t("waiting_next", { time: estimated(message) });
+}
+
+function startCall() {
+  if (!session) return;
+  showView("call");
+  announce(status, t("admitted"));
+}
+
+signal.on("welcome", (message) => {
+  welcome = message;
+  if (!session) {
+    session = new CallSession(signal, stream || new MediaStream(), message);
+    view = new CallView($("[data-view=call]", root), session, { onLeave: leave });
+  } else {
+    // Back after a reconnect: connect to participants we do not know yet.
+    message.peers.filter((peer) => !session.links.has(peer.id)).forEach((peer) => session.connectTo(peer));
+  }
+  $("[data-notice]", root).textContent = message.notice || "";
+  show($("[data-notice-box]", root), Boolean(message.notice));
+  if (message.state === "admitted") {
+    message.peers.forEach((peer) => session.connectTo(peer));
+    startCall();
+  } else {
+    showView("waiting");
+    $("[data-position]", root).textContent = waitingText(message);
+    announce(status, waitingText(message));
+  }
+});
+signal.on("admitted", () => startCall());
+signal.on("notice", (message) => {
+  $("[data-notice]", root).textContent = message.text || "";
+  show($("[data-notice-box]", root), Boolean(message.text));
+});
+signal.on("handed-over", (message) => announce(status, t("handed_over", { name: message.practitioner_name })));
+signal.on("reconnecting", () => announce(status, t("reconnecting")));
+signal.on("ended", () => finish("ended_title", "ended_text"));
+signal.on("declined", () => finish("declined_title", "declined_text"));
+signal.on("error", (message) => {
+  if (message.code === "replaced") finish("replaced_title", "replaced_text");
+  else if (message.code === "expired") finish("expired_title", "expired_text");
+});
+
+function leave() {
+  signal.leave();
+  finish("left_title", "left_text");
+}
+
+$("[data-leave-waiting]", root)?.addEventListener("click", leave);
+
+const check = new DeviceCheck($("[data-view=check]", root), signal, config.stun || []);
+signal.connect();
+showView("check");
+const mediaReady = check.start();
+$("[data-ready]", root).addEventListener("click", async (event) => {
+  event.currentTarget.disabled = true;
+  stream = (await mediaReady) || check.stream;
+  check.stop();
+  announce(status, t("joining"));
+  signal.join();
+});
+
+import { Signal } from "./signal.js";

@@ -1,0 +1,188 @@
+"""Rules every vc_plugin page follows: language, CSRF, security headers, one session cookie.
+
+They apply to our blueprints only; the host's own pages are left as the host made them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, session
+from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from . import i18n
+from .config import Settings
+from .state import vc_state
+
+V = TypeVar("V", bound=Callable[..., Any])
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRFToken"
+
+
+def configure_session_cookie(app: Flask, settings: Settings) -> None:
+    """Secure defaults for the one session cookie, unless the host chose its own values."""
+    secure = settings.public_is_https
+    if app.config.get("SESSION_COOKIE_NAME") == "session":
+        app.config["SESSION_COOKIE_NAME"] = "__Host-session" if secure else "vc_session"
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if secure and not app.config.get("SESSION_COOKIE_SECURE"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+    if app.config["SESSION_COOKIE_NAME"].startswith("__Host-"):
+        # The __Host- prefix requires Secure, Path=/ and no Domain attribute.
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["SESSION_COOKIE_PATH"] = "/"
+        app.config["SESSION_COOKIE_DOMAIN"] = None
+    # Browser-session cookie only: no Expires, so nothing persists after the browser closes.
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+
+
+def accepts_bearer_token(view: V) -> V:
+    """Mark a view that may be called with ``Authorization: Bearer``.
+
+    Such a request is authenticated by its token alone (never by the cookie), so it needs
+    no CSRF token: a browser cannot attach the header to a cross-site request.
+    """
+    view.vc_bearer = True  # type: ignore[attr-defined]
+    return view
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def check_csrf() -> None:
+    if request.method in SAFE_METHODS:
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    token_view = view is not None and getattr(view, "vc_bearer", False)
+    # A token request is authenticated by the token alone; without a signed-in session there
+    # is nothing a forged cross-site request could use, and the view answers 401.
+    if token_view and ("Authorization" in request.headers or "vc_user" not in session):
+        return
+    token = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token")
+    try:
+        validate_csrf(token)
+    except Exception as error:  # noqa: BLE001 - every failure means: refuse
+        raise CSRFError(str(getattr(error, "args", [""])[0] or "CSRF token missing or invalid")) from None
+
+
+def content_security_policy(settings: Settings) -> str:
+    # Sign-in and sign-out forms redirect to the identity provider; browsers apply
+    # form-action to those redirects too.
+    form_targets = ["'self'"]
+    provider = settings.oidc_issuer or settings.oidc_metadata_url
+    if provider:
+        parts = urlsplit(provider)
+        form_targets.append(f"{parts.scheme}://{parts.netloc}")
+    connect = ["'self'"]
+    for origin in settings.allowed_origins:
+        connect.append(origin.replace("https://", "wss://").replace("http://", "ws://"))
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob: mediastream:",
+            f"connect-src {' '.join(connect)}",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            f"form-action {' '.join(form_targets)}",
+            f"frame-ancestors {settings.frame_ancestors}",
+        ]
+    )
+
+
+def add_security_headers(response: Response) -> Response:
+    settings = vc_state().settings
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", content_security_policy(settings))
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self), geolocation=()")
+    if settings.public_is_https:
+        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    if response.mimetype == "text/html":
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def wants_json() -> bool:
+    return request.path.startswith(f"{vc_state().settings.url_prefix}/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
+    """Our pages answer errors in the person's language; the API answers JSON."""
+    from flask import render_template
+
+    status = error.code or 500
+    if isinstance(error, CSRFError):
+        status = 400
+    if wants_json():
+        return jsonify(error=_error_slug(status), message=error.description), status
+    return render_template("vc_plugin/error.html", status=status, error=error), status
+
+
+def handle_database_unavailable(error: Exception) -> Response | tuple[str, int]:
+    """The database is briefly away: answer 503 cleanly; the pool reconnects on the next request."""
+    from flask import render_template
+
+    current_app.logger.warning("database unavailable: %s", type(error).__name__)
+    vc_state().db.session.rollback()
+    if wants_json():
+        response = jsonify(error="unavailable", message="The database is briefly unavailable; try again.")
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+    return render_template("vc_plugin/error.html", status=503, error=error), 503
+
+
+def _error_slug(status: int) -> str:
+    return {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        409: "conflict",
+        413: "payload_too_large",
+        415: "unsupported_media_type",
+        422: "invalid",
+        429: "too_many_requests",
+        503: "unavailable",
+    }.get(status, "error")
+
+
+def install(parent: Blueprint) -> None:
+    """Attach the page rules to the parent blueprint that holds all of ours."""
+    parent.before_request(i18n.enter_request_language)
+    parent.before_request(check_csrf)
+    parent.teardown_request(i18n.leave_request_language)
+    parent.after_request(add_security_headers)
+    parent.context_processor(
+        lambda: {
+            **i18n.template_helpers(),
+            "csrf_token": generate_csrf,
+            "vc_terms_url": vc_state().settings.terms_url,
+            "vc_settings": vc_state().settings,
+        }
+    )
+    parent.register_error_handler(HTTPException, handle_http_error)
+    parent.register_error_handler(OperationalError, handle_database_unavailable)
+    parent.register_error_handler(InterfaceError, handle_database_unavailable)
+
+
+def refuse(status: int, message: str) -> None:
+    abort(status, description=message)
