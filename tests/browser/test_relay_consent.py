@@ -1,0 +1,148 @@
+"""When no direct path exists, the page asks before using the relay: agreeing connects through
+coturn, declining explains why there is no connection and asks the server for nothing.
+
+The two browsers sit in network namespaces that can reach the server and coturn but not each
+other (see tests/support/netns.py), as behind restrictive firewalls.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from tests.browser.conftest import DESKTOP, chromium_path, launch, screenshot
+from tests.support.coturn import SECRET, Coturn
+from tests.support.hosts import make_host_app
+from tests.support.live import LiveServer
+from tests.support.netns import LINKS, Network
+from tests.support.people import make_people
+from tests.support.signal_client import session_cookie
+from vc_plugin.access import Principal
+from vc_plugin.models import Base, ConsentKind, ConsentRecord
+from vc_plugin.schemas import AppointmentIn
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PATIENT_SIDE, DOCTOR_SIDE, TEST_SIDE = LINKS["patient"][0], LINKS["doctor"][0], LINKS["root"][0]
+
+
+@pytest.fixture
+def firewalled(playwright_instance, tmp_path):
+    network = Network().create()
+    try:
+        database = f"sqlite:///{tmp_path / 'vc.sqlite'}"
+        engine = create_engine(database)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        coturn = Coturn(
+            tmp_path,
+            listen=(PATIENT_SIDE, DOCTOR_SIDE, TEST_SIDE),
+            relay=PATIENT_SIDE,
+            wrap=network.run("server", []),
+            probe_host=TEST_SIDE,
+        ).start()
+        server = LiveServer(database, {}, tmp_path, host=TEST_SIDE, bind="0.0.0.0", wrap=network.run("server", []))
+        patient_origin, doctor_origin = f"http://{PATIENT_SIDE}:{server.port}", f"http://{DOCTOR_SIDE}:{server.port}"
+        server.config.update(
+            VC_PUBLIC_URL=patient_origin + "/",
+            VC_ALLOWED_ORIGINS=[doctor_origin],
+            VC_TURN_URLS=[f"turn:{PATIENT_SIDE}:{coturn.port}", f"turn:{DOCTOR_SIDE}:{coturn.port}"],
+            VC_TURN_SECRET=SECRET,
+        )
+        server.start()
+        browsers = {
+            role: launch(
+                playwright_instance,
+                f"--unsafely-treat-insecure-origin-as-secure={origin}",
+                executable=network.launcher(role, chromium_path(), tmp_path),
+            )
+            for role, origin in (("patient", patient_origin), ("doctor", doctor_origin))
+        }
+        host = make_host_app(database, VC_PUBLIC_URL=patient_origin + "/")
+        with host.app.app_context():
+            yield {
+                "host": host,
+                "people": make_people(host.state),
+                "browsers": browsers,
+                "patient_origin": patient_origin,
+                "doctor_origin": doctor_origin,
+            }
+        for browser in browsers.values():
+            browser.close()
+        host.close()
+        server.stop()
+        coturn.stop()
+    finally:
+        network.destroy()
+
+
+def into_call(world):
+    """Patient checked in and waiting; the practitioner on the call page admits them."""
+    host, people = world["host"], world["people"]
+    start = host.state.clock.now() + timedelta(minutes=2)
+    planned = host.state.appointments.plan(
+        Principal.of(people.doc), AppointmentIn(starts_at=start, ends_at=start + timedelta(minutes=20))
+    )
+    issued = planned.invitations[0]
+    patient = world["browsers"]["patient"].new_context(locale="en-GB", viewport=DESKTOP).new_page()
+    doctor_context = world["browsers"]["doctor"].new_context(locale="en-GB", viewport=DESKTOP)
+    now = time.time()
+    cookie = session_cookie(
+        {"vc_user": {"pid": people.doc.public_id, "role": "practitioner", "iat": now, "seen": now, "via": "oidc"}}
+    )
+    name, value = cookie.split("=", 1)
+    doctor_context.add_cookies([{"name": name, "value": value, "url": world["doctor_origin"]}])
+    doctor = doctor_context.new_page()
+    patient.goto(issued.link)
+    patient.fill("#name", "Robin")
+    patient.check("input[name=consent]")
+    patient.get_by_role("button", name="Continue to the device check").click()
+    patient.wait_for_selector("[data-result=camera][data-state=ok]")
+    patient.get_by_role("button", name="Go to the waiting room").click()
+    patient.wait_for_selector("[data-view=waiting]:not([hidden])")
+    doctor.goto(f"{world['doctor_origin']}/vc/practice/appointments/{planned.appointment.public_id}/call")
+    doctor.wait_for_selector("[data-result=camera][data-state=ok]")
+    doctor.get_by_role("button", name="Start the consultation").click()
+    doctor.locator("[data-waiting] li", has_text="Robin").get_by_role("button", name="Admit").click()
+    patient.wait_for_selector("[data-view=call]:not([hidden])")
+    return patient, doctor
+
+
+def relay_consents(host) -> list:
+    host.state.db.session.expire_all()
+    return list(host.state.db.session.scalars(select(ConsentRecord).where(ConsentRecord.kind == ConsentKind.RELAY)))
+
+
+def test_agreeing_connects_through_the_relay(firewalled):
+    patient, doctor = into_call(firewalled)
+    for page in (patient, doctor):
+        page.wait_for_selector("[data-relay-dialog][open]", timeout=45000)
+    screenshot(patient, "join-relay-consent-en-desktop")
+    assert "cannot read or record" in patient.inner_text("[data-relay-dialog]")
+    assert relay_consents(firewalled["host"]) == []
+    for page in (patient, doctor):
+        page.get_by_role("button", name="Yes, use the relay").click()
+    for page in (patient, doctor):
+        page.wait_for_function(
+            "() => { const v = document.querySelector('video[data-remote]'); return v && v.videoWidth > 0 }",
+            timeout=45000,
+        )
+        page.wait_for_selector("[data-connection][data-path=relayed]", timeout=20000)
+    screenshot(patient, "join-call-relayed-en-desktop")
+    assert len(relay_consents(firewalled["host"])) == 1  # the patient's: text version and time, no name
+
+
+def test_declining_explains_and_requests_nothing(firewalled):
+    patient, doctor = into_call(firewalled)
+    for page in (patient, doctor):
+        page.wait_for_selector("[data-relay-dialog][open]", timeout=45000)
+        page.get_by_role("button", name="No", exact=True).click()
+        page.wait_for_selector("[data-relay-declined]:not([hidden])")
+    assert "Without the relay no connection is possible" in patient.inner_text("[data-relay-declined]")
+    screenshot(patient, "join-relay-declined-en-desktop")
+    time.sleep(3)
+    assert patient.evaluate("() => (document.querySelector('video[data-remote]')?.videoWidth || 0)") == 0
+    assert relay_consents(firewalled["host"]) == []

@@ -1,0 +1,88 @@
+"""The app served by real gunicorn processes on free loopback ports, as in production."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.support.processes import Process, free_port, wait_for
+
+
+class LiveServer:
+    def __init__(
+        self,
+        database_url: str,
+        config: dict[str, Any],
+        log_dir: Path,
+        *,
+        threads: int = 64,
+        host: str = "127.0.0.1",
+        bind: str | None = None,
+        wrap: list[str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.host = host
+        self.bind = bind or host
+        self.wrap = wrap or []
+        self.database_url = database_url
+        self.config = {"VC_PUBLIC_URL": f"http://{host}:{self.port}/", **config}
+        self.log_dir = log_dir
+        self.threads = threads
+        self.process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    def start(self) -> LiveServer:
+        gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
+        assert gunicorn, "gunicorn is part of the test extras"
+        self.process = Process(
+            [
+                *self.wrap,
+                gunicorn,
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(self.threads),
+                "--workers",
+                "1",
+                "--bind",
+                f"{self.bind}:{self.port}",
+                "--graceful-timeout",
+                "3",
+                "--timeout",
+                "120",
+                "tests.support.worker_app:create_app()",
+            ],
+            env={"VC_TEST_DATABASE_URL": self.database_url, "VC_TEST_CONFIG": json.dumps(self.config)},
+            log=self.log_dir / f"server-{self.port}.log",
+        )
+        wait_for(self._healthy, 30, what=f"server on port {self.port}")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if not self.process.alive():
+            raise RuntimeError("server died:\n" + self.process.output)
+        try:
+            return requests.get(f"{self.url}/vc/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()

@@ -1,0 +1,183 @@
+"""The three adapters, each in both implementations, against real services."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from tests.support.hosts import make_host_app
+from tests.support.processes import Process, free_port, python, wait_for
+from tests.support.smtp import SmtpServer
+from vc_plugin.bus import LocalBus, RedisBus
+from vc_plugin.jobs import JobSpec, RQJobQueue, ThreadJobQueue
+from vc_plugin.mail import ConsoleMailer, MailDeliveryError, SmtpMailer
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+def test_thread_queue_runs_retries_and_reports_final_failure(host, tmp_path):
+    queue = host.state.jobs
+    assert isinstance(queue, ThreadJobQueue)
+    done, flaky, hopeless = (str(tmp_path / name) for name in ("done", "flaky", "hopeless"))
+    queue.enqueue(JobSpec("tests.support.tasks.record", (done, "hello")))
+    queue.enqueue(JobSpec("tests.support.tasks.fail_times", (flaky, 2), retries=2, backoff=(0,)))
+    queue.enqueue(
+        JobSpec(
+            "tests.support.tasks.fail_times",
+            (hopeless, 5),
+            retries=1,
+            backoff=(0,),
+            on_final_failure="tests.support.tasks.note_final_failure",
+        )
+    )
+    assert queue.wait_idle(10)
+    assert Path(done).read_text() == "hello\n"
+    assert Path(flaky).read_text() == "succeeded after 3\n"
+    assert Path(hopeless).read_text() == "final failure\n"
+    assert Path(hopeless + ".attempts").read_text() == "2"
+
+
+@pytest.mark.slow
+def test_rq_queue_with_a_real_worker_process(pg_url, redis_url, tmp_path, clock):
+    host = make_host_app(pg_url, clock=clock, VC_REDIS_URL=redis_url)
+    try:
+        queue = host.state.jobs
+        context = host.app.app_context()
+        context.push()
+        assert isinstance(queue, RQJobQueue)
+        done, flaky, hopeless = (str(tmp_path / name) for name in ("done", "flaky", "hopeless"))
+        ok_id = queue.enqueue(JobSpec("tests.support.tasks.record", (done, "hello"), job_id="vc-test-ok"))
+        queue.enqueue(JobSpec("tests.support.tasks.fail_times", (flaky, 1), retries=2, backoff=(0,)))
+        failed_id = queue.enqueue(
+            JobSpec(
+                "tests.support.tasks.fail_times",
+                (hopeless, 9),
+                retries=1,
+                backoff=(0,),
+                on_final_failure="tests.support.tasks.note_final_failure",
+            )
+        )
+        worker = Process(
+            python("-m", "flask", "--app", "tests.support.worker_app:create_app", "vc", "worker", "--burst"),
+            env={"VC_TEST_DATABASE_URL": pg_url, "VC_TEST_CONFIG": json.dumps({"VC_REDIS_URL": redis_url})},
+            log=tmp_path / "worker.log",
+        )
+        worker.popen.wait(timeout=60)
+        assert worker.popen.returncode == 0, worker.output
+        assert Path(done).read_text() == "hello\n"
+        assert Path(flaky).read_text() == "succeeded after 2\n"
+        assert Path(hopeless).read_text() == "final failure\n"
+        redis = Redis.from_url(redis_url)
+        assert not redis.exists(f"rq:job:{ok_id}"), "a finished job must keep no result"
+        ttl = redis.ttl(f"rq:job:{failed_id}")
+        assert 0 < ttl <= 24 * 3600, "a failed job must expire within 24 hours"
+        assert "hopeless" not in worker.output and str(tmp_path) not in worker.output, "job arguments were logged"
+        context.pop()
+    finally:
+        host.close()
+
+
+# --- bus -----------------------------------------------------------------------------------------
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.arrived = threading.Event()
+
+    def __call__(self, message: str) -> None:
+        self.items.append(message)
+        self.arrived.set()
+
+
+def test_local_bus_delivers_to_subscribers_of_a_channel():
+    bus = LocalBus()
+    a, b = Inbox(), Inbox()
+    bus.subscribe("room:1", a)
+    bus.subscribe("room:2", b)
+    bus.publish("room:1", "hello")
+    assert a.items == ["hello"] and b.items == []
+    bus.unsubscribe("room:1", a)
+    bus.publish("room:1", "again")
+    assert a.items == ["hello"]
+
+
+def test_redis_bus_between_two_processes_worth_of_connections(redis_url):
+    first, second = RedisBus(Redis.from_url(redis_url)), RedisBus(Redis.from_url(redis_url))
+    try:
+        inbox = Inbox()
+        second.subscribe("participant:x", inbox)
+        # The subscription is asynchronous: publish until it is in place.
+        wait_for(lambda: (first.publish("participant:x", "offer"), inbox.arrived.wait(0.1))[1], 5, what="delivery")
+        assert set(inbox.items) == {"offer"}
+        second.unsubscribe("participant:x", inbox)
+        time.sleep(0.2)
+        count = len(inbox.items)
+        first.publish("participant:x", "late")
+        time.sleep(0.2)
+        assert len(inbox.items) == count
+    finally:
+        first.close()
+        second.close()
+
+
+def test_redis_bus_reconnects_and_announces_it(redis_url):
+    redis = Redis.from_url(redis_url)
+    bus = RedisBus(Redis.from_url(redis_url))
+    reconnected = threading.Event()
+    bus.on_reconnect(reconnected.set)
+    try:
+        inbox = Inbox()
+        bus.subscribe("queue:p1", inbox)
+        wait_for(lambda: redis.pubsub_numsub("vc:bus:queue:p1")[0][1] == 1, 5, what="subscription")
+        redis.client_kill_filter(_type="pubsub")
+        assert reconnected.wait(10)
+        wait_for(lambda: (redis.publish("vc:bus:queue:p1", "after"), inbox.arrived.wait(0.1))[1], 5, what="delivery")
+        assert "after" in inbox.items
+    finally:
+        bus.close()
+
+
+# --- mail ----------------------------------------------------------------------------------------
+
+
+def _message(to: str = "jane.doe@example.org") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "praxis@example.org"
+    message["To"] = to
+    message["Subject"] = "Ihr Termin"
+    message.set_content("Link: https://praxis.example/vc/join/abc")
+    message.add_attachment(b"BEGIN:VCALENDAR", maintype="text", subtype="calendar", filename="termin.ics")
+    return message
+
+
+def test_console_mailer_masks_the_recipient():
+    out = io.StringIO()
+    ConsoleMailer(out).send(_message())
+    printed = out.getvalue()
+    assert "j…@example.org" in printed and "jane.doe" not in printed
+    assert "https://praxis.example/vc/join/abc" in printed and "termin.ics" in printed
+
+
+def test_smtp_mailer_delivers_to_a_real_server():
+    server = SmtpServer().start()
+    try:
+        SmtpMailer(server.url).send(_message())
+        [(recipients, received)] = server.received()
+        assert recipients == ["jane.doe@example.org"]
+        assert received["Subject"] == "Ihr Termin"
+    finally:
+        server.stop()
+
+
+def test_smtp_mailer_reports_an_unreachable_server_without_the_address():
+    with pytest.raises(MailDeliveryError) as failure:
+        SmtpMailer(f"smtp://127.0.0.1:{free_port()}", timeout=2).send(_message())
+    assert "jane" not in str(failure.value)

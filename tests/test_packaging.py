@@ -1,0 +1,34 @@
+"""The wheel carries templates, static files, translations and migrations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_wheel_contains_package_data(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = tmp_path.glob("vc_plugin-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for required in (
+        "vc_plugin/templates/vc_plugin/base.html",
+        "vc_plugin/static/vc_plugin/vc.css",
+        "vc_plugin/translations/de/LC_MESSAGES/messages.mo",
+        "vc_plugin/migrations/env.py",
+        "vc_plugin/migrations/script.py.mako",
+        "vc_plugin/migrations/versions/0001_initial_tables.py",
+        "vc_plugin/demo/templates/demo/home.html",
+    ):
+        assert required in names, f"{required} missing from the wheel"
+    assert not any(name.startswith("tests/") for name in names)
