@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from vc_plugin import signals
 from vc_plugin.access import Principal
-from vc_plugin.appointments import LinkState, NotFound, PlanningError
+from vc_plugin.appointments import LinkState, NotFound, PlanningError, suggested_start
 from vc_plugin.crypto import verify_code
 from vc_plugin.models import Appointment, AuditEvent, ConsentRecord, Delivery, Invitation
 from vc_plugin.schemas import AppointmentIn, ParticipantIn, RescheduleIn
@@ -196,3 +196,21 @@ def test_python_api(host, state, people, clock):
     host.vc.delete_appointment(appointment_id)
     with pytest.raises(NotFound):
         host.vc.get_appointment(appointment_id)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        ("09:00:00", "09:15"),
+        ("09:09:59", "09:15"),
+        ("09:10:00", "09:15"),
+        ("09:10:01", "09:30"),
+        ("09:52:30", "10:00"),
+        ("23:58:00", "00:15"),
+    ],
+)
+def test_the_suggested_start_lies_within_check_in_time(now, expected):
+    moment = datetime.combine(datetime(2026, 11, 24).date(), datetime.strptime(now, "%H:%M:%S").time(), UTC)
+    start = suggested_start(moment)
+    assert start.strftime("%H:%M") == expected
+    assert timedelta(minutes=5) <= start - moment <= timedelta(minutes=20)

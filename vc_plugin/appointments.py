@@ -75,6 +75,13 @@ class PlannedAppointment:
     invitations: list[IssuedInvitation]
 
 
+def suggested_start(now: datetime) -> datetime:
+    """The next quarter hour at least five minutes ahead: soon enough that check-in is already open."""
+    ahead = now + timedelta(minutes=5)
+    rounded = ahead.replace(second=0, microsecond=0) + timedelta(minutes=-ahead.minute % 15)
+    return rounded if rounded >= ahead else rounded + timedelta(minutes=15)
+
+
 class AppointmentBook:
     def __init__(
         self,

@@ -4,6 +4,8 @@ consultation: the development sign-in, planning, check-in, admission, video both
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -31,6 +33,9 @@ def test_a_consultation_on_the_demo(browser, demo):
     doctor.goto(url + "/vc/")
     doctor.get_by_role("button", name="Dr. Demo Praxis").click()
     doctor.goto(url + "/vc/practice/appointments/new")
+    start = datetime.now(ZoneInfo("Europe/Berlin")) + timedelta(minutes=2)
+    doctor.fill("#date", start.strftime("%Y-%m-%d"))
+    doctor.fill("#time", start.strftime("%H:%M"))
     doctor.get_by_role("button", name="Planen und Einladungen senden").click()
     link = doctor.locator(".vc-copy").first.input_value()
     assert re.match(rf"{re.escape(url)}/vc/join/[\w-]+#code=[A-Z0-9-]{{11}}$", link)

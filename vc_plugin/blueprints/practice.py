@@ -8,7 +8,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..access import Principal
-from ..appointments import NotFound, PlanningError
+from ..appointments import NotFound, PlanningError, suggested_start
 from ..forms import DURATIONS, appointment_from_form, participant_from_form, reschedule_from_form, translate
 from ..models import Appointment, AppointmentKind, AppointmentState, ParticipantKind
 from ..navigation import socket_path
@@ -105,7 +105,7 @@ def appointments() -> tuple[str, int]:
 def _plan_form(errors: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
     state = vc_state()
     now = state.clock.now().astimezone(state.settings.zone)
-    suggestion = (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    suggestion = suggested_start(now)
     return _page(
         "vc_plugin/practice/plan.html",
         status,
