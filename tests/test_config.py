@@ -23,7 +23,7 @@ def _start(**overrides) -> None:
     for key in [k for k, v in overrides.items() if v is None]:
         app.config.pop(key, None)
     VideoConsultation(app)
-    app.extensions["vc_plugin"].jobs.close()
+    app.extensions["vc_plugin"].close()
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ def test_creates_a_db_when_the_host_has_none(tmp_path):
     with app.app_context():
         assert "vc_appointment" in inspect(state.db.engine).get_table_names()
         assert str(state.db.engine.url).endswith("instance/vc_plugin.sqlite")
-    state.jobs.close()
+    state.close()
 
 
 def test_app_factory_and_custom_prefix(database_url):
@@ -61,7 +61,7 @@ def test_app_factory_and_custom_prefix(database_url):
     assert first.test_client().get("/video/health").status_code == 200
     assert first.test_client().get("/vc/health").status_code == 404
     for app in (first, second):
-        app.extensions[EXTENSION_KEY].jobs.close()
+        app.extensions[EXTENSION_KEY].close()
 
 
 def test_initialising_twice_is_refused(host):

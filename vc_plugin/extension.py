@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
-from . import host_migrations, i18n
+from . import host_migrations, i18n, log_privacy
 from .api_tokens import ApiTokens
 from .appointments import AppointmentBook
 from .audit import AuditLog
@@ -30,10 +30,12 @@ from .oidc import SignInProvider
 from .presence import MemoryPresence, PresenceStore, RedisPresence
 from .public_api import PublicAPI
 from .ratelimits import install_limiter
+from .retention import Purger, PurgeTimer
 from .sessions import HostUser
 from .sms import load_sms_sender
 from .sockets import LiveConnections
 from .state import EXTENSION_KEY, VCState
+from .subject_rights import SubjectRights
 from .waiting_room import WaitingRoom
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ class VideoConsultation(PublicAPI):
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("vc_plugin is already initialised on this app")
         settings = load_settings(app.config, debug=app.debug, testing=app.testing)
+        log_privacy.install(settings.log_ip_mode)
         db = self._database(app)
         clock = self._clock or SystemClock()
         redis = _redis_client(settings)
@@ -111,9 +114,16 @@ class VideoConsultation(PublicAPI):
             ),
             check_in=CheckIn(session=session, clock=clock, settings=settings, audit=audit, appointments=appointments),
             connections=LiveConnections(),
+            subject_rights=SubjectRights(
+                session=session, clock=clock, settings=settings, appointments=appointments, audit=audit
+            ),
+            purger=Purger(session=session, clock=clock, settings=settings, audit=audit, presence=presence, redis=redis),
             sms=load_sms_sender(settings),
             practitioner_loader=self._practitioner_loader,
         )
+        if redis is None:
+            # Embedded mode: a timer purges; with Redis, `rq cron` schedules it (docs/privacy.md).
+            state.purge_timer = PurgeTimer(lambda: _purge_in_context(app), settings.purge_interval_minutes * 60).start()
         if settings.oidc_issuer or settings.oidc_metadata_url:
             state.sign_in_provider = SignInProvider(app, settings)
         bus.on_reconnect(lambda: threading.Thread(target=state.connections.reannounce, daemon=True).start())
@@ -192,6 +202,11 @@ def _job_queue(app: Flask, settings: Settings, redis: Redis | None, clock: Clock
         return current_app.extensions[EXTENSION_KEY].db.session
 
     return RQJobQueue(redis, settings.job_queue_name, settings.retention_failed_job_hours * 3600, session, clock)
+
+
+def _purge_in_context(app: Flask) -> None:
+    with app.app_context():
+        app.extensions[EXTENSION_KEY].purger.run()
 
 
 def _mailer(settings: Settings) -> Mailer:

@@ -224,8 +224,15 @@ class RQJobQueue:
         from .models import OutboxJob
 
         session = self._session()
-        cutoff = self._clock.now() - timedelta(seconds=older_than_seconds)
-        rows = session.scalars(select(OutboxJob).where(OutboxJob.created_at < cutoff).order_by(OutboxJob.id)).all()
+        now = self._clock.now()
+        cutoff = now - timedelta(seconds=older_than_seconds)
+        # A job older than a failed job may live is not brought back; the retention purge removes it.
+        expired = now - timedelta(seconds=self._failure_ttl)
+        rows = session.scalars(
+            select(OutboxJob)
+            .where(OutboxJob.created_at < cutoff, OutboxJob.created_at >= expired)
+            .order_by(OutboxJob.id)
+        ).all()
         connection = self._queue.connection
         recovered = 0
         for row in rows:

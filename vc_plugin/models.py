@@ -2,7 +2,7 @@
 
 The models live on their own declarative base, not on the host's ``db.Model``, so the
 extension works with any Flask-SQLAlchemy instance and ships its own Alembic branch. What
-is stored, and for how long, follows the retention table in ``docs/privacy.md``: no IP
+is stored, and for how long, follows the retention table in ``docs/privacy.md`` (``retention.py`` enforces it): no IP
 addresses, no display names of patients, and personal fields only encrypted.
 """
 
@@ -164,7 +164,8 @@ class Appointment(Base):
     practitioner_id: Mapped[int] = mapped_column(ForeignKey("vc_practitioner.id", ondelete="CASCADE"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("vc_practitioner.id", ondelete="SET NULL"))
     starts_at: Mapped[datetime] = mapped_column(index=True)
-    ends_at: Mapped[datetime]
+    #: Indexed for the purge: metadata goes a fixed time after the planned end.
+    ends_at: Mapped[datetime] = mapped_column(index=True)
     kind: Mapped[AppointmentKind] = mapped_column(_enum(AppointmentKind, "vc_appointment_kind"))
     state: Mapped[AppointmentState] = mapped_column(_enum(AppointmentState, "vc_appointment_state"))
     relay_only: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -31,6 +31,9 @@ invitation_failed = signals.signal("invitation-failed")
 code_entry_locked = signals.signal("code-entry-locked")
 participant_admitted = signals.signal("participant-admitted")
 consultation_ended = signals.signal("consultation-ended")
+invitation_deleted = signals.signal("invitation-deleted")
+practitioner_deleted = signals.signal("practitioner-deleted")
+data_purged = signals.signal("data-purged")
 
 
 def emit(signal: Any, **payload: Any) -> None:

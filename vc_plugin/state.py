@@ -27,8 +27,10 @@ if TYPE_CHECKING:
     from .mail import Mailer
     from .oidc import SignInProvider
     from .presence import PresenceStore
+    from .retention import Purger, PurgeTimer
     from .sms import SmsSender
     from .sockets import LiveConnections
+    from .subject_rights import SubjectRights
     from .waiting_room import WaitingRoom
 
 EXTENSION_KEY = "vc_plugin"
@@ -53,11 +55,21 @@ class VCState:
     waiting_room: WaitingRoom
     check_in: CheckIn
     connections: LiveConnections
+    subject_rights: SubjectRights
+    purger: Purger
+    purge_timer: PurgeTimer | None = None
     sms: SmsSender | None = None
     sign_in_provider: SignInProvider | None = None
     limiter: Limiter | None = None
     #: Set by hosts that sign their users in themselves (``@vc.practitioner_loader``).
     practitioner_loader: Callable[[], Any] | None = None
+
+    def close(self) -> None:
+        """Stop this app's background threads (jobs, bus listener, purge timer)."""
+        if self.purge_timer is not None:
+            self.purge_timer.close()
+        self.jobs.close()
+        self.bus.close()
 
 
 def vc_state() -> VCState:

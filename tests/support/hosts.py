@@ -29,9 +29,7 @@ class HostApp:
         return self.app.extensions[EXTENSION_KEY]
 
     def close(self) -> None:
-        state = self.state
-        state.jobs.close()
-        state.bus.close()
+        self.state.close()
         with self.app.app_context():
             self.db.session.remove()
             self.db.engine.dispose()
