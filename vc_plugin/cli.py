@@ -52,14 +52,20 @@ def rotate_keys(data_keys: bool) -> None:
 
 @vc_cli.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def worker(burst: bool) -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+)
+def worker(burst: bool, log_level: str) -> None:
     """Run an RQ worker for vc_plugin's queue inside this app (needs VC_REDIS_URL)."""
     from .worker import run_worker
 
     state = vc_state()
     if state.redis is None:
         raise click.ClickException("VC_REDIS_URL is not set: without Redis, jobs run inside the app process.")
-    run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
+    run_worker(current_app._get_current_object(), burst=burst, log_level=log_level.upper())  # type: ignore[attr-defined]
 
 
 api_token_cli = AppGroup("api-token", help="API tokens of an organisation for host applications.")
@@ -122,3 +128,104 @@ def probe(url: str | None, token: str, relay: bool, timeout: float) -> None:
     click.echo(result.line())
     if not result.ok:
         raise SystemExit(1)
+
+
+# --- privacy: retention, notice, compliance, data-subject rights ------------------------------
+
+
+@vc_cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+def purge(dry_run: bool) -> None:
+    """Delete what the retention policy no longer allows to keep (database and Redis)."""
+    report = vc_state().purger.run(dry_run=dry_run)
+    click.echo(("Would delete: " if dry_run else "Deleted: ") + report.line())
+
+
+@vc_cli.command("privacy-notice")
+@click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file (Markdown).")
+def privacy_notice(lang: str, output: str | None) -> None:
+    """Write the technical part of the privacy notice from the running configuration."""
+    from pathlib import Path
+
+    from .privacy_notice import build_notice
+
+    text = build_notice(vc_state().settings, current_app.config, lang).markdown()
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"written to {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@vc_cli.command("check")
+def check() -> None:
+    """Check the privacy and security requirements against this configuration; exit 1 on any failure."""
+    from .compliance import Status, run_checks
+
+    findings = run_checks(current_app._get_current_object(), vc_state())  # type: ignore[attr-defined]
+    for finding in findings:
+        click.echo(finding.line())
+    failed = [f for f in findings if f.status is Status.FAIL]
+    click.echo(f"{len(findings) - len(failed)} of {len(findings)} requirements met.")
+    if failed:
+        raise SystemExit(1)
+
+
+@vc_cli.command("export")
+@click.argument("appointment_id")
+def export(appointment_id: str) -> None:
+    """Print everything stored about one appointment as JSON (Art. 15 and 20 GDPR)."""
+    from .access import Principal
+    from .appointments import NotFound
+    from .subject_rights import as_json
+
+    state = vc_state()
+    organisation_id = state.appointments.organisation_of(appointment_id)
+    if organisation_id is None:
+        raise click.ClickException("no such appointment")
+    try:
+        document = state.subject_rights.export_appointment(Principal.host(organisation_id), appointment_id)
+    except NotFound:
+        raise click.ClickException("no such appointment") from None
+    click.echo(as_json(document))
+
+
+@vc_cli.command("remove-practitioner")
+@click.argument("practitioner_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def remove_practitioner(practitioner_id: str, yes: bool) -> None:
+    """A practitioner leaves: delete their appointments with all their data, then the person."""
+    from .audit import Actor
+
+    if not yes:
+        click.confirm(f"Delete {practitioner_id} and all of their appointments now?", abort=True)
+    try:
+        counts = vc_state().subject_rights.erase_practitioner(Actor("operator"), practitioner_id)
+    except LookupError:
+        raise click.ClickException("no such practitioner") from None
+    click.echo(
+        f"Deleted the practitioner, {counts['appointments']} appointment(s), {counts['invitations']} invitation(s)."
+    )
+
+
+@vc_cli.command("shred-organisation")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def shred_organisation(slug: str, yes: bool) -> None:
+    """Destroy an organisation's data keys: its encrypted fields become unreadable for good."""
+    from sqlalchemy import select
+
+    from .audit import Actor
+    from .models import Organisation
+
+    state = vc_state()
+    organisation = state.db.session.scalars(select(Organisation).where(Organisation.slug == slug)).first()
+    if organisation is None:
+        raise click.ClickException("no such organisation")
+    if not yes:
+        click.confirm(f"Make every encrypted field of {slug} unreadable for good?", abort=True)
+    destroyed = state.cipher.shred(organisation.id)
+    state.audit.record("organisation.shredded", Actor("operator"), organisation_id=organisation.id, keys=destroyed)
+    state.db.session.commit()
+    click.echo(f"Destroyed {destroyed} data key(s) of {slug}.")

@@ -41,7 +41,7 @@ def recover_jobs(app: Flask) -> int:
             return 0
 
 
-def run_worker(app: Flask, *, burst: bool = False) -> None:
+def run_worker(app: Flask, *, burst: bool = False, log_level: str = "INFO") -> None:
     state = app.extensions[EXTENSION_KEY]
     queue = state.jobs.rq_queue
     worker = AppContextWorker(
@@ -52,4 +52,4 @@ def run_worker(app: Flask, *, burst: bool = False) -> None:
     )
     worker.flask_app = app
     recover_jobs(app)
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    worker.work(burst=burst, with_scheduler=True, logging_level=log_level)

@@ -24,11 +24,15 @@ class LiveServer:
         host: str = "127.0.0.1",
         bind: str | None = None,
         wrap: list[str] | None = None,
+        gunicorn_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.host = host
         self.bind = bind or host
         self.wrap = wrap or []
+        self.gunicorn_args = gunicorn_args or []
+        self.env = env or {}
         self.database_url = database_url
         self.config = {"VC_PUBLIC_URL": f"http://{host}:{self.port}/", **config}
         self.log_dir = log_dir
@@ -62,9 +66,14 @@ class LiveServer:
                 "3",
                 "--timeout",
                 "120",
+                *self.gunicorn_args,
                 "tests.support.worker_app:create_app()",
             ],
-            env={"VC_TEST_DATABASE_URL": self.database_url, "VC_TEST_CONFIG": json.dumps(self.config)},
+            env={
+                "VC_TEST_DATABASE_URL": self.database_url,
+                "VC_TEST_CONFIG": json.dumps(self.config),
+                **self.env,
+            },
             log=self.log_dir / f"server-{self.port}.log",
         )
         wait_for(self._healthy, 30, what=f"server on port {self.port}")
