@@ -100,6 +100,10 @@ def test_add_participant_resend_cancel_delete(app, people, clock, state):
     resend = client.post(f"/vc/practice/invitations/{first.public_id}/resend", data={"csrf_token": token, "email": ""})
     assert resend.status_code == 422  # no stored address and none given
     resend = client.post(
+        f"/vc/practice/invitations/{first.public_id}/resend", data={"csrf_token": token, "email": "not-an-address"}
+    )
+    assert resend.status_code == 422 and "email" in resend.get_data(as_text=True).lower()
+    resend = client.post(
         f"/vc/practice/invitations/{first.public_id}/resend", data={"csrf_token": token, "email": "b@example.org"}
     )
     assert resend.status_code == 200

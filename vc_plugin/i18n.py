@@ -107,6 +107,8 @@ STATE_LABELS = {
     "other": lazy_gettext("other participant"),
     "single": lazy_gettext("single"),
     "group": lazy_gettext("group"),
+    "participation": lazy_gettext("participation in the video consultation"),
+    "relay": lazy_gettext("use of the relay server"),
 }
 
 

@@ -59,6 +59,26 @@ def _body(model: type) -> dict[str, Any]:
 
 
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 32}}
+EXPORT = {
+    "description": "Everything stored, personal fields decrypted (format `vc_plugin.export/1`, see docs/privacy.md)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["format", "exported_at", "not_stored", "appointment"],
+                "properties": {
+                    "format": {"type": "string", "const": "vc_plugin.export/1"},
+                    "exported_at": {"type": "string", "format": "date-time"},
+                    "not_stored": {"type": "array", "items": {"type": "string"}},
+                    "appointment": {"type": "object"},
+                    "participants": {"type": "array", "items": {"type": "object"}},
+                    "participant": {"type": "object"},
+                    "audit_events": {"type": "array", "items": {"type": "object"}},
+                },
+            }
+        }
+    },
+}
 COMMON = (400, 401, 403, 429)
 
 
@@ -135,6 +155,29 @@ def document(prefix: str) -> dict[str, Any]:
                         "201": _json(IssuedInvitationOut, "Invited; the code is shown only here"),
                         **_errors(*COMMON, 404, 409, 413, 415, 422),
                     },
+                },
+            },
+            "/api/v1/appointments/{id}/export": {
+                "parameters": [ID],
+                "get": {
+                    "operationId": "exportAppointment",
+                    "description": "Data-subject access and portability (Art. 15 and 20 GDPR).",
+                    "responses": {"200": EXPORT, **_errors(*COMMON, 404)},
+                },
+            },
+            "/api/v1/invitations/{id}": {
+                "parameters": [ID],
+                "delete": {
+                    "operationId": "deleteParticipant",
+                    "description": "Delete one participant's invitation and consent records (Art. 17 GDPR).",
+                    "responses": {"204": {"description": "Deleted"}, **_errors(*COMMON, 404)},
+                },
+            },
+            "/api/v1/invitations/{id}/export": {
+                "parameters": [ID],
+                "get": {
+                    "operationId": "exportParticipant",
+                    "responses": {"200": EXPORT, **_errors(*COMMON, 404)},
                 },
             },
             "/api/v1/invitations/{id}/send": {

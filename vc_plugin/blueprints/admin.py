@@ -1,10 +1,11 @@
-"""Organisation settings for admins: the organisation's name and its API tokens."""
+"""Organisation settings for admins: the name, the API tokens, and people who leave."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..audit import Actor
 from ..sessions import admin_required, current_practitioner
 from ..state import vc_state
 
@@ -19,6 +20,7 @@ def _page(status: int = 200, **context: object) -> tuple[str, int]:
         "me": me,
         "organisation": me.organisation,
         "tokens": state.api_tokens.list(me.organisation_id),
+        "people": state.directory.colleagues(me.organisation_id, may_join_calls=False),
         "new_token": None,
         **context,
     }
@@ -65,3 +67,20 @@ def revoke_token(token_id: int) -> Response:
     if not vc_state().api_tokens.revoke(me.organisation_id, token_id):
         abort(404)
     return redirect(url_for(".organisation"))
+
+
+@bp.post("/people/<string(maxlength=32):practitioner_id>/delete")
+@admin_required
+def delete_person(practitioner_id: str) -> Response:
+    """Someone leaves the organisation: their appointments with all data, then their record."""
+    me = current_practitioner()
+    assert me is not None
+    if practitioner_id == me.public_id:
+        abort(409, description="Admins cannot delete themselves; ask another admin or the operator.")
+    try:
+        vc_state().subject_rights.erase_practitioner(
+            Actor(me.role.value, me.id), practitioner_id, organisation_id=me.organisation_id
+        )
+    except LookupError:
+        abort(404)
+    return redirect(url_for(".organisation", deleted=1))

@@ -198,6 +198,27 @@ def send_invitation(invitation_id: str) -> Response:
     return _json(issued_out(book, book.resend(principal(), invitation_id, body(SendIn))))
 
 
+@bp.get("/v1/appointments/<string(maxlength=32):appointment_id>/export")
+@authenticated
+def export_appointment(appointment_id: str) -> Response:
+    """Everything stored about the appointment (Art. 15 and 20 GDPR), personal fields decrypted."""
+    return jsonify(vc_state().subject_rights.export_appointment(principal(), appointment_id))
+
+
+@bp.get("/v1/invitations/<string(maxlength=32):invitation_id>/export")
+@authenticated
+def export_participant(invitation_id: str) -> Response:
+    return jsonify(vc_state().subject_rights.export_participant(principal(), invitation_id))
+
+
+@bp.delete("/v1/invitations/<string(maxlength=32):invitation_id>")
+@authenticated
+def delete_participant(invitation_id: str) -> Response:
+    """One participant's invitation and consent records, now (Art. 17 GDPR); the appointment stays."""
+    vc_state().subject_rights.erase_participant(principal(), invitation_id)
+    return Response(status=204)
+
+
 @bp.post("/v1/probe")
 @accepts_bearer_token
 def probe() -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -114,6 +116,28 @@ def room(invitation_id: str) -> tuple[str, int] | Response:
         appointment=invitation.appointment,
         practitioner=invitation.appointment.practitioner,
         client_config=client_config,
+    ), 200
+
+
+@bp.get("/<string(maxlength=32):invitation_id>/privacy")
+def receipt(invitation_id: str) -> tuple[str, int] | Response:
+    """A checked-in participant's privacy receipt: what is stored about this appointment, and until when."""
+    state = vc_state()
+    participant_pass = current_pass(invitation_id)
+    if participant_pass is None or not state.check_in.pass_is_valid(participant_pass):
+        return redirect(url_for(".link", invitation_id=invitation_id))
+    invitation = state.appointments.invitation_by_public_id(invitation_id)
+    assert invitation is not None
+    return render_template(
+        "vc_plugin/join/receipt.html",
+        participant=participant_pass,
+        invitation=invitation,
+        appointment=invitation.appointment,
+        consents=state.subject_rights.consents_of(invitation),
+        deleted_by=state.subject_rights.deleted_by(invitation.appointment),
+        presence_until=invitation.appointment.ends_at
+        + timedelta(minutes=state.settings.retention_presence_grace_minutes),
+        settings=state.settings,
     ), 200
 
 

@@ -9,12 +9,15 @@ from werkzeug.wrappers import Response
 
 from ..access import Principal
 from ..appointments import NotFound, PlanningError, suggested_start
+from ..crypto import DecryptionError
 from ..forms import DURATIONS, appointment_from_form, participant_from_form, reschedule_from_form, translate
+from ..i18n import gettext as _
 from ..models import Appointment, AppointmentKind, AppointmentState, ParticipantKind
 from ..navigation import socket_path
 from ..schemas import AppointmentIn, ParticipantIn, RescheduleIn, SendIn
 from ..sessions import current_practitioner, practitioner_required, staff_or_practitioner
 from ..state import vc_state
+from ..subject_rights import as_json
 
 bp = Blueprint("practice", __name__, url_prefix="/practice")
 
@@ -148,11 +151,17 @@ def appointment(appointment_id: str) -> tuple[str, int]:
 def _detail(
     appointment: Appointment, errors: dict[str, str] | None = None, status: int = 200, **extra: object
 ) -> tuple[str, int]:
+    state = vc_state()
+    try:
+        label_text = state.appointments.label(appointment)
+    except DecryptionError:
+        label_text = _("unreadable: the organisation's data key was destroyed")
     return _page(
         "vc_plugin/practice/appointment.html",
         status,
         appointment=appointment,
-        label_text=vc_state().appointments.label(appointment),
+        label_text=label_text,
+        deleted_by=state.subject_rights.deleted_by(appointment),
         errors=errors or {},
         **extra,
     )
@@ -194,6 +203,48 @@ def delete(appointment_id: str) -> Response:
     return redirect(url_for(".appointments", deleted=1))
 
 
+@bp.get("/appointments/<string(maxlength=32):appointment_id>/export")
+@staff_or_practitioner
+def export(appointment_id: str) -> Response:
+    """Everything stored about the appointment as a JSON download (Art. 15 and 20 GDPR)."""
+    try:
+        document = vc_state().subject_rights.export_appointment(_me(), appointment_id)
+    except NotFound:
+        abort(404)
+    return _download(document, f"appointment-{appointment_id}.json")
+
+
+@bp.get("/invitations/<string(maxlength=32):invitation_id>/export")
+@staff_or_practitioner
+def export_participant(invitation_id: str) -> Response:
+    try:
+        document = vc_state().subject_rights.export_participant(_me(), invitation_id)
+    except NotFound:
+        abort(404)
+    return _download(document, f"participant-{invitation_id}.json")
+
+
+def _download(document: dict[str, object], filename: str) -> Response:
+    return Response(
+        as_json(document),
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
+
+
+@bp.post("/invitations/<string(maxlength=32):invitation_id>/delete")
+@staff_or_practitioner
+def delete_participant(invitation_id: str) -> Response:
+    """One participant's invitation and consent records, now (Art. 17 GDPR)."""
+    state = vc_state()
+    try:
+        appointment_id = state.appointments.invitation(_me(), invitation_id).appointment.public_id
+        state.subject_rights.erase_participant(_me(), invitation_id)
+    except NotFound:
+        abort(404)
+    return redirect(url_for(".appointment", appointment_id=appointment_id))
+
+
 @bp.post("/appointments/<string(maxlength=32):appointment_id>/participants")
 @staff_or_practitioner
 def add_participant(appointment_id: str) -> tuple[str, int]:
@@ -219,9 +270,8 @@ def resend(invitation_id: str) -> tuple[str, int]:
     except NotFound:
         abort(404)
     appointment = invitation.appointment
-    request_data = SendIn(email=request.form.get("email") or None)
     try:
-        issued = state.appointments.resend(_me(), invitation_id, request_data)
+        issued = state.appointments.resend(_me(), invitation_id, SendIn(email=request.form.get("email") or None))
     except PlanningError as error:
         return _detail(appointment, {f"resend-{invitation_id}": translate(error.message)}, 422)
     except ValueError:

@@ -1,12 +1,13 @@
-"""Pages anyone may open: health, language choice."""
+"""Pages anyone may open: health, language choice, the privacy notice."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, redirect, request, session, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 from sqlalchemy import text
 
-from ..i18n import SESSION_KEY
+from ..i18n import SESSION_KEY, preferred_language
 from ..navigation import safe_next
+from ..privacy_notice import build_notice
 from ..state import vc_state
 
 bp = Blueprint("public", __name__)
@@ -39,6 +40,13 @@ def choose_language() -> Response:
     if language in vc_state().settings.languages:
         session[SESSION_KEY] = language
     return redirect(safe_next(request.form.get("next"), default=vc_state().settings.url_prefix + "/"))
+
+
+@bp.get("/privacy")
+def privacy_notice() -> str:
+    """The technical part of the privacy notice, from the configuration in force (no sign-in needed)."""
+    notice = build_notice(vc_state().settings, current_app.config, preferred_language())
+    return render_template("vc_plugin/privacy.html", notice=notice)
 
 
 @bp.get("/")
