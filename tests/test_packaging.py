@@ -29,6 +29,10 @@ def test_wheel_contains_package_data(tmp_path):
         "vc_plugin/migrations/script.py.mako",
         "vc_plugin/migrations/versions/0001_initial_tables.py",
         "vc_plugin/demo/templates/demo/home.html",
+        "vc_plugin/demo/templates/demo/imprint.html",
+        "vc_plugin/demo/production.example.cfg",
+        "vc_plugin/migrations/versions/0003_appointment_end_index.py",
+        "vc_plugin/templates/vc_plugin/privacy.html",
     ):
         assert required in names, f"{required} missing from the wheel"
     assert not any(name.startswith("tests/") for name in names)

@@ -2,6 +2,10 @@
 
 SQLite, no Redis, mails on the console, and a development sign-in. It refuses to run
 anywhere but on this computer in debug mode: ``python -m vc_plugin.demo``.
+
+``create_app(config_file=…)`` loads a configuration on top, such as the production-like
+``production.example.cfg`` that ``flask vc check`` passes; ``FLASK_…`` environment variables
+override both (``FLASK_VC_REDIS_URL=…``).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def _demo_secrets(instance: Path) -> dict[str, str]:
     return values
 
 
-def create_app(instance_path: str | Path | None = None, *, port: int = 5000) -> Flask:
+def create_app(instance_path: str | Path | None = None, *, port: int = 5000, config_file: str | None = None) -> Flask:
     instance = Path(instance_path or Path.cwd() / "instance").resolve()
     app = Flask(__name__, instance_path=str(instance))
     keys = _demo_secrets(instance)
@@ -59,12 +63,23 @@ def create_app(instance_path: str | Path | None = None, *, port: int = 5000) -> 
         VC_DEV_LOGIN=True,
         VC_PUBLIC_URL=f"http://127.0.0.1:{port}/",
         VC_OPERATOR_NAME="Demo-Praxis",
+        VC_TERMS_URL="/impressum",
+        VC_SIGNALING_LOCATION="DE",
     )
+    if config_file:
+        app.config.from_pyfile(str(Path(config_file).resolve()))
+    app.config.from_prefixed_env()
+    app.debug = bool(app.config["DEBUG"])
     VideoConsultation(app, db=db)
 
     @app.get("/")
     def intranet_home() -> str:
         return render_template("demo/home.html")
+
+    @app.get("/impressum")
+    def imprint() -> str:
+        """The host's legal notice, public as patients must reach it without signing in."""
+        return render_template("demo/imprint.html")
 
     with app.app_context():
         db.create_all()
