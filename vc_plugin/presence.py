@@ -49,6 +49,8 @@ class Room:
     relay_only: bool = False
     notice: str | None = None
     kind: str = "single"
+    #: Members the practitioner sent away; they cannot come back with the same check-in.
+    declined: tuple[str, ...] = ()
     members: tuple[Member, ...] = field(default_factory=tuple)
 
 
@@ -106,7 +108,7 @@ class MemoryPresence:
         with self._lock:
             existing = self._rooms.get(room.appointment)
             if existing is not None:
-                room = replace(room, notice=existing.notice)
+                room = replace(room, notice=existing.notice, declined=existing.declined)
             self._rooms[room.appointment] = room
             self._members.setdefault(room.appointment, {})
             self._seen.setdefault(room.appointment, {})
@@ -228,10 +230,12 @@ class RedisPresence:
 
     def open_room(self, room: Room) -> None:
         meta, _, _ = self._keys(room.appointment)
-        values = {k: json.dumps(v) for k, v in asdict(room).items() if k not in {"members", "notice"}}
+        kept = {"members", "notice", "declined"}  # what a reopening must not reset
+        values = {k: json.dumps(v) for k, v in asdict(room).items() if k not in kept}
         with self._redis.pipeline() as pipe:
             pipe.hset(meta, mapping=values)
             pipe.hsetnx(meta, "notice", json.dumps(None))
+            pipe.hsetnx(meta, "declined", json.dumps([]))
             self._expire(pipe, room.appointment, room.expires_at)
             for index in (index_of_practitioner(room.practitioner), index_of_organisation(room.organisation)):
                 pipe.sadd(f"vc:index:{index}", room.appointment)
@@ -243,7 +247,9 @@ class RedisPresence:
         raw = self._redis.hgetall(self._keys(appointment)[0])
         if not raw or b"appointment" not in raw:
             return None
-        return Room(**{k.decode(): json.loads(v) for k, v in raw.items()})
+        fields = {k.decode(): json.loads(v) for k, v in raw.items()}
+        fields["declined"] = tuple(fields.get("declined") or ())
+        return Room(**fields)
 
     def update_room(self, appointment: str, **changes: Any) -> Room | None:
         before = self.room(appointment)

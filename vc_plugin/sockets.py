@@ -330,6 +330,11 @@ class RoomConnection(Connection):
         if self.room is None:
             raise ProtocolError("unknown_room", "this consultation is not open", close=True)
         identity = self.identity
+        if self.waiting_room.was_declined(self.room.appointment, identity.member_id):
+            self.left = True  # sent away earlier: the page shows so again, the queue is not told
+            self.send_json({"type": "declined"})
+            self.close(1000, "declined")
+            return
         state = ADMITTED if identity.role in {"practitioner", "probe"} else WAITING
         template = Member(
             id=identity.member_id,

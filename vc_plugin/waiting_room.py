@@ -35,6 +35,8 @@ from .probe import PROBE_PREFIX
 from .signaling import ProtocolError, encode
 
 WAITING, ADMITTED = "waiting", "admitted"
+#: How many sent-away members a room remembers (a room holds a handful of people).
+DECLINED_KEPT = 50
 
 
 def member_topic(appointment: str, member: str) -> str:
@@ -128,6 +130,10 @@ class WaitingRoom:
 
     def room(self, appointment: str) -> Room | None:
         return self.presence.room(appointment)
+
+    def was_declined(self, appointment: str, member_id: str) -> bool:
+        room = self.presence.room(appointment)
+        return room is not None and member_id in room.declined
 
     # --- members --------------------------------------------------------------------------------------
     def arrive(self, room: Room, member: Member, resume: str | None, connection: str) -> tuple[Member, str]:
@@ -229,9 +235,11 @@ class WaitingRoom:
         return member
 
     def decline(self, actor: Staffer, appointment: str, member_id: str) -> None:
+        """Send one person away; the same check-in cannot enter again (a new one needs the code)."""
         room = self._own_room(actor, appointment)
         if self.presence.remove(appointment, member_id) is None:
             raise ProtocolError("unknown_participant", "this person is no longer waiting")
+        self.presence.update_room(appointment, declined=(*room.declined, member_id)[-DECLINED_KEPT:])
         self.event(member_topic(appointment, member_id), {"type": "declined"})
         self.event(room_topic(appointment), {"type": "peer-left", "peer": member_id})
         self._dashboards(

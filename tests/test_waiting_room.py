@@ -1,0 +1,172 @@
+"""The waiting room's remaining commands with a real server: decline (for good), leave, a full
+room; presence expiring in Redis; and the in-process presence store on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from redis import Redis
+
+from tests.support.hosts import make_host_app
+from tests.support.live import LiveServer
+from tests.support.people import make_people
+from tests.support.signal_client import SignalClient, check_in, session_cookie
+from vc_plugin.access import Principal
+from vc_plugin.presence import STALE_AFTER, Member, MemoryPresence, Room, index_of_practitioner
+from vc_plugin.schemas import AppointmentIn, ParticipantIn
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def world(pg_url, redis_url, tmp_path):
+    config = {"VC_REDIS_URL": redis_url, "VC_MAX_PARTICIPANTS": 3}
+    server = LiveServer(pg_url, config, tmp_path).start()
+    host = make_host_app(pg_url, VC_PUBLIC_URL=server.url + "/", **config)
+    with host.app.app_context():
+        people = make_people(host.state)
+        now = time.time()
+        doctor = session_cookie(
+            {"vc_user": {"pid": people.doc.public_id, "role": "practitioner", "iat": now, "seen": now, "via": "oidc"}}
+        )
+        yield host, people, server, doctor
+    host.close()
+    server.stop()
+
+
+def plan_group(host, people, patients: int):
+    start = host.state.clock.now() + timedelta(minutes=5)
+    planned = host.state.appointments.plan(
+        Principal.of(people.doc),
+        AppointmentIn(
+            starts_at=start,
+            ends_at=start + timedelta(minutes=30),
+            kind="group",
+            participants=[ParticipantIn()] * patients,
+        ),
+    )
+    return planned.appointment.public_id, [(i.invitation.public_id, i.code) for i in planned.invitations]
+
+
+async def patient_arrives(server, appointment, invitation, code, dashboard, name):
+    cookie = check_in(server.url, invitation, code, name=name)
+    client = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", cookie)
+    await client.hello()
+    while True:  # other news (the practitioner joining, admissions) may come first
+        update = await dashboard.receive("queue-update")
+        if update["op"] == "arrived" and update["member"]["name"] == name:
+            return client, cookie, update["member"]["id"]
+
+
+def test_a_declined_patient_is_sent_away_for_this_check_in(world):
+    host, people, server, doctor = world
+    appointment, [(invitation, code)] = plan_group(host, people, 1)
+
+    async def scenario() -> None:
+        dashboard = await SignalClient.open(server.ws_url, "/vc/ws/practice", doctor)
+        await dashboard.hello()
+        patient, cookie, member = await patient_arrives(server, appointment, invitation, code, dashboard, "Herr Weg")
+        await dashboard.send({"type": "decline", "appointment": appointment, "participant": member})
+        assert (await patient.receive("declined"))["type"] == "declined"
+        left = await dashboard.receive("queue-update")
+        assert left == {"type": "queue-update", "op": "left", "appointment": appointment, "member_id": member}
+        # The same check-in (a reload, a reconnect) is turned away at once, and the queue hears nothing.
+        again = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", cookie)
+        await again.send({"type": "hello"})
+        assert (await again.receive())["type"] == "declined"
+        with pytest.raises(TimeoutError):
+            await dashboard.receive("queue-update", timeout=1.0)
+        # A new check-in with the code may wait again (the practice decides once more).
+        fresh, _, other = await patient_arrives(server, appointment, invitation, code, dashboard, "Herr Weg")
+        assert other != member
+        await dashboard.send({"type": "decline", "appointment": appointment, "participant": "nobody"})
+        assert (await dashboard.receive("error"))["code"] == "unknown_participant"
+        for client in (fresh, again, patient, dashboard):
+            await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_leave_and_a_full_room(world):
+    host, people, server, doctor = world
+    appointment, invitations = plan_group(host, people, 2)  # a room of three: the practitioner and two
+    redis = Redis.from_url(host.state.settings.redis_url)
+
+    async def scenario() -> None:
+        dashboard = await SignalClient.open(server.ws_url, "/vc/ws/practice", doctor)
+        await dashboard.hello()
+        leaver, _, leaver_id = await patient_arrives(server, appointment, *invitations[0], dashboard, "Person 0")
+        stayer, _, stayer_id = await patient_arrives(server, appointment, *invitations[1], dashboard, "Person 1")
+        # Presence lives in Redis with an expiry no later than the planned end plus the grace period.
+        ends_at = host.state.appointments.get(Principal.of(people.doc), appointment).ends_at.timestamp()
+        keys = [k.decode() for k in redis.scan_iter(match=f"vc:room:{appointment}:*")]
+        assert sorted(k.rsplit(":", 1)[1] for k in keys) == ["members", "meta", "seen"]
+        for key in keys:
+            left_seconds = redis.ttl(key)
+            assert 0 < left_seconds <= ends_at + 60 * 60 - time.time() + 2, (key, left_seconds)
+
+        await leaver.send({"type": "leave"})
+        assert (await leaver.receive("left"))["type"] == "left"
+        gone = await dashboard.receive("queue-update")
+        assert gone["op"] == "left" and gone["member_id"] == leaver_id
+        assert redis.hget(f"vc:room:{appointment}:members", leaver_id) is None
+
+        room = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", doctor)
+        await room.hello()
+        await dashboard.send({"type": "admit", "appointment": appointment, "participant": stayer_id})
+        await stayer.receive("admitted")
+        again, _, again_id = await patient_arrives(server, appointment, *invitations[0], dashboard, "Person 2")
+        await dashboard.send({"type": "admit", "appointment": appointment, "participant": again_id})
+        await again.receive("admitted")
+        extra, _, extra_id = await patient_arrives(server, appointment, *invitations[1], dashboard, "Person 3")
+        await dashboard.send({"type": "admit", "appointment": appointment, "participant": extra_id})
+        assert (await dashboard.receive("error"))["code"] == "room_full"
+        for client in (extra, again, room, stayer, leaver, dashboard):
+            await client.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        redis.close()
+
+
+# --- the embedded presence store --------------------------------------------------------------------
+
+
+class Ticker:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_memory_presence_keeps_order_expires_rooms_and_forgets_the_silent():
+    clock = Ticker()
+    store = MemoryPresence(clock=clock)
+    t0 = clock.now
+    store.open_room(Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400))
+    store.put("a1", Member("p1", "patient", "Frau Eins", "waiting", t0), t0)
+    store.put("a1", Member("p2", "patient", "Herr Zwei", "waiting", t0 + 1), t0 + 1)
+    assert [m.id for m in sorted(store.members("a1", t0 + 2), key=lambda m: m.since)] == ["p1", "p2"]
+    assert store.rooms_of(index_of_practitioner("doc")) == ["a1"]
+    assert store.update("a1", "p2", state="admitted").state == "admitted"
+    store.update_room("a1", notice="10 Minuten später", declined=("p9",))
+    store.open_room(Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400))
+    reopened = store.room("a1")
+    assert reopened.notice == "10 Minuten später" and reopened.declined == ("p9",), "reopening keeps both"
+
+    # A member not heard of for STALE_AFTER no longer counts; much later the purge forgets it.
+    store.touch("a1", "p2", t0 + STALE_AFTER)
+    assert [m.id for m in store.members("a1", t0 + STALE_AFTER + 1)] == ["p2"]
+    assert store.purge_stale(t0 + 5 * STALE_AFTER) == 1, "p2 was heard of later"
+    assert store.purge_stale(t0 + 6 * STALE_AFTER) == 1
+    assert store.get("a1", "p1") is None and store.get("a1", "p2") is None
+
+    # The room itself expires at the planned end plus grace, with its index entries.
+    clock.now = t0 + 5400
+    assert store.room("a1") is None and store.rooms_of(index_of_practitioner("doc")) == []
+    assert store.remove("a1", "p1") is None
