@@ -23,6 +23,7 @@ INSTALL_REQUIRES = [
     "flask-wtf>=1.2",
     "flask-limiter[redis]>=3.5",
     "flask-babel>=4.0",
+    "babel>=2.14",
     "pydantic>=2.6",
     "icalendar>=6.0",
     "email-validator>=2.1",
@@ -45,7 +46,6 @@ TEST_REQUIRES = [
     "ruff>=0.5",
     "gunicorn>=22",
     "schemathesis>=3.30",
-    "babel>=2.14",
 ]
 
 setup(
