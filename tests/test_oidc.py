@@ -312,10 +312,9 @@ def test_host_login_hook_replaces_oidc(database_url, clock):
         def host_login():
             from flask import request
 
+            role = request.headers.get("X-Host-Role", "practitioner")
             if request.headers.get("X-Host-User") == "alice":
-                g.host_user = HostUser(
-                    subject="u-17", display_name="Dr. Alice Host", role="practitioner", organisation="Haus A"
-                )
+                g.host_user = HostUser(subject="u-17", display_name="Dr. Alice Host", role=role, organisation="Haus A")
 
         client = host.app.test_client()
         assert client.get("/vc/practice/").status_code == 302
@@ -323,5 +322,20 @@ def test_host_login_hook_replaces_oidc(database_url, clock):
         assert page.status_code == 200 and "Dr. Alice Host" in page.get_data(as_text=True)
         [person] = practitioners(host)
         assert (person.issuer, person.subject, person.role) == ("host", "u-17", Role.PRACTITIONER)
+        first_seen = person.last_sign_in_at
+
+        # Unchanged on the next request: nothing is written for it.
+        clock.advance(timedelta(minutes=5))
+        assert client.get("/vc/practice/", headers={"X-Host-User": "alice"}).status_code == 200
+        [person] = practitioners(host)
+        assert person.last_sign_in_at == first_seen
+        # A role the host made up is "not signed in", not a server error.
+        unknown = client.get("/vc/practice/", headers={"X-Host-User": "alice", "X-Host-Role": "superuser"})
+        assert unknown.status_code == 302
+        # A changed role is taken over.
+        staff = client.get("/vc/practice/appointments", headers={"X-Host-User": "alice", "X-Host-Role": "staff"})
+        assert staff.status_code == 200
+        [person] = practitioners(host)
+        assert person.role is Role.STAFF and person.last_sign_in_at > first_seen
     finally:
         host.close()

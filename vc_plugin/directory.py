@@ -35,6 +35,13 @@ class Directory:
             .first()
         )
 
+    def by_subject(self, issuer: str, subject: str) -> Practitioner | None:
+        return (
+            self._session()
+            .scalars(select(Practitioner).where(Practitioner.issuer == issuer, Practitioner.subject == subject))
+            .first()
+        )
+
     def get(self, practitioner_id: int) -> Practitioner | None:
         return self._session().get(Practitioner, practitioner_id)
 

@@ -7,6 +7,7 @@ then their session is the only one that counts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -24,6 +25,7 @@ SEEN_WRITE_INTERVAL = 60  # seconds; fewer cookie rewrites
 CACHE_KEY = "vc_plugin.user"  # per request, in the WSGI environ
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -115,12 +117,27 @@ def _from_host_loader() -> Practitioner | None:
     host_user = loader()
     if host_user is None:
         return None
+    try:
+        role = Role(host_user.role)
+    except ValueError:
+        log.warning("practitioner_loader returned the unknown role %r; treated as not signed in", host_user.role)
+        return None
+    organisation = host_user.organisation or state.settings.default_organisation
+    known = state.directory.by_subject("host", host_user.subject)
+    if (
+        known is not None
+        and known.active
+        and known.display_name == host_user.display_name[:200]
+        and known.role is role
+        and known.organisation.slug == organisation
+    ):
+        return known  # nothing changed: no write on every request
     practitioner = state.directory.provision(
         issuer="host",
         subject=host_user.subject,
         display_name=host_user.display_name,
-        role=Role(host_user.role),
-        organisation_slug=host_user.organisation or state.settings.default_organisation,
+        role=role,
+        organisation_slug=organisation,
     )
     state.db.session.commit()
     return practitioner
