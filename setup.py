@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 README = Path(__file__).with_name("README.md").read_text(encoding="utf-8")
 
@@ -56,7 +56,8 @@ setup(
     long_description_content_type="text/markdown",
     license="AGPL-3.0-or-later",
     python_requires=">=3.11",
-    packages=find_packages(include=["vc_plugin", "vc_plugin.*"]),
+    # Namespace packages: the data folders (templates, static, migrations/versions) are found too.
+    packages=find_namespace_packages(include=["vc_plugin", "vc_plugin.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
     zip_safe=False,
     install_requires=INSTALL_REQUIRES,
