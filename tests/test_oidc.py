@@ -148,6 +148,20 @@ def test_sign_out_ends_the_provider_session_too(oidc_host, provider):
     assert browser.pages_seen[:1] == ["login"]
 
 
+def test_signing_out_voids_copies_of_the_session_cookie(oidc_host, provider, clock):
+    client = oidc_host.app.test_client()
+    sign_in(client, provider, "doc")
+    copied = client.get_cookie("vc_session").value
+    clock.advance(timedelta(seconds=1))
+    client.post("/vc/auth/sign-out", data={"csrf_token": csrf(client, "/vc/practice/")})
+    thief = oidc_host.app.test_client()
+    thief.set_cookie("vc_session", copied)
+    assert thief.get("/vc/practice/").status_code == 302, "the copy died with the sign-out"
+    clock.advance(timedelta(seconds=1))
+    sign_in(client, provider, "doc")
+    assert client.get("/vc/practice/").status_code == 200, "a new sign-in works"
+
+
 def test_private_key_jwt_client_authentication(database_url, clock, provider, jwt_client_key):
     host = make_host_app(
         database_url,

@@ -146,6 +146,8 @@ class Practitioner(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     last_sign_in_at: Mapped[datetime | None]
+    #: Sessions signed in before this moment are void (set by signing out: copies of the cookie die too).
+    sessions_valid_after: Mapped[datetime | None]
 
     organisation: Mapped[Organisation] = relationship()
 

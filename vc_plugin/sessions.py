@@ -63,6 +63,17 @@ def _forget_cached_user() -> None:
         request.environ.pop(CACHE_KEY, None)
 
 
+def end_all_sessions(practitioner: Practitioner) -> None:
+    """Void every session of this person signed in until now, on this and any other device.
+
+    The session cookie is signed but kept by the browser; without this a copy of it would stay
+    valid until its idle or absolute timeout, even after signing out.
+    """
+    state = vc_state()
+    practitioner.sessions_valid_after = state.clock.now()
+    state.db.session.commit()
+
+
 def sign_out() -> None:
     kept = {key: session[key] for key in KEEP_ON_SIGN_IN if key in session}
     session.clear()
@@ -102,6 +113,10 @@ def _from_session() -> Practitioner | None:
         return None
     practitioner = vc_state().directory.by_public_id(str(data.get("pid")))
     if practitioner is None or not practitioner.active or practitioner.role.value != data.get("role"):
+        sign_out()
+        return None
+    voided = practitioner.sessions_valid_after
+    if voided is not None and issued < voided.timestamp():
         sign_out()
         return None
     if now - seen > SEEN_WRITE_INTERVAL:

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from ..models import Role
 from ..navigation import external_url, safe_next
 from ..oidc import ProviderUnavailable, SignInRejected
-from ..sessions import current_practitioner, sign_in, sign_out, signed_in_method
+from ..sessions import current_practitioner, end_all_sessions, sign_in, sign_out, signed_in_method
 from ..state import vc_state
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -127,6 +127,9 @@ def dev_sign_in() -> Response:
 def sign_out_view() -> Response:
     """End our session, then the provider's (RP-initiated logout) when it offers one."""
     method = signed_in_method()
+    person = current_practitioner()
+    if person is not None and method in {"oidc", "dev"}:
+        end_all_sessions(person)
     sign_out()
     provider = vc_state().sign_in_provider
     if method == "oidc" and provider is not None:
