@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -38,6 +38,11 @@ def test_plan_list_get_reschedule_cancel_delete_with_a_token(app, people, clock,
     [invitation] = data["invitations"]
     assert invitation["code"] and invitation["link_with_code"].endswith("#code=" + invitation["code"])
     appointment_id = data["id"]
+    assert datetime.fromisoformat(data["starts_at"]) == datetime.fromisoformat(body(clock, "x")["starts_at"])
+    assert (
+        data["starts_at"]
+        == client.get(f"{API}/appointments/{appointment_id}", headers=tokens["north"]).json["starts_at"]
+    ), "created and read: the same ISO date-time, as the OpenAPI document says"
     listed = client.get(f"{API}/appointments", headers=tokens["north"]).json["appointments"]
     assert [a["id"] for a in listed] == [appointment_id]
     assert "code" not in listed[0]["invitations"][0]

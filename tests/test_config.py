@@ -43,6 +43,8 @@ def _start(**overrides) -> None:
         ({"VC_OIDC_ISSUER": "https://id.example.org"}, r"VC_OIDC_CLIENT_ID is missing"),
         ({"VC_ENCRYPTON_KEYS": ["x"]}, r"VC_ENCRYPTON_KEYS is not a vc_plugin setting"),
         ({"SECRET_KEY": None}, r"SECRET_KEY is missing"),
+        ({"VC_FRAME_ANCESTORS": "'self'; script-src *"}, r"VC_FRAME_ANCESTORS: .*CSP source list"),
+        ({"VC_RATELIMIT_JOIN": "lots"}, r"VC_RATELIMIT_JOIN: .*Flask-Limiter syntax"),
     ],
 )
 def test_bad_configuration_stops_start_up(overrides, message):

@@ -68,6 +68,10 @@ def test_errors_are_shown_per_field_in_german(app, people, clock):
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and "keine gültige E-Mail-Adresse" in page
     assert 'aria-invalid="true"' in page
+    # Odd values are form errors, not server errors.
+    for odd in ({"duration": "²"}, {"date": "9999-12-31", "time": "23:30"}, {"date": "0001-01-01", "time": "00:10"}):
+        response = plan_form(client, clock, **odd)
+        assert response.status_code in {200, 422}, odd
 
 
 def test_staff_plan_for_a_practitioner_and_cannot_reach_another_organisation(app, people, clock, state):

@@ -137,6 +137,9 @@ class Settings(BaseModel):
         "20/minute;100/hour", description="Code entries per client (Flask-Limiter syntax)."
     )
     ratelimit_api: str = Field("600/minute", description="JSON API requests per token or session.")
+    ratelimit_join: str = Field(
+        "120/minute", description="WebSocket handshakes (joins, reconnects) per client, counted before any check."
+    )
 
     # --- signalling and relay ------------------------------------------------------------
     stun_urls: list[str] = Field(
@@ -188,6 +191,24 @@ class Settings(BaseModel):
     def _prefix_shape(cls, value: str) -> str:
         if not value.startswith("/") or value.endswith("/") or len(value) < 2:
             raise ValueError("must start with '/' and not end with '/', e.g. '/vc'")
+        return value
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _one_csp_source_list(cls, value: str) -> str:
+        if not value.strip() or any(ch in value for ch in ";,\r\n"):
+            raise ValueError("must be a CSP source list like \"'none'\" or \"'self' https://intranet.example\"")
+        return value
+
+    @field_validator("ratelimit_code_entry", "ratelimit_api", "ratelimit_join")
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("expected Flask-Limiter syntax like '20/minute;100/hour'") from None
         return value
 
     @field_validator("display_timezone")

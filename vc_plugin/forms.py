@@ -7,7 +7,7 @@ aware datetimes. Errors come back per field, in the person's language.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -91,14 +91,34 @@ def _moment(day: str, start: str, zone: ZoneInfo) -> datetime | None:
 
 
 def _duration(value: str) -> int:
-    return int(value) if value.isdigit() and int(value) in DURATIONS else 30
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    return int(value) if value.isdecimal() and int(value) in DURATIONS else 30
 
 
 def times_from_form(form: MultiDict[str, str], zone: ZoneInfo) -> tuple[dict[str, Any], dict[str, str]]:
     starts = _moment(form.get("date", ""), form.get("time", ""), zone)
-    if starts is None:
+    ends = _plus_minutes(starts, _duration(form.get("duration", ""))) if starts is not None else None
+    if starts is None or ends is None or not _fits_in_utc(starts):
         return {}, {"starts_at": _("Enter a date and a start time.")}
-    return {"starts_at": starts, "ends_at": starts + timedelta(minutes=_duration(form.get("duration", "")))}, {}
+    return {"starts_at": starts, "ends_at": ends}, {}
+
+
+def _plus_minutes(moment: datetime, minutes: int) -> datetime | None:
+    """``moment`` plus ``minutes``, or None at the calendar's end (year 9999)."""
+    try:
+        later = moment + timedelta(minutes=minutes)
+    except OverflowError:
+        return None
+    return later if _fits_in_utc(later) else None
+
+
+def _fits_in_utc(moment: datetime) -> bool:
+    """The first and last hours of the calendar have no UTC equivalent in every zone."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def participants_from_form(form: MultiDict[str, str], rows: int, *, first_required: bool) -> list[dict[str, Any]]:

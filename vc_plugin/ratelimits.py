@@ -10,24 +10,45 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from datetime import UTC, datetime
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, request, session
 from flask_limiter import Limiter
+from limits import parse_many
 
 from .config import Settings
+from .web import bearer_token
+
+log = logging.getLogger(__name__)
 
 #: Endpoint → the setting that holds its limit.
 LIMITED_ENDPOINTS = {
     "vc.join.check_in": "ratelimit_code_entry",
 }
+#: Every JSON API endpoint shares one budget (``VC_RATELIMIT_API``) per token or signed-in person.
+API_PREFIX = "vc.api."
+
+
+def _digest(kind: str, value: str) -> str:
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    secret = hashlib.sha256(f"vc_plugin limiter {day} {current_app.secret_key}".encode()).digest()
+    return kind + hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def client_key() -> str:
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    secret = hashlib.sha256(f"vc_plugin limiter {day} {current_app.secret_key}".encode()).digest()
-    address = (request.remote_addr or "unknown").encode()
-    return hmac.new(secret, address, hashlib.sha256).hexdigest()[:24]
+    return _digest("", request.remote_addr or "unknown")
+
+
+def api_key() -> str:
+    """The API token, else the signed-in person, else the client: each has its own budget."""
+    token = bearer_token()
+    if token:
+        return _digest("t", token)
+    user = session.get("vc_user")
+    if isinstance(user, dict) and isinstance(user.get("pid"), str):
+        return _digest("u", user["pid"])
+    return _digest("a", request.remote_addr or "unknown")
 
 
 def install_limiter(app: Flask, settings: Settings) -> Limiter:
@@ -45,4 +66,30 @@ def install_limiter(app: Flask, settings: Settings) -> Limiter:
     for endpoint, setting in LIMITED_ENDPOINTS.items():
         view = app.view_functions[endpoint]
         app.view_functions[endpoint] = limiter.limit(getattr(settings, setting), methods=["POST"])(view)
+    api_limit = limiter.shared_limit(settings.ratelimit_api, scope="vc-api", key_func=api_key)
+    for endpoint in [e for e in app.view_functions if e.startswith(API_PREFIX)]:
+        app.view_functions[endpoint] = api_limit(app.view_functions[endpoint])
     return limiter
+
+
+def join_allowed() -> bool:
+    """Count one socket handshake of this client; False once it is over ``VC_RATELIMIT_JOIN``.
+
+    Counted before the handshake is checked, so probing counts too. A reconnect after a network
+    change takes one or two; a flood of handshakes would tie up the threads that hold sockets.
+
+    The socket routes refuse in ``before_request`` (origin, sign-in), where Flask-Limiter's route
+    decorators never run, so this asks the limiter's storage directly.
+    """
+    from .state import vc_state
+
+    limiter = vc_state().limiter
+    if limiter is None:
+        return True
+    key = client_key()
+    try:
+        limits = parse_many(vc_state().settings.ratelimit_join)
+        return all([limiter.limiter.hit(item, "vc:limiter:join", key) for item in limits])
+    except Exception:  # noqa: BLE001 - like swallow_errors: a storage outage must not lock people out
+        log.warning("rate limit storage unavailable; a socket handshake was not counted")
+        return True

@@ -48,7 +48,7 @@ class Hello(Incoming):
 
 class Ping(Incoming):
     type: Literal["ping"]
-    t: float | None = None
+    t: float | None = Field(None, allow_inf_nan=False)  # echoed in "pong": NaN and Infinity are not JSON
 
 
 class Leave(Incoming):
@@ -169,7 +169,7 @@ def parse(raw: str | bytes, max_bytes: int) -> Incoming:
     if not isinstance(data, dict):
         raise ProtocolError("malformed", "a message is a JSON object")
     kind = data.get("type")
-    if kind not in KNOWN_TYPES:
+    if not isinstance(kind, str) or kind not in KNOWN_TYPES:
         raise ProtocolError("unknown_type", "unknown message type")
     try:
         return _ADAPTER.validate_python(data)

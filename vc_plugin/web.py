@@ -6,6 +6,8 @@ They apply to our blueprints only; the host's own pages are left as the host mad
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from itertools import chain
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -21,6 +23,8 @@ from .state import vc_state
 V = TypeVar("V", bound=Callable[..., Any])
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRFToken"
+#: The pages that use camera, microphone and screen sharing; every other page may use none of them.
+MEDIA_ENDPOINTS = frozenset({"vc.join.room", "vc.practice.call"})
 
 
 def configure_session_cookie(app: Flask, settings: Settings) -> None:
@@ -64,14 +68,56 @@ def check_csrf() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     token_view = view is not None and getattr(view, "vc_bearer", False)
     # A token request is authenticated by the token alone; without a signed-in session there
-    # is nothing a forged cross-site request could use, and the view answers 401.
-    if token_view and ("Authorization" in request.headers or "vc_user" not in session):
+    # is nothing a forged cross-site request could use, and the view answers 401. A host that
+    # signs people in itself (practitioner_loader) does so with its own cookies, which a
+    # cross-site request carries as well: then only the Authorization header exempts.
+    signed_in_by_cookie = "vc_user" in session or vc_state().practitioner_loader is not None
+    if token_view and ("Authorization" in request.headers or not signed_in_by_cookie):
         return
     token = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token")
     try:
         validate_csrf(token)
     except Exception as error:  # noqa: BLE001 - every failure means: refuse
         raise CSRFError(str(getattr(error, "args", [""])[0] or "CSRF token missing or invalid")) from None
+
+
+def refuse_nul_characters() -> None:
+    """No id in a path and no query parameter needs a NUL character, and PostgreSQL cannot look
+    one up: such a request is refused here instead of failing in the database with a 500.
+    (Form fields and JSON bodies are checked where they are read: :func:`unstorable_fields`.)"""
+    values = [*(request.view_args or {}).values(), *chain.from_iterable(request.args.listvalues())]
+    if any(isinstance(value, str) and "\x00" in value for value in values):
+        abort(400, description="The request contains a NUL character.")
+
+
+#: Times beyond these years cannot be stored (or have retention periods added) without overflowing.
+STORABLE_YEARS = range(1900, 9000)
+
+
+def storable_time(moment: datetime) -> bool:
+    try:
+        return moment.astimezone(UTC).year in STORABLE_YEARS
+    except OverflowError:
+        return False
+
+
+def unstorable_fields(value: object, path: str = "") -> dict[str, str]:
+    """Fields that passed validation but that the database cannot hold: NUL characters, far-off years."""
+    if isinstance(value, dict):
+        found: dict[str, str] = {}
+        for key, item in value.items():
+            found |= unstorable_fields(item, f"{path}.{key}" if path else str(key))
+        return found
+    if isinstance(value, list):
+        found = {}
+        for index, item in enumerate(value):
+            found |= unstorable_fields(item, f"{path}.{index}")
+        return found
+    if isinstance(value, str) and "\x00" in value:
+        return {path: "contains a NUL character"}
+    if isinstance(value, datetime) and not storable_time(value):
+        return {path: "out of range"}
+    return {}
 
 
 def content_security_policy(settings: Settings) -> str:
@@ -109,7 +155,11 @@ def add_security_headers(response: Response) -> Response:
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self), geolocation=()")
+    media = "(self)" if request.endpoint in MEDIA_ENDPOINTS else "()"
+    headers.setdefault(
+        "Permissions-Policy",
+        f"camera={media}, microphone={media}, display-capture={media}, geolocation=()",
+    )
     if settings.public_is_https:
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
     if response.mimetype == "text/html":
@@ -168,6 +218,7 @@ def _error_slug(status: int) -> str:
 def install(parent: Blueprint) -> None:
     """Attach the page rules to the parent blueprint that holds all of ours."""
     parent.before_request(i18n.enter_request_language)
+    parent.before_request(refuse_nul_characters)
     parent.before_request(check_csrf)
     parent.teardown_request(i18n.leave_request_language)
     parent.after_request(add_security_headers)

@@ -37,7 +37,7 @@ def organisation() -> tuple[str, int]:
 @admin_required
 def rename() -> tuple[str, int] | Response:
     name = " ".join(request.form.get("name", "").split())
-    if not 1 <= len(name) <= 200:
+    if not 1 <= len(name) <= 200 or "\x00" in name:
         return _page(422, name_error=True)
     me = current_practitioner()
     assert me is not None
@@ -50,7 +50,7 @@ def rename() -> tuple[str, int] | Response:
 @admin_required
 def create_token() -> tuple[str, int]:
     label = " ".join(request.form.get("name", "").split())[:100]
-    if not label:
+    if not label or "\x00" in label:
         return _page(422, token_error=True)
     me = current_practitioner()
     assert me is not None

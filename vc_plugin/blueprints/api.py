@@ -28,7 +28,7 @@ from ..schemas import AppointmentIn, ParticipantIn, RescheduleIn, SendIn
 from ..sessions import current_practitioner
 from ..state import vc_state
 from ..turn import relay_available, stun_servers, turn_credentials
-from ..web import accepts_bearer_token, bearer_token
+from ..web import accepts_bearer_token, bearer_token, storable_time, unstorable_fields
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -85,12 +85,16 @@ def body(model: type[M]) -> M:
     if len(raw) > MAX_BODY:
         abort(problem(413, "payload_too_large", f"The body may have at most {MAX_BODY} bytes."))
     try:
-        return model.model_validate_json(raw)
+        parsed = model.model_validate_json(raw)
     except ValidationError as error:
         fields = {".".join(str(p) for p in item["loc"]) or "body": item["msg"] for item in error.errors()}
         if any(item["type"] == "json_invalid" for item in error.errors()):
             abort(problem(400, "bad_request", "The body is not valid JSON."))
         abort(problem(422, "invalid", "Some fields are invalid.", fields))
+    unstorable = unstorable_fields(parsed.model_dump())
+    if unstorable:
+        abort(problem(422, "invalid", "Some fields are invalid.", unstorable))
+    return parsed
 
 
 def _query_time(name: str) -> datetime | None:
@@ -103,12 +107,14 @@ def _query_time(name: str) -> datetime | None:
         abort(problem(422, "invalid", f"{name} must be an ISO 8601 time with offset.", {name: "invalid"}))
     if moment.tzinfo is None:
         abort(problem(422, "invalid", f"{name} needs a time zone offset.", {name: "missing offset"}))
+    if not storable_time(moment):
+        abort(problem(422, "invalid", f"{name} is out of range.", {name: "out of range"}))
     return moment
 
 
 def _query_limit() -> int:
     value = request.args.get("limit", "200")
-    if not value.isdigit() or not 1 <= int(value) <= 1000:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 1000:
         abort(problem(422, "invalid", "limit must be between 1 and 1000.", {"limit": "out of range"}))
     return int(value)
 
@@ -148,8 +154,8 @@ def list_appointments() -> Response:
 def create_appointment() -> Response:
     book = vc_state().appointments
     planned = book.plan(principal(), body(AppointmentIn))
-    out = appointment_out(book, planned.appointment).model_dump()
-    out["invitations"] = [issued_out(book, issued).model_dump() for issued in planned.invitations]
+    out = appointment_out(book, planned.appointment).model_dump(mode="json")
+    out["invitations"] = [issued_out(book, issued).model_dump(mode="json") for issued in planned.invitations]
     response = jsonify(out)
     response.status_code = 201
     return response

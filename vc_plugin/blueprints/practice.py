@@ -18,6 +18,7 @@ from ..schemas import AppointmentIn, ParticipantIn, RescheduleIn, SendIn
 from ..sessions import current_practitioner, practitioner_required, staff_or_practitioner
 from ..state import vc_state
 from ..subject_rights import as_json
+from ..web import unstorable_fields
 
 bp = Blueprint("practice", __name__, url_prefix="/practice")
 
@@ -134,6 +135,8 @@ def plan() -> tuple[str, int]:
     if result.model is None:
         return _plan_form(result.errors, 422)
     assert isinstance(result.model, AppointmentIn)
+    if unstorable_fields(result.model.model_dump()):
+        abort(400, description="A field holds what cannot be stored.")  # a forged form: NUL, year 9999
     try:
         planned = state.appointments.plan(_me(), result.model)
     except PlanningError as error:
@@ -176,6 +179,8 @@ def reschedule(appointment_id: str) -> tuple[str, int] | Response:
     if result.model is None:
         return _detail(appointment, result.errors, 422)
     assert isinstance(result.model, RescheduleIn)
+    if unstorable_fields(result.model.model_dump()):
+        abort(400, description="A field holds what cannot be stored.")
     try:
         state.appointments.reschedule(_me(), appointment_id, result.model)
     except PlanningError as error:

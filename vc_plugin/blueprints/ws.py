@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from ..models import Appointment, AppointmentState, Role
 from ..probe_rooms import probe_member
+from ..ratelimits import join_allowed
 from ..sessions import current_pass, current_practitioner
 from ..sockets import PracticeConnection, RoomConnection, RoomIdentity
 from ..state import vc_state
@@ -34,6 +35,13 @@ def allowed_origins() -> set[str]:
     origins = {_origin(o) for o in settings.allowed_origins}
     origins.add(_origin(settings.public_url) if settings.public_url else _origin(request.host_url))
     return origins
+
+
+@bp.before_request
+def limit_joins() -> None:
+    """Handshakes per client are limited before anything else is looked at."""
+    if not join_allowed():
+        abort(429, description="Too many connection attempts; try again in a minute.")
 
 
 @bp.before_request
