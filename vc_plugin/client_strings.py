@@ -84,6 +84,7 @@ CLIENT_STRINGS = {
     # files
     "file_limit": _l("Files up to {size}; they go directly to the other side."),
     "file_too_large": _l("The file is too large: at most {size}."),
+    "no_file_chosen": _l("No file chosen"),
     "file_sent": _l("sent"),
     "file_failed": _l("not sent"),
     "file_damaged": _l("arrived damaged; please send it again"),

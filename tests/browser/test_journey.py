@@ -1,5 +1,6 @@
 """The whole journey in two Chromium contexts: sign-in, planning, invitation, check-in, device
-check, waiting room, admission, video both ways, chat, a 1 MB file, screen share, end."""
+check, waiting room, admission, video both ways, chat, a 1 MB file, screen share, end.
+(Every page in both languages and sizes: test_gallery.py.)"""
 
 from __future__ import annotations
 
@@ -11,18 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE, screenshot
+from tests.browser.conftest import DESKTOP, REMOTE_VIDEO_PLAYS, screenshot
 from tests.support.live import LiveServer
 from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, OidcProvider, client_metadata
 from tests.support.processes import wait_for
 from tests.support.smtp import SmtpServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-REMOTE_VIDEO_PLAYS = """() => {
-  const video = document.querySelector('video[data-remote]');
-  return Boolean(video && video.videoWidth > 0 && !video.paused);
-}"""
 
 
 @pytest.fixture
@@ -57,14 +53,14 @@ def sign_in_as_doctor(page, server) -> None:
 def plan_for_patient(page, server, email: str) -> None:
     start = datetime.now(ZoneInfo("Europe/Berlin")) + timedelta(minutes=3)
     page.goto(f"{server.url}/vc/practice/appointments/new")
-    screenshot(page, "practice-plan-de-desktop")
+    screenshot(page, "journey-practice-plan-de-desktop")
     page.fill("#date", start.strftime("%Y-%m-%d"))
     page.fill("#time", start.strftime("%H:%M"))
     page.fill("#p0-email", email)
     page.select_option("#p0-language", "en")
     page.get_by_role("button", name="Planen und Einladungen senden").click()
     page.get_by_role("heading", name="Termin geplant").wait_for()
-    screenshot(page, "practice-planned-de-desktop")
+    screenshot(page, "journey-practice-planned-de-desktop")
 
 
 def invitation_link(smtp, email: str) -> str:
@@ -109,7 +105,7 @@ def test_the_whole_journey(browser, deployment, tmp_path):
         )
 
     sign_in_as_doctor(doctor, server)
-    screenshot(doctor, "practice-dashboard-de-desktop")
+    screenshot(doctor, "journey-practice-dashboard-de-desktop")
     plan_for_patient(doctor, server, "alex.patient@example.org")
     link = invitation_link(smtp, "alex.patient@example.org")
     code = link.split("#code=")[1]
@@ -118,7 +114,7 @@ def test_the_whole_journey(browser, deployment, tmp_path):
     patient.goto(link)
     assert patient.input_value("#code") == code
     assert "#code" not in patient.url  # the fragment is removed from the address bar
-    screenshot(patient, "join-check-in-en-desktop")
+    screenshot(patient, "journey-join-check-in-en-desktop")
     patient.fill("#name", "Alex Patient")
     patient.check("input[name=consent]")
     patient.get_by_role("button", name="Continue to the device check").click()
@@ -129,12 +125,12 @@ def test_the_whole_journey(browser, deployment, tmp_path):
     patient.wait_for_selector("[data-result=server][data-state=ok]")
     patient.wait_for_function("() => Number(document.querySelector('[data-level]').dataset.heard || 0) > 0")
     patient.wait_for_function("() => document.querySelector('[data-preview]').videoWidth > 0")
-    screenshot(patient, "join-device-check-en-desktop")
+    screenshot(patient, "journey-join-device-check-en-desktop")
     patient.get_by_role("button", name="Go to the waiting room").click()
     patient.get_by_role("heading", name="Waiting room").wait_for()
     patient.wait_for_selector("[data-view=waiting]:not([hidden])")
     assert "You are next" in patient.inner_text("[data-position]")
-    screenshot(patient, "join-waiting-en-desktop")
+    screenshot(patient, "journey-join-waiting-en-desktop")
 
     # The practitioner sees the arrival live, sends a message, admits.
     doctor.goto(f"{server.url}/vc/practice/")
@@ -144,7 +140,7 @@ def test_the_whole_journey(browser, deployment, tmp_path):
     doctor.get_by_role("button", name="Nachricht senden").first.click()
     patient.wait_for_selector("[data-notice-box]:not([hidden])")
     assert "Ich komme gleich." in patient.inner_text("[data-notice]")
-    screenshot(doctor, "practice-queue-de-desktop")
+    screenshot(doctor, "journey-practice-queue-de-desktop")
     arrival.get_by_role("link", name="Aufnehmen und Gespräch beginnen").click()
     doctor.wait_for_selector("[data-result=camera][data-state=ok]")
     doctor.get_by_role("button", name="Sprechstunde beginnen").click()
@@ -154,8 +150,8 @@ def test_the_whole_journey(browser, deployment, tmp_path):
     doctor.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=30000)
     patient.wait_for_function(REMOTE_VIDEO_PLAYS, timeout=30000)
     doctor.wait_for_function("() => /Direkte Verbindung/.test(document.querySelector('[data-connection]').textContent)")
-    screenshot(patient, "join-call-en-desktop")
-    screenshot(doctor, "practice-call-de-desktop")
+    screenshot(patient, "journey-join-call-en-desktop")
+    screenshot(doctor, "journey-practice-call-de-desktop")
 
     # Chat, both ways; nothing passes the server (checked in the server log below).
     patient.fill("[data-chat-input]", "Hello, can you hear me?")
@@ -184,13 +180,13 @@ def test_the_whole_journey(browser, deployment, tmp_path):
     patient.wait_for_function(
         f"() => document.querySelector('video[data-remote]').videoWidth !== {before}", timeout=20000
     )
-    screenshot(patient, "join-call-screen-share-en-desktop")
+    screenshot(patient, "journey-join-call-screen-share-en-desktop")
 
     # The practitioner ends the consultation for everyone.
     doctor.get_by_role("button", name="Für alle beenden").click()
     patient.get_by_role("heading", name="The consultation has ended").wait_for()
     doctor.get_by_role("heading", name="Die Sprechstunde ist beendet").wait_for()
-    screenshot(patient, "join-ended-en-desktop")
+    screenshot(patient, "journey-join-ended-en-desktop")
 
     assert problems == [], "\n".join(problems)
     assert requested == {ours}, requested
@@ -205,35 +201,3 @@ def test_the_whole_journey(browser, deployment, tmp_path):
         assert secret not in log, f"{secret!r} reached the server log"
     doctor_context.close()
     patient_context.close()
-
-
-@pytest.mark.parametrize("locale", ["de-DE", "en-GB"])
-@pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
-def test_patient_pages_in_both_languages_and_sizes(browser, deployment, locale, size, viewport):
-    """Screenshots of the patient's pages; each has a language switch, labels and no script errors."""
-    server, smtp = deployment
-    context = browser.new_context(locale=locale, viewport=viewport, is_mobile=size == "phone")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    lang = locale[:2]
-    doctor = browser.new_page(locale="de-DE")
-    sign_in_as_doctor(doctor, server)
-    plan_for_patient(doctor, server, f"shot-{lang}-{size}@example.org")
-    link = invitation_link(smtp, f"shot-{lang}-{size}@example.org")
-    doctor.close()
-    page.goto(link)
-    assert page.get_attribute("html", "lang") == lang
-    screenshot(page, f"join-check-in-{lang}-{size}")
-    page.fill("#name", "Kim")
-    page.check("input[name=consent]")
-    page.click("form#vc-check-in button[type=submit]")
-    page.wait_for_selector("[data-result=camera][data-state=ok]")
-    screenshot(page, f"join-device-check-{lang}-{size}")
-    page.click("[data-ready]")
-    page.wait_for_selector("[data-view=waiting]:not([hidden])")
-    screenshot(page, f"join-waiting-{lang}-{size}")
-    for label in page.locator("input:not([type=hidden]), select").all():
-        assert label.evaluate("(node) => node.labels.length > 0 || node.hasAttribute('aria-label')"), label
-    assert errors == []
-    context.close()

@@ -1,99 +1,108 @@
-"""Screenshots of the practice's pages in German and English, desktop and phone; no script
-errors, every form field labelled, and the dashboard's live list works by keyboard."""
+"""The practice's live waiting list by keyboard alone: staff hand an appointment over, the new
+practitioner admits the patient and starts the call. (Screenshots of the practice's pages in both
+languages and sizes: test_gallery.py.)"""
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE, screenshot
-from tests.support.hosts import make_host_app
-from tests.support.live import LiveServer
-from tests.support.people import make_people
-from tests.support.signal_client import session_cookie
-from vc_plugin.access import Principal
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
+from tests.browser.conftest import (
+    DESKTOP,
+    Practice,
+    check_in,
+    enter_waiting_room,
+    in_call,
+    running_practice,
+    screenshot,
+    signed_in,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def practice(postgres_schema, tmp_path_factory):
+def practice_world(postgres_schema, tmp_path_factory) -> Iterator[Practice]:
     from tests.conftest import _empty_postgres
 
     _empty_postgres(postgres_schema)
-    directory = tmp_path_factory.mktemp("practice")
-    server = LiveServer(postgres_schema, {}, directory).start()
-    host = make_host_app(postgres_schema, VC_PUBLIC_URL=server.url + "/")
-    with host.app.app_context():
-        people = make_people(host.state)
-        start = host.state.clock.now() + timedelta(minutes=20)
-        planned = host.state.appointments.plan(
-            Principal.of(people.doc),
-            AppointmentIn(
-                starts_at=start,
-                ends_at=start + timedelta(minutes=30),
-                label="Kontrolle <b>Knie</b>",
-                participants=[ParticipantIn(email="p@example.org")],
-            ),
-        )
-        yield server, people, planned
-    host.close()
-    server.stop()
+    with running_practice(postgres_schema, tmp_path_factory.mktemp("practice")) as world:
+        yield world
 
 
-def signed_in(browser, server, person, locale, viewport):
-    context = browser.new_context(locale=locale, viewport=viewport, is_mobile=viewport is PHONE)
-    now = time.time()
-    name, value = session_cookie(
-        {"vc_user": {"pid": person.public_id, "role": person.role.value, "iat": now, "seen": now, "via": "oidc"}}
-    ).split("=", 1)
-    context.add_cookies([{"name": name, "value": value, "url": server.url}])
-    return context
+@pytest.fixture(scope="module")
+def practice(practice_world: Practice) -> tuple[Any, Any, Any]:
+    """The server, its people and a planned appointment with a note (markup in it, shown as text)."""
+    return practice_world.server, practice_world.people, practice_world.plan(label="Kontrolle <b>Knie</b>")
 
 
-@pytest.mark.parametrize("locale", ["de-DE", "en-GB"])
-@pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
-def test_practice_pages(browser, practice, locale, size, viewport):
-    server, people, planned = practice
-    context = signed_in(browser, server, people.doc, locale, viewport)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    lang = locale[:2]
-    appointment = planned.appointment.public_id
-    for name, path in [
-        ("dashboard", "/vc/practice/"),
-        ("appointments", "/vc/practice/appointments"),
-        ("plan", "/vc/practice/appointments/new"),
-        ("appointment", f"/vc/practice/appointments/{appointment}"),
-        ("call", f"/vc/practice/appointments/{appointment}/call"),
-    ]:
-        page.goto(server.url + path)
-        assert page.get_attribute("html", "lang") == lang
-        if name == "call":
-            page.wait_for_selector("[data-result=camera][data-state=ok]")
-        screenshot(page, f"practice-{name}-{lang}-{size}")
-        for field in page.locator("input:not([type=hidden]), select, textarea").all():
-            assert field.evaluate("(node) => node.labels.length > 0 || node.hasAttribute('aria-label')"), name
-        # A note with markup is shown as text, never as HTML.
-        if name == "appointment":
-            assert page.locator("dd", has_text="Kontrolle <b>Knie</b>").count() == 1
-    assert errors == []
-    context.close()
+def tab_to(page: Any, selector: str, *, limit: int = 60) -> int:
+    """Press Tab until the element matching ``selector`` has the focus; returns the number of presses."""
+    for presses in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        if page.evaluate("(selector) => document.activeElement.matches(selector)", selector):
+            return presses
+    raise AssertionError(f"{selector} was not reached with {limit} presses of Tab")
 
 
-def test_staff_see_the_shared_queue_and_reach_it_by_keyboard(browser, practice):
-    server, people, _planned = practice
-    context = signed_in(browser, server, people.desk, "en-GB", DESKTOP)
-    page = context.new_page()
-    page.goto(server.url + "/vc/practice/")
-    heading = page.get_by_role("heading", name="Waiting room of the organisation")
-    heading.wait_for()
-    # Keyboard only: the controls are reachable with Tab.
-    page.keyboard.press("Tab")
-    assert page.evaluate("() => document.activeElement.className") == "vc-skip"
-    screenshot(page, "practice-dashboard-staff-en-desktop")
-    context.close()
+def test_staff_hand_over_and_the_practitioner_admits_by_keyboard(browser, practice_world):
+    world, people = practice_world, practice_world.people
+    planned = world.plan()
+    patient = world.context(browser, "en").new_page()
+    check_in(patient, planned.invitations[0].link, "Robin")
+    enter_waiting_room(patient)
+
+    # Staff: Tab from the top of the page to the hand-over controls; choose with the arrow keys.
+    desk = signed_in(browser, world.server, people.desk, "en-GB", DESKTOP).new_page()
+    desk.goto(world.url + "/vc/practice/")
+    desk.get_by_role("heading", name="Waiting room of the organisation").wait_for()
+    card = f"[data-appointment='{planned.appointment.public_id}']"
+    desk.locator(f"{card} .vc-member", has_text="Robin").wait_for()
+    desk.keyboard.press("Tab")
+    assert desk.evaluate("() => document.activeElement.className") == "vc-skip"
+    tab_to(desk, f"{card} input[type=text]")
+    desk.keyboard.type("Noch fünf Minuten, bitte.")
+    desk.keyboard.press("Enter")
+    patient.wait_for_selector("[data-notice-box]:not([hidden])")
+    assert patient.inner_text("[data-notice]") == "Noch fünf Minuten, bitte."
+    # The notice's update rebuilt the list; the keyboard focus stayed in the field.
+    desk.wait_for_function(
+        "(card) => document.querySelector(card + ' input[type=text]').defaultValue === 'Noch fünf Minuten, bitte.'",
+        arg=card,
+    )
+    assert desk.evaluate("(c) => document.activeElement === document.querySelector(c + ' input[type=text]')", card)
+    tab_to(desk, f"{card} select")
+    chosen = "() => document.activeElement.selectedOptions[0].text"
+    for _ in range(5):
+        if desk.evaluate(chosen) == "Dr. Jonas Kurz":
+            break
+        desk.keyboard.press("ArrowDown")
+    assert desk.evaluate(chosen) == "Dr. Jonas Kurz"
+    desk.keyboard.press("Tab")
+    assert desk.evaluate("() => document.activeElement.textContent") == "Hand over"
+    desk.keyboard.press("Enter")
+    desk.locator(f"{card} h3", has_text="Dr. Jonas Kurz").wait_for()
+    # Staff never get the controls that start a call.
+    assert desk.locator(f"{card} a.vc-button").count() == 0
+    screenshot(desk, "keyboard-dashboard-staff-en-desktop")
+
+    # The colleague now has the appointment: Tab to "Admit and start call", Enter, Tab to "Start", Enter.
+    colleague = world.signed_in(browser, people.colleague, "de", DESKTOP).new_page()
+    colleague.goto(world.url + "/vc/practice/")
+    colleague.locator(f"{card} .vc-member", has_text="Robin").wait_for()
+    tab_to(colleague, f"{card} .vc-member a.vc-primary")
+    assert colleague.evaluate("() => document.activeElement.textContent") == "Aufnehmen und Gespräch beginnen"
+    colleague.keyboard.press("Enter")
+    colleague.wait_for_selector("[data-result=camera][data-state=ok]")
+    tab_to(colleague, "[data-start]")
+    colleague.keyboard.press("Enter")
+    patient.wait_for_selector("[data-view=call]:not([hidden])")
+    in_call(colleague, patient)
+    # In the call the controls come next in the tab order, and they work with the keyboard.
+    tab_to(colleague, "[data-mute]")
+    colleague.keyboard.press("Space")
+    assert colleague.get_attribute("[data-mute]", "aria-pressed") == "true"
+    for page in (desk, colleague, patient):
+        page.context.close()

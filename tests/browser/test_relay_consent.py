@@ -13,7 +13,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, select
 
-from tests.browser.conftest import DESKTOP, chromium_path, launch, screenshot
+from tests.browser.conftest import (
+    DESKTOP,
+    PHONE,
+    admit,
+    check_in,
+    chromium_path,
+    enter_waiting_room,
+    launch,
+    open_call,
+    screenshot,
+)
 from tests.support.coturn import SECRET, Coturn
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
@@ -79,7 +89,7 @@ def firewalled(playwright_instance, tmp_path):
         network.destroy()
 
 
-def into_call(world):
+def into_call(world, patient_locale: str, doctor_locale: str):
     """Patient checked in and waiting; the practitioner on the call page admits them."""
     host, people = world["host"], world["people"]
     start = host.state.clock.now() + timedelta(minutes=2)
@@ -87,8 +97,8 @@ def into_call(world):
         Principal.of(people.doc), AppointmentIn(starts_at=start, ends_at=start + timedelta(minutes=20))
     )
     issued = planned.invitations[0]
-    patient = world["browsers"]["patient"].new_context(locale="en-GB", viewport=DESKTOP).new_page()
-    doctor_context = world["browsers"]["doctor"].new_context(locale="en-GB", viewport=DESKTOP)
+    patient = world["browsers"]["patient"].new_context(locale=patient_locale, viewport=DESKTOP).new_page()
+    doctor_context = world["browsers"]["doctor"].new_context(locale=doctor_locale, viewport=DESKTOP)
     now = time.time()
     cookie = session_cookie(
         {"vc_user": {"pid": people.doc.public_id, "role": "practitioner", "iat": now, "seen": now, "via": "oidc"}}
@@ -96,19 +106,20 @@ def into_call(world):
     name, value = cookie.split("=", 1)
     doctor_context.add_cookies([{"name": name, "value": value, "url": world["doctor_origin"]}])
     doctor = doctor_context.new_page()
-    patient.goto(issued.link)
-    patient.fill("#name", "Robin")
-    patient.check("input[name=consent]")
-    patient.get_by_role("button", name="Continue to the device check").click()
-    patient.wait_for_selector("[data-result=camera][data-state=ok]")
-    patient.get_by_role("button", name="Go to the waiting room").click()
-    patient.wait_for_selector("[data-view=waiting]:not([hidden])")
-    doctor.goto(f"{world['doctor_origin']}/vc/practice/appointments/{planned.appointment.public_id}/call")
-    doctor.wait_for_selector("[data-result=camera][data-state=ok]")
-    doctor.get_by_role("button", name="Start the consultation").click()
-    doctor.locator("[data-waiting] li", has_text="Robin").get_by_role("button", name="Admit").click()
+    check_in(patient, issued.link, "Robin")
+    enter_waiting_room(patient)
+    open_call(doctor, world["doctor_origin"], planned.appointment.public_id)
+    admit(doctor, "Robin")
     patient.wait_for_selector("[data-view=call]:not([hidden])")
     return patient, doctor
+
+
+def both_sizes(page, name: str) -> None:
+    """Screenshots of the same state at desktop and phone size."""
+    for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(viewport)
+        screenshot(page, f"{name}-{size}")
+    page.set_viewport_size(DESKTOP)
 
 
 def relay_consents(host) -> list:
@@ -117,32 +128,41 @@ def relay_consents(host) -> list:
 
 
 def test_agreeing_connects_through_the_relay(firewalled):
-    patient, doctor = into_call(firewalled)
+    patient, doctor = into_call(firewalled, "en-GB", "de-DE")
     for page in (patient, doctor):
         page.wait_for_selector("[data-relay-dialog][open]", timeout=45000)
-    screenshot(patient, "join-relay-consent-en-desktop")
+    both_sizes(patient, "join-relay-consent-en")
+    both_sizes(doctor, "practice-relay-consent-de")
     assert "cannot read or record" in patient.inner_text("[data-relay-dialog]")
+    assert "weder lesen noch aufzeichnen" in doctor.inner_text("[data-relay-dialog]")
     assert relay_consents(firewalled["host"]) == []
-    for page in (patient, doctor):
-        page.get_by_role("button", name="Yes, use the relay").click()
+    patient.get_by_role("button", name="Yes, use the relay").click()
+    doctor.get_by_role("button", name="Ja, Relay verwenden").click()
     for page in (patient, doctor):
         page.wait_for_function(
             "() => { const v = document.querySelector('video[data-remote]'); return v && v.videoWidth > 0 }",
             timeout=45000,
         )
         page.wait_for_selector("[data-connection][data-path=relayed]", timeout=20000)
-    screenshot(patient, "join-call-relayed-en-desktop")
+    both_sizes(patient, "join-call-relayed-en")
+    both_sizes(doctor, "practice-call-relayed-de")
     assert len(relay_consents(firewalled["host"])) == 1  # the patient's: text version and time, no name
 
 
 def test_declining_explains_and_requests_nothing(firewalled):
-    patient, doctor = into_call(firewalled)
+    patient, doctor = into_call(firewalled, "de-DE", "en-GB")
     for page in (patient, doctor):
         page.wait_for_selector("[data-relay-dialog][open]", timeout=45000)
-        page.get_by_role("button", name="No", exact=True).click()
+    both_sizes(patient, "join-relay-consent-de")
+    both_sizes(doctor, "practice-relay-consent-en")
+    patient.get_by_role("button", name="Nein", exact=True).click()
+    doctor.get_by_role("button", name="No", exact=True).click()
+    for page in (patient, doctor):
         page.wait_for_selector("[data-relay-declined]:not([hidden])")
-    assert "Without the relay no connection is possible" in patient.inner_text("[data-relay-declined]")
-    screenshot(patient, "join-relay-declined-en-desktop")
+    assert "Ohne das Relay ist in diesem Netz keine Verbindung möglich" in patient.inner_text("[data-relay-declined]")
+    assert "Without the relay no connection is possible" in doctor.inner_text("[data-relay-declined]")
+    both_sizes(patient, "join-relay-declined-de")
+    both_sizes(doctor, "practice-relay-declined-en")
     time.sleep(3)
     assert patient.evaluate("() => (document.querySelector('video[data-remote]')?.videoWidth || 0)") == 0
     assert relay_consents(firewalled["host"]) == []

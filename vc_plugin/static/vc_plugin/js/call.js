@@ -9,6 +9,11 @@ const DISCONNECTED_GRACE_MS = 4000;
 // Some networks neither connect nor fail: after this long without a connection, offer the relay.
 const CONNECT_TIMEOUT_MS = 15000;
 
+function fingerprint(sdp) {
+  const match = /^a=fingerprint:(.+)$/m.exec(sdp || "");
+  return match ? match[1].trim() : null;
+}
+
 class PeerLink {
   constructor(session, peer) {
     this.session = session;
@@ -63,6 +68,13 @@ class PeerLink {
       await this.pc.setLocalDescription();
       this.session.signal.send({ type: "answer", to: this.peer.id, sdp: this.pc.localDescription.sdp });
     }
+  }
+
+  /** An offer with another DTLS certificate comes from a new page of the same person (a reload). */
+  fromAnotherPage(sdp) {
+    const current = this.pc.remoteDescription && fingerprint(this.pc.remoteDescription.sdp);
+    const offered = fingerprint(sdp);
+    return Boolean(current && offered && current !== offered);
   }
 
   async candidate(candidate) {
@@ -167,7 +179,7 @@ export class CallSession extends EventTarget {
     });
     signal.on("peer-left", (message) => this.drop(message.peer));
     signal.on("peer-offline", (message) => this.emit("peer-offline", { peer: message.peer }));
-    signal.on("offer", (message) => this.linkFor(message.from).description("offer", message.sdp));
+    signal.on("offer", (message) => this.offered(message.from, message.sdp));
     signal.on("answer", (message) => this.links.get(message.from)?.description("answer", message.sdp));
     signal.on("candidate", (message) => this.links.get(message.from)?.candidate(message.candidate));
     signal.on("ice-restart", (message) => this.links.get(message.from)?.restart());
@@ -182,6 +194,16 @@ export class CallSession extends EventTarget {
   connectTo(peer) {
     this.peerInfo(peer);
     this.linkFor(peer.id);
+  }
+
+  offered(peerId, sdp) {
+    const link = this.links.get(peerId);
+    if (link && link.fromAnotherPage(sdp)) {
+      // The other side reloaded (a language switch, say): its old connection is gone for good.
+      link.close();
+      this.links.delete(peerId);
+    }
+    this.linkFor(peerId).description("offer", sdp);
   }
 
   peerInfo(peer) {

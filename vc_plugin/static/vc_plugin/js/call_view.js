@@ -134,6 +134,10 @@ export class CallView {
       event.preventDefault();
       this.sendSelectedFile();
     });
+    $("[data-file-input]", root)?.addEventListener("change", () => {
+      this.fileError("");
+      this.fileChosen();
+    });
     const limit = $("[data-file-limit]", root);
     if (limit) limit.textContent = t("file_limit", { size: formatBytes(this.session.fileMaxBytes) });
     $("[data-relay-agree]", root)?.addEventListener("click", () => {
@@ -172,9 +176,10 @@ export class CallView {
     const path = relayed ? t("path_relayed") : t("path_direct");
     const parts = [path];
     if (rttMs !== null) parts.push(t("rtt", { ms: rttMs }));
-    parts.push(t("loss", { percent: lossPercent }));
+    parts.push(t("loss", { percent: new Intl.NumberFormat(document.documentElement.lang || undefined).format(lossPercent) }));
     this.connection.textContent = parts.join(" · ");
     this.connection.dataset.path = relayed ? "relayed" : "direct";
+    if (rttMs !== null) this.connection.dataset.rtt = String(rttMs);
     this.connection.dataset.quality = lossPercent > 5 || (rttMs || 0) > 400 ? "poor" : "good";
   }
 
@@ -187,12 +192,30 @@ export class CallView {
     this.chatLog.scrollTop = this.chatLog.scrollHeight;
   }
 
+  /** Shows the chosen file's name next to our own (translated) picker button. */
+  fileChosen() {
+    const input = $("[data-file-input]", this.root);
+    const file = input.files && input.files[0];
+    const chosen = $("[data-file-chosen]", this.root);
+    if (chosen) chosen.textContent = file ? `${file.name} (${formatBytes(file.size)})` : t("no_file_chosen");
+  }
+
+  fileError(text) {
+    const box = $("[data-file-error]", this.root);
+    if (box) {
+      box.textContent = text;
+      show(box, Boolean(text));
+    }
+  }
+
   async sendSelectedFile() {
     const input = $("[data-file-input]", this.root);
     const file = input.files && input.files[0];
     if (!file) return;
     if (file.size > this.session.fileMaxBytes) {
-      announce(this.status, t("file_too_large", { size: formatBytes(this.session.fileMaxBytes) }));
+      this.fileError(t("file_too_large", { size: formatBytes(this.session.fileMaxBytes) }));
+      input.value = "";
+      this.fileChosen();
       return;
     }
     const bar = el("progress", { max: file.size, value: 0, "aria-label": file.name });
@@ -206,6 +229,7 @@ export class CallView {
       item.append(el("span", { class: "vc-failed", text: ` ${t("file_failed")}` }));
     }
     input.value = "";
+    this.fileChosen();
   }
 
   incoming(file) {

@@ -32,8 +32,8 @@ function memberRow(room, member) {
   const state = member.offline ? t("member_offline") : member.state === "admitted" ? t("member_in_call") : t("waiting_since", { minutes: minutesSince(member.since) });
   const actions = [];
   if (member.state === "waiting" && isPractitioner && ownRoom) {
-    actions.push(el("a", { class: "vc-button vc-primary", href: callUrl(room.appointment, member.id), text: t("admit_and_call") }));
-    actions.push(el("button", { type: "button", class: "vc-button", text: t("decline"),
+    actions.push(el("a", { class: "vc-button vc-primary", href: callUrl(room.appointment, member.id), text: t("admit_and_call"), "data-key": `admit:${member.id}` }));
+    actions.push(el("button", { type: "button", class: "vc-button", text: t("decline"), "data-key": `decline:${member.id}`,
       onclick: () => signal.send({ type: "decline", appointment: room.appointment, participant: member.id }) }));
   }
   return el("li", { class: `vc-member${member.fresh ? " vc-new" : ""}`, "data-member": member.id, "data-state": member.state }, [
@@ -48,28 +48,51 @@ function handoverForm(room) {
   const options = config.colleagues.filter((c) => c.id !== room.practitioner)
     .map((c) => el("option", { value: c.id, text: c.name }));
   if (!options.length) return null;
-  const select = el("select", { "aria-label": t("handover_to") }, options);
+  const select = el("select", { "aria-label": t("handover_to"), "data-key": `handover-to:${room.appointment}` }, options);
   return el("form", { class: "vc-inline-form", onsubmit: (event) => {
     event.preventDefault();
     signal.send({ type: "handover", appointment: room.appointment, practitioner: select.value });
-  } }, [el("label", { text: t("handover_to") }), select, el("button", { type: "submit", class: "vc-button", text: t("handover") })]);
+  } }, [el("label", { text: t("handover_to") }), select, el("button", { type: "submit", class: "vc-button", text: t("handover"), "data-key": `handover:${room.appointment}` })]);
 }
 
 function noticeForm(room) {
-  const input = el("input", { type: "text", maxlength: 500, value: room.notice || "", "aria-label": t("notice_label"), placeholder: t("notice_placeholder") });
+  const input = el("input", { type: "text", maxlength: 500, value: room.notice || "", "aria-label": t("notice_label"), placeholder: t("notice_placeholder"), "data-key": `notice:${room.appointment}` });
   return el("form", { class: "vc-inline-form", onsubmit: (event) => {
     event.preventDefault();
     signal.send({ type: "notice", appointment: room.appointment, text: input.value });
     announce(status, t("notice_sent"));
-  } }, [input, el("button", { type: "submit", class: "vc-button", text: t("send_notice") })]);
+  } }, [input, el("button", { type: "submit", class: "vc-button", text: t("send_notice"), "data-key": `send-notice:${room.appointment}` })]);
+}
+
+/** Rebuilding the list must not take the focus or a half-written message from a keyboard user. */
+function keepFocus(rebuild) {
+  const active = document.activeElement;
+  const focused = active && list.contains(active) ? active.dataset.key : null;
+  // Only what the person changed and did not send yet: a select's choice, a text differing from the shown one.
+  const drafts = new Map([...list.querySelectorAll("input[data-key], select[data-key]")]
+    .filter((field) => field.tagName === "SELECT" || field.value !== field.defaultValue)
+    .map((field) => [field.dataset.key, field.value]));
+  rebuild();
+  for (const field of list.querySelectorAll("input[data-key], select[data-key]")) {
+    const draft = drafts.get(field.dataset.key);
+    if (draft === undefined) continue;
+    if (field.tagName === "SELECT" && ![...field.options].some((option) => option.value === draft)) continue;
+    field.value = draft;
+  }
+  const again = focused && [...list.querySelectorAll("[data-key]")].find((node) => node.dataset.key === focused);
+  if (again) again.focus();
 }
 
 function render() {
+  keepFocus(build);
+}
+
+function build() {
   const items = [...rooms.values()].sort((a, b) => a.starts_at - b.starts_at);
   list.replaceChildren(...items.map((room) => el("li", { class: "vc-room-card", "data-appointment": room.appointment }, [
     el("div", { class: "vc-row" }, [
       el("h3", { text: `${clock(room.starts_at)}–${clock(room.ends_at)}${config.role !== "practitioner" ? ` · ${room.practitioner_name}` : ""}` }),
-      room.practitioner === config.me ? el("a", { class: "vc-button", href: callUrl(room.appointment), text: t("open_call") }) : null,
+      room.practitioner === config.me ? el("a", { class: "vc-button", href: callUrl(room.appointment), text: t("open_call"), "data-key": `call:${room.appointment}` }) : null,
     ]),
     el("ul", { class: "vc-members" }, room.members.length ? room.members.map((m) => memberRow(room, m)) : [el("li", { class: "vc-hint", text: t("nobody_waiting") })]),
     noticeForm(room),
@@ -91,6 +114,7 @@ function alertArrival(member) {
 signal.on("queue", (message) => {
   rooms = new Map(message.rooms.map((room) => [room.appointment, room]));
   render();
+  list.removeAttribute("aria-busy"); // the list is live from now on
 });
 signal.on("queue-update", (update) => {
   const room = rooms.get(update.appointment);

@@ -66,7 +66,9 @@ export class Inbox {
       const file = this.current;
       this.current = null;
       if (file.refused) return;
-      const blob = new Blob(file.parts, { type: file.mime || "application/octet-stream" });
+      // Whatever type the sender names, the file is only downloaded: a blob of type text/html or
+      // image/svg+xml opened from its link would be a page of our origin.
+      const blob = new Blob(file.parts, { type: "application/octet-stream" });
       const hash = await sha256Hex(await blob.arrayBuffer());
       this.events.finished(file, blob, hash, hash === message.sha256);
     }

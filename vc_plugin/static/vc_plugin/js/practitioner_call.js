@@ -19,7 +19,7 @@ let pendingAdmit = config.admit || null;
 
 function render(members) {
   const waiting = members.filter((member) => member.state === "waiting");
-  waitingList.replaceChildren(...waiting.map((member) => el("li", { "data-member": member.id }, [
+  waitingList.replaceChildren(...waiting.map((member) => el("li", { class: "vc-member", "data-member": member.id }, [
     el("span", { class: "vc-member-name", text: member.name }),
     el("span", { class: "vc-hint", text: ` ${t(`kind_${member.kind}`)}` }),
     el("button", { type: "button", class: "vc-button vc-primary", text: t("admit"), onclick: () => admit(member.id) }),

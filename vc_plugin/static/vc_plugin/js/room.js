@@ -3,7 +3,9 @@
 import { CallSession } from "./call.js";
 import { CallView } from "./call_view.js";
 import { DeviceCheck } from "./device_check.js";
-import { $, announce, show } from "./dom.js";import { pageData, t } from "./strings.js";
+import { $, announce, show } from "./dom.js";
+import { Signal } from "./signal.js";
+import { pageData, t } from "./strings.js";
 
 const root = document.getElementById("vc-room");
 const config = pageData("vc-config");
@@ -75,7 +77,11 @@ signal.on("notice", (message) => {
   show($("[data-notice-box]", root), Boolean(message.text));
 });
 signal.on("handed-over", (message) => announce(status, t("handed_over", { name: message.practitioner_name })));
-signal.on("reconnecting", () => announce(status, t("reconnecting")));
+signal.on("reconnecting", () => {
+  announce(status, t("reconnecting"));
+  // Seen too, not only heard: the place is kept while the page reconnects by itself.
+  if (root.dataset.view === "waiting") $("[data-position]", root).textContent = t("reconnecting");
+});
 signal.on("ended", () => finish("ended_title", "ended_text"));
 signal.on("declined", () => finish("declined_title", "declined_text"));
 signal.on("error", (message) => {
@@ -94,12 +100,17 @@ const check = new DeviceCheck($("[data-view=check]", root), signal, config.stun 
 signal.connect();
 showView("check");
 const mediaReady = check.start();
-$("[data-ready]", root).addEventListener("click", async (event) => {
-  event.currentTarget.disabled = true;
+const ready = $("[data-ready]", root);
+
+async function enter() {
+  ready.disabled = true;
   stream = (await mediaReady) || check.stream;
   check.stop();
   announce(status, t("joining"));
   signal.join();
-});
+}
 
-import { Signal } from "./signal.js";
+ready.addEventListener("click", enter);
+// Reloaded in this tab after entering (a language switch, say): the devices were checked
+// already, so go straight back to the same place in the waiting room or the call.
+if (signal.resumable) enter();

@@ -38,6 +38,11 @@ export class Signal extends EventTarget {
     socket.addEventListener("close", (event) => this.closed(event));
   }
 
+  /** True when this tab was in the room before (a reload): hello will come back to the same place. */
+  get resumable() {
+    return Boolean(window.sessionStorage.getItem(this.resumeKey));
+  }
+
   /** Enter the room (or the dashboard); repeated automatically after every reconnect. */
   join() {
     this.wantJoin = true;
