@@ -192,6 +192,19 @@ def test_python_api(host, state, people, clock):
     assert host.vc.get_appointment(appointment_id).starts_at == start
     assert [a.public_id for a in host.vc.list_appointments(organisation="praxis-nord")] == [appointment_id]
     assert host.vc.list_appointments(organisation="praxis-sued") == []
+    [first] = planned.invitations
+    events = []
+    with signals.invitation_queued.connected_to(lambda _, **p: events.append(("queued", p))):
+        resent = host.vc.send_invitation(first.invitation.public_id, email="neu@example.org", language="en")
+    assert resent.code != first.code and not verify_code(first.code, resent.invitation.code_hash)
+    assert events == [("queued", {"invitation_id": first.invitation.public_id})]
+    assert state.jobs.wait_idle()
+    with pytest.raises(NotFound):
+        host.vc.send_invitation("nope", email="neu@example.org")
+    exported = host.vc.export_appointment(appointment_id)
+    assert exported["appointment"]["id"] == appointment_id and len(exported["participants"]) == 1
+    host.vc.delete_participant(first.invitation.public_id)
+    assert host.vc.export_appointment(appointment_id)["participants"] == []
     assert host.vc.cancel_appointment(appointment_id).state.value == "cancelled"
     host.vc.delete_appointment(appointment_id)
     with pytest.raises(NotFound):

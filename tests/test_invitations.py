@@ -209,3 +209,11 @@ def test_smtp_down_retries_then_marks_failed_and_keeps_no_address(pipeline, cloc
         for key in redis.scan_iter("rq:job:*"):
             assert 0 < redis.ttl(key) <= 24 * 3600, "a failed job must expire within a day"
         assert PATIENT not in worker.output
+        # The practitioner sees the failure on the appointment's page (and never the address).
+        invitation = state.db.session.scalars(select(Invitation)).one()
+        client = pipeline.app.test_client()
+        sign_in_as(client, people.doc, clock.now().timestamp())
+        page = client.get(
+            f"/vc/practice/appointments/{invitation.appointment.public_id}", headers={"Accept-Language": "de"}
+        ).get_data(as_text=True)
+        assert "fehlgeschlagen" in page and PATIENT not in page

@@ -80,6 +80,18 @@ class PublicAPI:
         principal = Principal.host(invitation.appointment.organisation_id)
         return state.appointments.resend(principal, invitation_id, SendIn(email=email, phone=phone, language=language))  # type: ignore[arg-type]
 
+    def export_appointment(self, appointment_id: str) -> dict[str, Any]:
+        """Everything stored about the appointment, personal fields decrypted (Art. 15 and 20 GDPR)."""
+        return vc_state().subject_rights.export_appointment(self._host_for(appointment_id), appointment_id)
+
+    def delete_participant(self, invitation_id: str) -> None:
+        """One participant's invitation and consent records, now (Art. 17 GDPR)."""
+        state = vc_state()
+        invitation = state.appointments.invitation_by_public_id(invitation_id)
+        if invitation is None:
+            raise NotFound("no such invitation")
+        state.subject_rights.erase_participant(Principal.host(invitation.appointment.organisation_id), invitation_id)
+
     @staticmethod
     def _host_for(appointment_id: str) -> Principal:
         found = vc_state().appointments.organisation_of(appointment_id)
