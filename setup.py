@@ -63,7 +63,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "postgresql": ["psycopg[binary]>=3.1.18"],
-        "production": ["gunicorn>=22", "psycopg[binary]>=3.1.18"],
+        "production": ["gunicorn>=22", "gevent>=24.2", "psycopg[binary]>=3.1.18"],
         "probe": PROBE_REQUIRES,
         "test": TEST_REQUIRES,
     },

@@ -164,7 +164,7 @@ class Appointment(Base):
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("vc_organisation.id", ondelete="CASCADE"), index=True)
     practitioner_id: Mapped[int] = mapped_column(ForeignKey("vc_practitioner.id", ondelete="CASCADE"), index=True)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("vc_practitioner.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("vc_practitioner.id", ondelete="SET NULL"), index=True)
     starts_at: Mapped[datetime] = mapped_column(index=True)
     #: Indexed for the purge: metadata goes a fixed time after the planned end.
     ends_at: Mapped[datetime] = mapped_column(index=True)
@@ -213,7 +213,8 @@ class ConsentRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("vc_appointment.id", ondelete="CASCADE"), index=True)
-    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("vc_invitation.id", ondelete="SET NULL"))
+    #: Indexed: deleting invitations (the purge, by the million) must not scan this table each time.
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("vc_invitation.id", ondelete="SET NULL"), index=True)
     kind: Mapped[ConsentKind] = mapped_column(_enum(ConsentKind, "vc_consent_kind"))
     text_version: Mapped[str] = mapped_column(String(32))
     language: Mapped[str] = mapped_column(String(8))

@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 CLOSE = object()
 OUTBOX_LIMIT = 512
 IDLE_SECONDS = 10.0
+#: How often an idle participant's socket asks the database whether its appointment still stands.
+PASS_CHECK_SECONDS = 60.0
 STRIKES_BEFORE_CLOSE = 3
 
 
@@ -129,6 +131,7 @@ class Connection:
         self.topics: list[str] = []
         self.greeted = False
         self.last_touch = 0.0
+        self.last_pass_check = time.monotonic()
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -459,7 +462,16 @@ class RoomConnection(Connection):
             return
         self._touch()
         pass_ = self.identity.participant_pass
-        if pass_ is not None and not self.state.check_in.pass_is_valid(pass_):
+        if pass_ is None:
+            return
+        # The pass's own expiry costs nothing to check; whether the appointment was cancelled or
+        # deleted needs the database, which thousands of idle sockets must not ask every few seconds.
+        now = time.monotonic()
+        expired = pass_.expires_at <= self.state.clock.now().timestamp()
+        if not expired and now - self.last_pass_check < PASS_CHECK_SECONDS:
+            return
+        self.last_pass_check = now
+        if expired or not self.state.check_in.pass_is_valid(pass_):
             self.send(ProtocolError("expired", "this invitation is no longer valid").as_message())
             self.close(1008, "expired")
 

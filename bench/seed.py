@@ -1,0 +1,123 @@
+"""Test data made fast: practitioners, appointments in bulk, and the cookies browsers would hold.
+
+Planning through the domain hashes every access code with scrypt (tens of milliseconds each)
+and checking in costs another hash, so for thousands of sockets the bench writes appointments
+with one ``INSERT … SELECT generate_series`` and signs participant passes itself, with the
+bench app's secret, exactly as check-in would put them into the session cookie. Pages and
+check-in themselves are measured on their own (page weight, call set-up).
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from tests.support.signal_client import session_cookie
+from vc_plugin.models import Practitioner
+
+_batch = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Seat:
+    """One participant's way into one appointment: what the room socket needs."""
+
+    appointment: str
+    invitation: str
+    participant: str
+    practitioner: str
+    cookie: str
+
+
+def practitioner_cookie(person: Practitioner) -> str:
+    now = time.time()
+    return session_cookie(
+        {"vc_user": {"pid": person.public_id, "role": person.role.value, "iat": now, "seen": now, "via": "oidc"}}
+    )
+
+
+def provision(state: Any, count: int, organisation: str = "praxis-nord") -> list[Practitioner]:
+    from vc_plugin.models import Role
+
+    people = [
+        state.directory.provision(
+            issuer="bench",
+            subject=f"bench-{organisation}-{i}-{secrets.token_hex(3)}",
+            display_name=f"Dr. Bench {i}",
+            role=Role.PRACTITIONER,
+            organisation_slug=organisation,
+        )
+        for i in range(count)
+    ]
+    state.db.session.commit()
+    return people
+
+
+def seats(database_url: str, practitioners: list[Practitioner], count: int) -> list[Seat]:
+    """``count`` open appointments (one invitation each), spread over ``practitioners`` in turn."""
+    batch = f"{next(_batch):03d}{secrets.token_hex(3)}"
+    by_index = {i: p for i, p in enumerate(practitioners)}
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                """
+                INSERT INTO vc_appointment (public_id, organisation_id, practitioner_id, starts_at, ends_at, kind,
+                                            state, relay_only, created_at, delete_after)
+                SELECT 'ba' || :batch || lpad(i::text, 6, '0'), :org, (:ids)[1 + i % :n],
+                       now() + interval '5 minutes', now() + interval '65 minutes', 'single', 'planned', false,
+                       now(), now() + interval '91 days'
+                FROM generate_series(0, :count - 1) AS i
+                """
+            ),
+            {
+                "batch": batch,
+                "org": practitioners[0].organisation_id,
+                "ids": [p.id for p in practitioners],
+                "n": len(practitioners),
+                "count": count,
+            },
+        )
+        connection.execute(
+            text(
+                """
+                INSERT INTO vc_invitation (public_id, appointment_id, kind, language, code_hash, code_by_sms,
+                                           delivery, failed_code_attempts, code_locks, created_at)
+                SELECT 'bi' || substr(public_id, 3), id, 'patient', 'de', 'bench', false, 'not_sent', 0, 0, now()
+                FROM vc_appointment WHERE public_id LIKE 'ba' || :batch || '%'
+                """
+            ),
+            {"batch": batch},
+        )
+    engine.dispose()
+    expires = time.time() + 95 * 60
+    result = []
+    for i in range(count):
+        appointment = f"ba{batch}{i:06d}"
+        practitioner = by_index[i % len(practitioners)]
+        participant = secrets.token_urlsafe(9)
+        pass_ = {
+            "invitation": "bi" + appointment[2:],
+            "appointment": appointment,
+            "practitioner": practitioner.public_id,
+            "participant": participant,
+            "name": f"Patient {i}",
+            "kind": "patient",
+            "language": "de",
+            "expires_at": expires,
+        }
+        result.append(
+            Seat(
+                appointment,
+                pass_["invitation"],
+                participant,
+                practitioner.public_id,
+                session_cookie({"vc_pass": pass_}),
+            )
+        )
+    return result
