@@ -46,7 +46,8 @@ class Context:
             self.db.url, self.redis.url, self.work, worker_class=worker_class, threads=threads, config=config
         )
         self._servers.append(server)
-        return server.start()
+        server.start()
+        return server
 
     def peerjs(self) -> PeerJSServer:
         server = PeerJSServer(self.work)

@@ -6,9 +6,6 @@ command-line server. Both sides get the same core, the load client the other one
 
 from __future__ import annotations
 
-import json
-import shutil
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -67,11 +64,9 @@ def start_redis(work: Path) -> RedisServer:
 
 
 class OurServer(LiveServer):
-    """Our app under gunicorn, with the worker class, threads and connection limit a benchmark chooses.
-
-    ``LiveServer`` fixes gthread and gunicorn's default of 1,000 connections per worker; the
-    bench needs up to 10,000 sockets per process and compares worker classes.
-    """
+    """Our app under gunicorn, pinned to the server core, with the worker class, threads and
+    connection limit a benchmark chooses (gunicorn's default of 1,000 connections per worker is
+    too few: the bench needs up to 10,000 sockets per process)."""
 
     def __init__(
         self,
@@ -86,45 +81,23 @@ class OurServer(LiveServer):
         config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
-            database_url, {"VC_REDIS_URL": redis_url, **BENCH_CONFIG, **(config or {})}, log_dir, threads=threads
+            database_url,
+            {"VC_REDIS_URL": redis_url, **BENCH_CONFIG, **(config or {})},
+            log_dir,
+            threads=threads,
+            worker_class=worker_class,
+            workers=workers,
+            wrap=procs.taskset(procs.SERVER_CPUS),
+            gunicorn_args=["--worker-connections", str(connections), "--backlog", "4096"],
+            log_name="ours",
+            ready_seconds=60,
         )
-        self.worker_class = worker_class
         self.connections = connections
-        self.workers = workers
 
     @property
     def label(self) -> str:
         kind = f"gthread, {self.threads} threads" if self.worker_class == "gthread" else self.worker_class
         return f"gunicorn {kind}, {self.workers} worker{'s' if self.workers > 1 else ''}"
-
-    def start(self) -> OurServer:
-        gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
-        assert gunicorn, "gunicorn is part of the test extras"
-        args = [*procs.taskset(procs.SERVER_CPUS), gunicorn, "--worker-class", self.worker_class]
-        if self.worker_class == "gthread":
-            args += ["--threads", str(self.threads)]
-        args += [
-            "--worker-connections",
-            str(self.connections),
-            "--workers",
-            str(self.workers),
-            "--backlog",
-            "4096",
-            "--bind",
-            f"{self.bind}:{self.port}",
-            "--graceful-timeout",
-            "3",
-            "--timeout",
-            "120",
-            "tests.support.worker_app:create_app()",
-        ]
-        self.process = Process(
-            args,
-            env={"VC_TEST_DATABASE_URL": self.database_url, "VC_TEST_CONFIG": json.dumps(self.config)},
-            log=self.log_dir / f"ours-{self.port}.log",
-        )
-        wait_for(self._healthy, 60, what=f"our server on port {self.port}")
-        return self
 
     @property
     def pgid(self) -> int:

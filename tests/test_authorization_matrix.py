@@ -43,7 +43,7 @@ from tests.support.matrix import (
     outcome,
 )
 from tests.support.people import make_people
-from tests.support.signal_client import SignalClient, check_in, session_cookie
+from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
 from vc_plugin.access import Principal
 from vc_plugin.presence import Member
 from vc_plugin.schemas import AppointmentIn, ParticipantIn
@@ -262,13 +262,6 @@ SOCKET_RULES: dict[str, dict[str, str]] = {
 # fmt: on
 
 
-def _doctor_cookie(person: Any) -> str:
-    now = time.time()
-    return session_cookie(
-        {"vc_user": {"pid": person.public_id, "role": person.role.value, "iat": now, "seen": now, "via": "oidc"}}
-    )
-
-
 @pytest.fixture(scope="module")
 def arena(postgres_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, HostApp]]:
     from redis import Redis
@@ -341,11 +334,11 @@ class SocketMatrix:
             "patient_a": self.check_in(self.planned_a, 0),
             "patient_a_admitted": self.check_in(self.planned_a, 1),
             "patient_b": self.check_in(self.planned_b, 0),
-            "staff": _doctor_cookie(people.desk),
-            "practitioner": _doctor_cookie(people.doc),
-            "colleague": _doctor_cookie(people.colleague),
-            "other_org": _doctor_cookie(people.south),
-            "admin": _doctor_cookie(people.boss),
+            "staff": practitioner_cookie(people.desk),
+            "practitioner": practitioner_cookie(people.doc),
+            "colleague": practitioner_cookie(people.colleague),
+            "other_org": practitioner_cookie(people.south),
+            "admin": practitioner_cookie(people.boss),
         }
         self.ids: dict[str, str] = {}
 

@@ -17,7 +17,7 @@ from tests.support.live import LiveServer
 from tests.support.people import make_people
 from tests.support.processes import Process, python, wait_for
 from tests.support.redis_server import RedisServer
-from tests.support.signal_client import Peer, SignalClient, check_in, session_cookie
+from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
 from tests.support.smtp import SmtpServer
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.web import csrf, sign_in_as
@@ -26,13 +26,6 @@ from vc_plugin.models import Delivery, Invitation, OutboxJob
 from vc_plugin.schemas import AppointmentIn, ParticipantIn
 
 pytestmark = pytest.mark.slow
-
-
-def doctor_cookie(person) -> str:
-    now = time.time()
-    return session_cookie(
-        {"vc_user": {"pid": person.public_id, "role": person.role.value, "iat": now, "seen": now, "via": "oidc"}}
-    )
 
 
 def plan_group(host, people, patients: int = 2, **participant) -> tuple[str, list[tuple[str, str, int]]]:
@@ -80,7 +73,7 @@ def test_a_killed_app_process_leaves_media_and_waiting_room_intact(pg_url, redis
             talking_welcome = await talking.hello()
             waiting = await SignalClient.open(doomed.ws_url, path, cookies[1])
             waiting_welcome = await waiting.hello()
-            doctor = await SignalClient.open(doomed.ws_url, path, doctor_cookie(people.doc))
+            doctor = await SignalClient.open(doomed.ws_url, path, practitioner_cookie(people.doc))
             doctor_welcome = await doctor.hello()
             await doctor.send(
                 {"type": "admit", "appointment": appointment, "participant": talking_welcome["you"]["id"]}
@@ -101,14 +94,14 @@ def test_a_killed_app_process_leaves_media_and_waiting_room_intact(pg_url, redis
             for name, cookie, welcome in (
                 ("talking", cookies[0], talking_welcome),
                 ("waiting", cookies[1], waiting_welcome),
-                ("doctor", doctor_cookie(people.doc), doctor_welcome),
+                ("doctor", practitioner_cookie(people.doc), doctor_welcome),
             ):
                 client = await SignalClient.open(survivor.ws_url, path, cookie)
                 back[name] = (client, await client.hello(resume=welcome["resume"]))
             assert back["talking"][1]["state"] == "admitted"
             assert back["waiting"][1]["state"] == "waiting" and back["waiting"][1]["position"] == 1
             assert back["waiting"][1]["you"]["id"] == waiting_welcome["you"]["id"]
-            dashboard = await SignalClient.open(survivor.ws_url, "/vc/ws/practice", doctor_cookie(people.doc))
+            dashboard = await SignalClient.open(survivor.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
             [room] = (await dashboard.hello())["rooms"]
             waiting_now = [m["name"] for m in room["members"] if m["state"] == "waiting"]
             assert waiting_now == ["Wartend"]
@@ -139,7 +132,7 @@ def test_redis_restart_rebuilds_the_queue_and_loses_no_invitation(pg_url, tmp_pa
             people = make_people(host.state)
             appointment, [(invitation, code, _)] = plan_group(host, people, patients=1)
             _, [(_, _, mailed_row)] = plan_group(host, people, patients=1, email="nach.neustart@example.org")
-            doctor = doctor_cookie(people.doc)
+            doctor = practitioner_cookie(people.doc)
         cookie = check_in(server.url, invitation, code, name="Geduldig")
 
         async def scenario():

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import math
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -31,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 from tests.support.hosts import HostApp, make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import People, make_people
-from tests.support.signal_client import SignalClient, check_in, session_cookie
+from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
 from vc_plugin.access import Principal
 from vc_plugin.models import Base
 from vc_plugin.schemas import AppointmentIn, ParticipantIn
@@ -467,10 +466,7 @@ def test_live_sockets_survive_fuzzing_and_other_rooms_notice_nothing(socket_aren
     server, _host, people, rooms = socket_arena
     a, b = rooms["A"], rooms["B"]
     real_ids = [a.appointment.public_id, b.appointment.public_id, people.doc.public_id, people.south.public_id]
-    now = time.time()
-    other_org = session_cookie(
-        {"vc_user": {"pid": people.south.public_id, "role": "practitioner", "iat": now, "seen": now, "via": "oidc"}}
-    )
+    other_org = practitioner_cookie(people.south)
     fuzz_messages = st.one_of(
         spoiled_messages(),
         VALID_MESSAGES.map(
@@ -518,17 +514,7 @@ def test_live_sockets_survive_fuzzing_and_other_rooms_notice_nothing(socket_aren
         again = await SignalClient.open(
             server.ws_url,
             "/vc/ws/practice",
-            session_cookie(
-                {
-                    "vc_user": {
-                        "pid": people.doc.public_id,
-                        "role": "practitioner",
-                        "iat": now,
-                        "seen": now,
-                        "via": "oidc",
-                    }
-                }
-            ),
+            practitioner_cookie(people.doc),
         )
         queue = await again.hello()
         [room_b] = [r for r in queue["rooms"] if r["appointment"] == b.appointment.public_id]

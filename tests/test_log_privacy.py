@@ -17,7 +17,7 @@ from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
 from tests.support.processes import Process, free_port, python
-from tests.support.signal_client import Peer, SignalClient, check_in, session_cookie
+from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
 from tests.support.smtp import SmtpServer
 from vc_plugin import log_privacy
 from vc_plugin.log_privacy import scrub
@@ -104,15 +104,6 @@ def smtp():
     server.stop()
 
 
-def doctor_cookie(person) -> str:
-    import time
-
-    now = time.time()
-    return session_cookie(
-        {"vc_user": {"pid": person.public_id, "role": person.role.value, "iat": now, "seen": now, "via": "oidc"}}
-    )
-
-
 @pytest.mark.slow
 def test_a_whole_consultation_leaves_no_address_or_name_in_any_log(pg_url, redis_url, smtp, tmp_path):
     config = {"VC_REDIS_URL": redis_url, "VC_SMTP_URL": smtp.url}
@@ -139,7 +130,7 @@ def test_a_whole_consultation_leaves_no_address_or_name_in_any_log(pg_url, redis
             people = make_people(host.state)
             _, token = host.state.api_tokens.create("praxis-nord", "case tool")
             start = host.state.clock.now() + timedelta(minutes=5)
-            doctor_id, doctor = people.doc.public_id, doctor_cookie(people.doc)
+            doctor_id, doctor = people.doc.public_id, practitioner_cookie(people.doc)
         planned = requests.post(
             f"{server.url}/vc/api/v1/appointments",
             json={

@@ -28,7 +28,7 @@ from vc_plugin.models import (
     OutboxJob,
 )
 from vc_plugin.presence import Member, Room
-from vc_plugin.retention import PurgeTimer
+from vc_plugin.retention import Purger, PurgeTimer
 from vc_plugin.schemas import AppointmentIn, ParticipantIn
 
 PATIENT = "retention.patient@example.org"
@@ -170,7 +170,19 @@ def test_several_purges_at_once_delete_each_row_once(pg_url, clock):
                 for n in range(2400)
             )
             session.commit()
-        purgers = [host.state.purger.__class__(**vars_of(host.state.purger, batch_size=100)) for _ in range(3)]
+        state = host.state
+        purgers = [
+            Purger(
+                session=lambda: state.db.session,
+                clock=state.clock,
+                settings=state.settings,
+                audit=state.audit,
+                presence=state.presence,
+                redis=state.redis,
+                batch_size=100,
+            )
+            for _ in range(3)
+        ]
         results: list[int] = []
         errors: list[BaseException] = []
 
@@ -192,19 +204,6 @@ def test_several_purges_at_once_delete_each_row_once(pg_url, clock):
             assert counts(host.state)["vc_appointment"] == 0
     finally:
         host.close()
-
-
-def vars_of(purger, **changes):
-    """The collaborators of a purger, to build another one with other options."""
-    return {
-        "session": purger._session,
-        "clock": purger._clock,
-        "settings": purger._settings,
-        "audit": purger._audit,
-        "presence": purger._presence,
-        "redis": purger._redis,
-        **changes,
-    }
 
 
 def test_the_embedded_mode_purges_on_a_timer_and_redis_mode_leaves_it_to_cron(database_url, redis_url, clock):

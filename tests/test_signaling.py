@@ -11,7 +11,7 @@ from redis import Redis
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
-from tests.support.signal_client import Peer, SignalClient, check_in, session_cookie
+from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
 from vc_plugin.access import Principal
 from vc_plugin.models import Appointment, AppointmentState
 from vc_plugin.schemas import AppointmentIn, ParticipantIn
@@ -47,15 +47,6 @@ def plan(host, people, *, kind="single", participants=1, relay_only=False):
         ),
     )
     return planned
-
-
-def practitioner_cookie(person) -> str:
-    import time
-
-    now = time.time()
-    return session_cookie(
-        {"vc_user": {"pid": person.public_id, "role": person.role.value, "iat": now, "seen": now, "via": "oidc"}}
-    )
 
 
 async def call(host, people, patient_server, practitioner_server, redis_url):

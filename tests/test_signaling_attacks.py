@@ -16,7 +16,7 @@ from tests.conftest import _empty_postgres
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
-from tests.support.signal_client import SignalClient, check_in, session_cookie
+from tests.support.signal_client import SignalClient, check_in, practitioner_cookie, session_cookie
 from vc_plugin.access import Principal
 from vc_plugin.schemas import AppointmentIn, ParticipantIn
 
@@ -60,13 +60,6 @@ def arena(postgres_schema, tmp_path_factory):
     server.stop()
 
 
-def doctor_cookie(person) -> str:
-    now = time.time()
-    return session_cookie(
-        {"vc_user": {"pid": person.public_id, "role": person.role.value, "iat": now, "seen": now, "via": "oidc"}}
-    )
-
-
 async def patient(server, planned, index: int, name: str) -> SignalClient:
     issued = planned.invitations[index]
     cookie = check_in(server.url, issued.invitation.public_id, issued.code, name=name)
@@ -80,9 +73,9 @@ async def admitted_pair(server, people, planned, index: int):
     appointment = planned.appointment.public_id
     guest = await patient(server, planned, index, f"Gast {index}")
     guest_id = guest.welcome["you"]["id"]
-    doctor = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", doctor_cookie(people.doc))
+    doctor = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", practitioner_cookie(people.doc))
     doctor_welcome = await doctor.hello()
-    dashboard = await SignalClient.open(server.ws_url, "/vc/ws/practice", doctor_cookie(people.doc))
+    dashboard = await SignalClient.open(server.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
     await dashboard.hello()
     await dashboard.send({"type": "admit", "appointment": appointment, "participant": guest_id})
     await dashboard.close()
@@ -209,9 +202,9 @@ def test_staff_never_join_calls(arena):
     async def scenario():
         appointment = rooms["A"].appointment.public_id
         with pytest.raises(InvalidStatus) as refused:
-            await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", doctor_cookie(people.desk))
+            await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", practitioner_cookie(people.desk))
         assert refused.value.response.status_code == 403
-        staff = await SignalClient.open(server.ws_url, "/vc/ws/practice", doctor_cookie(people.desk))
+        staff = await SignalClient.open(server.ws_url, "/vc/ws/practice", practitioner_cookie(people.desk))
         await staff.hello()
         await assert_error(staff, {"type": "offer", "to": "x", "sdp": "v=0"}, "not_allowed")
         await staff.close()
@@ -257,11 +250,11 @@ def test_handshakes_that_never_become_sockets(arena, case):
     elif case == "other room":
         cookie = session_cookie({"vc_pass": valid_pass})  # a pass for B, knocking at A
     elif case == "foreign origin":
-        cookie, origin, expected = doctor_cookie(people.doc), "https://evil.example", 403
+        cookie, origin, expected = practitioner_cookie(people.doc), "https://evil.example", 403
     elif case == "no origin":
         expected = 403
     elif case == "colleague":
-        cookie, expected = doctor_cookie(people.colleague), 404
+        cookie, expected = practitioner_cookie(people.colleague), 404
 
     async def scenario():
         if case == "no origin":
@@ -295,7 +288,7 @@ def test_reconnect_storm_leaves_one_member_and_other_rooms_unaffected(arena):
         for client in clients:
             await client.send({"type": "hello"})
         await asyncio.sleep(1)
-        dashboard = await SignalClient.open(server.ws_url, "/vc/ws/practice", doctor_cookie(people.doc))
+        dashboard = await SignalClient.open(server.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
         queue = await dashboard.hello()
         [room] = [r for r in queue["rooms"] if r["appointment"] == rooms["B"].appointment.public_id]
         assert [m["name"] for m in room["members"]].count("Sturm") == 1

@@ -12,7 +12,7 @@ from tests.support.coturn import SECRET, Coturn
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
-from tests.support.signal_client import Peer, SignalClient, check_in, session_cookie
+from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
 from vc_plugin.access import Principal
 from vc_plugin.schemas import AppointmentIn
 
@@ -32,13 +32,6 @@ def relay_world(pg_url, redis_url, tmp_path):
     coturn.stop()
 
 
-def doctor_cookie(person) -> str:
-    now = time.time()
-    return session_cookie(
-        {"vc_user": {"pid": person.public_id, "role": person.role.value, "iat": now, "seen": now, "via": "oidc"}}
-    )
-
-
 def plan(host, people, *, relay_only=False):
     start = host.state.clock.now() + timedelta(minutes=5)
     return host.state.appointments.plan(
@@ -53,7 +46,7 @@ async def admitted(server, people, planned):
     cookie = check_in(server.url, issued.invitation.public_id, issued.code)
     patient = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", cookie)
     patient_welcome = await patient.hello()
-    doctor = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", doctor_cookie(people.doc))
+    doctor = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", practitioner_cookie(people.doc))
     doctor_welcome = await doctor.hello()
     await doctor.send({"type": "admit", "appointment": appointment, "participant": patient_welcome["you"]["id"]})
     await patient.receive("admitted")

@@ -13,7 +13,7 @@ from redis import Redis
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
-from tests.support.signal_client import SignalClient, check_in, session_cookie
+from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
 from vc_plugin.access import Principal
 from vc_plugin.presence import STALE_AFTER, Member, MemoryPresence, Room, index_of_practitioner
 from vc_plugin.schemas import AppointmentIn, ParticipantIn
@@ -28,10 +28,7 @@ def world(pg_url, redis_url, tmp_path):
     host = make_host_app(pg_url, VC_PUBLIC_URL=server.url + "/", **config)
     with host.app.app_context():
         people = make_people(host.state)
-        now = time.time()
-        doctor = session_cookie(
-            {"vc_user": {"pid": people.doc.public_id, "role": "practitioner", "iat": now, "seen": now, "via": "oidc"}}
-        )
+        doctor = practitioner_cookie(people.doc)
         yield host, people, server, doctor
     host.close()
     server.stop()

@@ -35,6 +35,7 @@ from .models import (
     Practitioner,
     Role,
 )
+from .retention import RetentionPolicy
 from .schemas import AppointmentIn, ParticipantIn, RescheduleIn, SendIn
 
 #: Planning a start this far in the past is still accepted (a form filled in slowly).
@@ -97,6 +98,7 @@ class AppointmentBook:
         self._session = session
         self._clock = clock
         self._settings = settings
+        self._retention = RetentionPolicy.of(settings)
         self._cipher = cipher
         self._audit = audit
         self._directory = directory
@@ -198,7 +200,7 @@ class AppointmentBook:
             state=AppointmentState.PLANNED,
             relay_only=request.relay_only,
             created_at=now,
-            delete_after=self._delete_after(request.ends_at),
+            delete_after=self._retention.delete_after(request.ends_at),
         )
         session = self._session()
         session.add(appointment)
@@ -280,7 +282,7 @@ class AppointmentBook:
         self._check_not_in_past(request.starts_at)
         appointment.starts_at = request.starts_at
         appointment.ends_at = request.ends_at
-        appointment.delete_after = self._delete_after(request.ends_at)
+        appointment.delete_after = self._retention.delete_after(request.ends_at)
         self._audit.record(
             "appointment.rescheduled",
             principal.audit_actor,
@@ -365,9 +367,6 @@ class AppointmentBook:
             )
         if kind is AppointmentKind.SINGLE and invitations > 3:
             raise PlanningError("participants", "a single appointment takes a patient and up to two companions")
-
-    def _delete_after(self, ends_at: datetime) -> datetime:
-        return ends_at + timedelta(days=self._settings.retention_metadata_days)
 
     def _new_invitation(self, appointment: Appointment, participant: ParticipantIn) -> IssuedInvitation:
         code = generate_access_code()

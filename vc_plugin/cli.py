@@ -176,16 +176,12 @@ def check() -> None:
 @click.argument("appointment_id")
 def export(appointment_id: str) -> None:
     """Print everything stored about one appointment as JSON (Art. 15 and 20 GDPR)."""
-    from .access import Principal
     from .appointments import NotFound
+    from .public_api import host_principal
     from .subject_rights import as_json
 
-    state = vc_state()
-    organisation_id = state.appointments.organisation_of(appointment_id)
-    if organisation_id is None:
-        raise click.ClickException("no such appointment")
     try:
-        document = state.subject_rights.export_appointment(Principal.host(organisation_id), appointment_id)
+        document = vc_state().subject_rights.export_appointment(host_principal(appointment_id), appointment_id)
     except NotFound:
         raise click.ClickException("no such appointment") from None
     click.echo(as_json(document))

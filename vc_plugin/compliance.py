@@ -20,7 +20,7 @@ from sqlalchemy import select
 from .config import RETENTION_BOUNDS, Settings, key_name
 from .models import AuditEvent
 from .state import VCState
-from .turn import stun_servers
+from .turn import ice_host, stun_servers
 
 PACKAGE = Path(__file__).resolve().parent
 #: EU member states and the other EEA states (ISO 3166-1 alpha-2), plus "EU" itself.
@@ -82,11 +82,6 @@ def _scheme(url: str) -> str:
     return url.split(":", 1)[0].lower()
 
 
-def _host(url: str) -> str:
-    rest = url.split(":", 1)[1] if ":" in url else url
-    return (urlsplit("//" + rest.lstrip("/")).hostname or "").lower()
-
-
 def peer_to_peer(settings: Settings) -> Finding:
     item = "peer-to-peer media"
     offered = [url for server in stun_servers(settings) for url in server.urls]
@@ -129,12 +124,12 @@ def retention_bounds(settings: Settings) -> Finding:
 
 def _third_party_hosts(settings: Settings) -> list[str]:
     """STUN/TURN hosts outside the operator's domain (the public URL's host or its parent domain)."""
-    public = _host(settings.public_url or "")
+    public = (urlsplit(settings.public_url or "").hostname or "").lower()
     parts = public.split(".")
     own = ".".join(parts[-2:]) if len(parts) >= 2 else public
     foreign = []
     for url in [*settings.stun_urls, *settings.turn_urls]:
-        host = _host(url)
+        host = ice_host(url)
         if host and host != public and not host.endswith("." + own) and host != own and host not in foreign:
             foreign.append(host)
     return foreign

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from .config import Settings
 from .i18n import gettext as _
 from .i18n import language, ngettext
+from .turn import ice_host
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,7 @@ def _minutes(n: int) -> str:
 
 
 def _hosts(urls: list[str]) -> str:
-    hosts = []
-    for url in urls:
-        rest = url.split(":", 1)[1] if ":" in url else url
-        host = urlsplit("//" + rest.lstrip("/")).hostname or rest
-        if host not in hosts:
-            hosts.append(host)
-    return ", ".join(hosts)
+    return ", ".join(dict.fromkeys(ice_host(url) for url in urls))
 
 
 def build_notice(settings: Settings, config: Mapping[str, Any], lang: str) -> Notice:

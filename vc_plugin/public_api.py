@@ -60,41 +60,41 @@ class PublicAPI:
         )
 
     def get_appointment(self, appointment_id: str) -> Appointment:
-        return vc_state().appointments.get(self._host_for(appointment_id), appointment_id)
+        return vc_state().appointments.get(host_principal(appointment_id), appointment_id)
 
     def cancel_appointment(self, appointment_id: str) -> Appointment:
-        return vc_state().appointments.cancel(self._host_for(appointment_id), appointment_id)
+        return vc_state().appointments.cancel(host_principal(appointment_id), appointment_id)
 
     def delete_appointment(self, appointment_id: str) -> None:
         """Delete the appointment and all its data now."""
-        vc_state().appointments.delete(self._host_for(appointment_id), appointment_id)
+        vc_state().appointments.delete(host_principal(appointment_id), appointment_id)
 
     def send_invitation(
         self, invitation_id: str, *, email: str | None = None, phone: str | None = None, language: str | None = None
     ) -> IssuedInvitation:
         """Issue a new code for an invitation and send it (to ``email`` or the stored contact)."""
-        state = vc_state()
-        invitation = state.appointments.invitation_by_public_id(invitation_id)
-        if invitation is None:
-            raise NotFound("no such invitation")
-        principal = Principal.host(invitation.appointment.organisation_id)
-        return state.appointments.resend(principal, invitation_id, SendIn(email=email, phone=phone, language=language))  # type: ignore[arg-type]
+        request = SendIn(email=email, phone=phone, language=language)  # type: ignore[arg-type]
+        return vc_state().appointments.resend(_invitation_host(invitation_id), invitation_id, request)
 
     def export_appointment(self, appointment_id: str) -> dict[str, Any]:
         """Everything stored about the appointment, personal fields decrypted (Art. 15 and 20 GDPR)."""
-        return vc_state().subject_rights.export_appointment(self._host_for(appointment_id), appointment_id)
+        return vc_state().subject_rights.export_appointment(host_principal(appointment_id), appointment_id)
 
     def delete_participant(self, invitation_id: str) -> None:
         """One participant's invitation and consent records, now (Art. 17 GDPR)."""
-        state = vc_state()
-        invitation = state.appointments.invitation_by_public_id(invitation_id)
-        if invitation is None:
-            raise NotFound("no such invitation")
-        state.subject_rights.erase_participant(Principal.host(invitation.appointment.organisation_id), invitation_id)
+        vc_state().subject_rights.erase_participant(_invitation_host(invitation_id), invitation_id)
 
-    @staticmethod
-    def _host_for(appointment_id: str) -> Principal:
-        found = vc_state().appointments.organisation_of(appointment_id)
-        if found is None:
-            raise NotFound("no such appointment")
-        return Principal.host(found)
+
+def host_principal(appointment_id: str) -> Principal:
+    """The host application acting for the organisation of this appointment."""
+    found = vc_state().appointments.organisation_of(appointment_id)
+    if found is None:
+        raise NotFound("no such appointment")
+    return Principal.host(found)
+
+
+def _invitation_host(invitation_id: str) -> Principal:
+    invitation = vc_state().appointments.invitation_by_public_id(invitation_id)
+    if invitation is None:
+        raise NotFound("no such invitation")
+    return Principal.host(invitation.appointment.organisation_id)

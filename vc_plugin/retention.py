@@ -55,7 +55,12 @@ class RetentionPolicy:
         )
 
     def delete_after(self, ends_at: datetime) -> datetime:
+        """What an appointment planned now stores as its ``delete_after``."""
         return ends_at + self.metadata
+
+    def deleted_by(self, appointment: Appointment) -> datetime:
+        """When the purge removes it at the latest: its stored time, or sooner if the period was shortened."""
+        return min(appointment.delete_after, self.delete_after(appointment.ends_at))
 
 
 @dataclass
@@ -99,7 +104,7 @@ class Purger:
         self._session = session
         self._clock = clock
         self._settings = settings
-        self._policy = RetentionPolicy.of(settings)
+        self.policy = RetentionPolicy.of(settings)
         self._audit = audit
         self._presence = presence
         self._redis = redis
@@ -109,7 +114,7 @@ class Purger:
         now = self._clock.now()
         report = PurgeReport()
         self._appointments(now, report, dry_run)
-        report.audit_events = self._in_batches(AuditEvent, AuditEvent.at < now - self._policy.audit, dry_run)
+        report.audit_events = self._in_batches(AuditEvent, AuditEvent.at < now - self.policy.audit, dry_run)
         report.outbox_jobs = self._outbox(now, dry_run)
         if not dry_run:
             report.presence = self._presence.purge_stale(now.timestamp())
@@ -124,8 +129,8 @@ class Purger:
 
     # --- database ------------------------------------------------------------------------------
     def expired_appointments(self, now: datetime) -> ColumnElement[bool]:
-        """Past their ``delete_after``, or past the end plus the period configured *now* (it may be shorter)."""
-        return or_(Appointment.delete_after <= now, Appointment.ends_at <= now - self._policy.metadata)
+        """``RetentionPolicy.deleted_by`` as SQL: past the stored time, or past the end plus today's period."""
+        return or_(Appointment.delete_after <= now, Appointment.ends_at <= now - self.policy.metadata)
 
     def _appointments(self, now: datetime, report: PurgeReport, dry_run: bool) -> None:
         expired = self.expired_appointments(now)
@@ -169,7 +174,7 @@ class Purger:
 
     def _outbox(self, now: datetime, dry_run: bool) -> int:
         """Jobs that waited longer than a failed job may live: their failure handler runs, the row goes."""
-        stale = OutboxJob.created_at < now - self._policy.failed_job
+        stale = OutboxJob.created_at < now - self.policy.failed_job
         if dry_run:
             return self._count(OutboxJob, stale)
         session = self._session()
@@ -191,7 +196,7 @@ class Purger:
 
         queue = Queue(self._settings.job_queue_name, connection=self._redis)
         registry = FailedJobRegistry(queue=queue)
-        cutoff = now - self._policy.failed_job
+        cutoff = now - self.policy.failed_job
         removed = 0
         for job_id in registry.get_job_ids(cleanup=False):
             job = Job.fetch(job_id, connection=self._redis) if Job.exists(job_id, connection=self._redis) else None

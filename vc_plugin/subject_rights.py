@@ -24,6 +24,7 @@ from .clock import Clock
 from .config import Settings
 from .crypto import DecryptionError
 from .models import Appointment, AuditEvent, ConsentRecord, Invitation, Practitioner
+from .retention import RetentionPolicy
 
 EXPORT_FORMAT = "vc_plugin.export/1"
 UNREADABLE = "unreadable: the organisation's data key was destroyed"
@@ -56,7 +57,7 @@ class SubjectRights:
     ) -> None:
         self._session = session
         self._clock = clock
-        self._settings = settings
+        self._retention = RetentionPolicy.of(settings)
         self._appointments = appointments
         self._audit = audit
 
@@ -74,13 +75,7 @@ class SubjectRights:
                 {"at": _time(e.at), "action": e.action, "actor": e.actor_kind, "details": e.details} for e in events
             ],
         }
-        self._audit.record(
-            "appointment.exported",
-            principal.audit_actor,
-            organisation_id=appointment.organisation_id,
-            subject=appointment.public_id,
-        )
-        self._session().commit()
+        self._exported("appointment.exported", principal, appointment)
         return document
 
     def export_participant(self, principal: Principal, invitation_public_id: str) -> dict[str, Any]:
@@ -91,14 +86,15 @@ class SubjectRights:
             "appointment": self._appointment(appointment, with_label=False),
             "participant": self._participant(invitation),
         }
+        self._exported("invitation.exported", principal, appointment)
+        return document
+
+    def _exported(self, action: str, principal: Principal, appointment: Appointment) -> None:
+        """Exports are audited: who, which appointment, nothing of the content."""
         self._audit.record(
-            "invitation.exported",
-            principal.audit_actor,
-            organisation_id=appointment.organisation_id,
-            subject=appointment.public_id,
+            action, principal.audit_actor, organisation_id=appointment.organisation_id, subject=appointment.public_id
         )
         self._session().commit()
-        return document
 
     def consents_of(self, invitation: Invitation) -> list[ConsentRecord]:
         return list(
@@ -130,17 +126,11 @@ class SubjectRights:
             "state": appointment.state.value,
             "relay_only": appointment.relay_only,
             "created_at": _time(appointment.created_at),
-            "delete_after": _time(self.deleted_by(appointment)),
+            "delete_after": _time(self._retention.deleted_by(appointment)),
         }
         if with_label:
             data["label"] = self._readable(lambda: self._appointments.label(appointment))
         return data
-
-    def deleted_by(self, appointment: Appointment) -> datetime:
-        """When the purge removes it at the latest, under the configuration in force now."""
-        from .retention import RetentionPolicy
-
-        return min(appointment.delete_after, RetentionPolicy.of(self._settings).delete_after(appointment.ends_at))
 
     def _participant(self, invitation: Invitation) -> dict[str, Any]:
         consents = self.consents_of(invitation)

@@ -13,6 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from .config import Settings
 
@@ -28,6 +29,12 @@ class IceServer:
         if self.username is not None:
             data.update(username=self.username, credential=self.credential)
         return data
+
+
+def ice_host(url: str) -> str:
+    """The host of a STUN or TURN URL (``turn:turn.example.org:3478?transport=udp``), lower case."""
+    rest = url.split(":", 1)[1] if ":" in url else url
+    return (urlsplit("//" + rest.lstrip("/")).hostname or "").lower()
 
 
 def stun_servers(settings: Settings) -> list[IceServer]:

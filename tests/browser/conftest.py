@@ -4,7 +4,6 @@ and the steps that tests share (a running practice, signing in, checking in, sta
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from tests.support.hosts import HostApp, make_host_app
 from tests.support.live import LiveServer
 from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, OidcProvider, client_metadata
 from tests.support.people import People, make_people
-from tests.support.signal_client import session_cookie
+from tests.support.signal_client import practitioner_cookie
 from vc_plugin.access import Principal
 from vc_plugin.appointments import PlannedAppointment
 from vc_plugin.models import AppointmentKind, Practitioner
@@ -138,10 +137,7 @@ class Practice:
 def signed_in(browser: Any, server: LiveServer, person: Practitioner, locale: str, viewport: dict[str, int]) -> Any:
     """A browser context with the session cookie of ``person``, as after an OIDC sign-in."""
     context = browser.new_context(locale=locale, viewport=viewport, is_mobile=viewport is PHONE)
-    now = time.time()
-    name, value = session_cookie(
-        {"vc_user": {"pid": person.public_id, "role": person.role.value, "iat": now, "seen": now, "via": "oidc"}}
-    ).split("=", 1)
+    name, value = practitioner_cookie(person).split("=", 1)
     context.add_cookies([{"name": name, "value": value, "url": server.url}])
     return context
 

@@ -8,7 +8,6 @@ no element that came from it, and report no Content-Security-Policy violation.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from tests.browser.conftest import DESKTOP
 from tests.support.hosts import HostApp, make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import People, make_people
-from tests.support.signal_client import session_cookie
+from tests.support.signal_client import practitioner_cookie
 from vc_plugin.access import Principal
 from vc_plugin.schemas import AppointmentIn, ParticipantIn
 
@@ -80,10 +79,7 @@ def context_for(browser: Any, server: LiveServer, person: Any | None, locale: st
     context = browser.new_context(locale=locale, viewport=DESKTOP)
     context.add_init_script(GUARD)
     if person is not None:
-        now = time.time()
-        name, value = session_cookie(
-            {"vc_user": {"pid": person.public_id, "role": person.role.value, "iat": now, "seen": now, "via": "oidc"}}
-        ).split("=", 1)
+        name, value = practitioner_cookie(person).split("=", 1)
         context.add_cookies([{"name": name, "value": value, "url": server.url}])
     return context
 

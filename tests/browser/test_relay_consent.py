@@ -29,7 +29,7 @@ from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.netns import LINKS, Network
 from tests.support.people import make_people
-from tests.support.signal_client import session_cookie
+from tests.support.signal_client import practitioner_cookie
 from vc_plugin.access import Principal
 from vc_plugin.models import Base, ConsentKind, ConsentRecord
 from vc_plugin.schemas import AppointmentIn
@@ -99,11 +99,7 @@ def into_call(world, patient_locale: str, doctor_locale: str):
     issued = planned.invitations[0]
     patient = world["browsers"]["patient"].new_context(locale=patient_locale, viewport=DESKTOP).new_page()
     doctor_context = world["browsers"]["doctor"].new_context(locale=doctor_locale, viewport=DESKTOP)
-    now = time.time()
-    cookie = session_cookie(
-        {"vc_user": {"pid": people.doc.public_id, "role": "practitioner", "iat": now, "seen": now, "via": "oidc"}}
-    )
-    name, value = cookie.split("=", 1)
+    name, value = practitioner_cookie(people.doc).split("=", 1)
     doctor_context.add_cookies([{"name": name, "value": value, "url": world["doctor_origin"]}])
     doctor = doctor_context.new_page()
     check_in(patient, issued.link, "Robin")

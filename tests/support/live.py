@@ -21,13 +21,21 @@ class LiveServer:
         log_dir: Path,
         *,
         threads: int = 64,
+        worker_class: str = "gthread",
+        workers: int = 1,
         host: str = "127.0.0.1",
         bind: str | None = None,
         wrap: list[str] | None = None,
         gunicorn_args: list[str] | None = None,
         env: dict[str, str] | None = None,
+        log_name: str = "server",
+        ready_seconds: float = 30,
     ) -> None:
         self.port = free_port()
+        self.worker_class = worker_class
+        self.workers = workers
+        self.log_name = log_name
+        self.ready_seconds = ready_seconds
         self.host = host
         self.bind = bind or host
         self.wrap = wrap or []
@@ -55,11 +63,10 @@ class LiveServer:
                 *self.wrap,
                 gunicorn,
                 "--worker-class",
-                "gthread",
-                "--threads",
-                str(self.threads),
+                self.worker_class,
+                *(["--threads", str(self.threads)] if self.worker_class == "gthread" else []),
                 "--workers",
-                "1",
+                str(self.workers),
                 "--bind",
                 f"{self.bind}:{self.port}",
                 "--graceful-timeout",
@@ -74,9 +81,9 @@ class LiveServer:
                 "VC_TEST_CONFIG": json.dumps(self.config),
                 **self.env,
             },
-            log=self.log_dir / f"server-{self.port}.log",
+            log=self.log_dir / f"{self.log_name}-{self.port}.log",
         )
-        wait_for(self._healthy, 30, what=f"server on port {self.port}")
+        wait_for(self._healthy, self.ready_seconds, what=f"server on port {self.port}")
         return self
 
     def _healthy(self) -> bool:

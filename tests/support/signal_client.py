@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from typing import Any
 
 import requests
@@ -24,6 +25,14 @@ def session_cookie(data: dict[str, Any], name: str = "vc_session") -> str:
     app.secret_key = TEST_SECRET
     value = SecureCookieSessionInterface().get_signing_serializer(app).dumps(data)
     return f"{name}={value}"
+
+
+def practitioner_cookie(person: Any) -> str:
+    """The Cookie header of ``person`` signed in just now, as after an OIDC sign-in."""
+    now = time.time()
+    return session_cookie(
+        {"vc_user": {"pid": person.public_id, "role": person.role.value, "iat": now, "seen": now, "via": "oidc"}}
+    )
 
 
 def check_in(base_url: str, invitation_id: str, code: str, name: str = "Frau Test", *, consent: bool = True) -> str:

@@ -134,7 +134,7 @@ def receipt(invitation_id: str) -> tuple[str, int] | Response:
         invitation=invitation,
         appointment=invitation.appointment,
         consents=state.subject_rights.consents_of(invitation),
-        deleted_by=state.subject_rights.deleted_by(invitation.appointment),
+        deleted_by=state.purger.policy.deleted_by(invitation.appointment),
         presence_until=invitation.appointment.ends_at
         + timedelta(minutes=state.settings.retention_presence_grace_minutes),
         settings=state.settings,

@@ -164,7 +164,7 @@ def _detail(
         status,
         appointment=appointment,
         label_text=label_text,
-        deleted_by=state.subject_rights.deleted_by(appointment),
+        deleted_by=state.purger.policy.deleted_by(appointment),
         errors=errors or {},
         **extra,
     )
