@@ -160,7 +160,7 @@ def _message(to: str = "jane.doe@example.org") -> EmailMessage:
 
 def test_console_mailer_masks_the_recipient():
     out = io.StringIO()
-    ConsoleMailer(out).send(_message())
+    ConsoleMailer(out, reveal=True).send(_message())
     printed = out.getvalue()
     assert "j…@example.org" in printed and "jane.doe" not in printed
     assert "https://praxis.example/vc/join/abc" in printed and "termin.ics" in printed

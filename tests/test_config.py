@@ -58,7 +58,8 @@ def test_production_requires_https_public_url():
         load_settings({**config, "VC_PUBLIC_URL": "http://praxis.example/"}, debug=False, testing=False)
     with pytest.raises(ConfigurationError, match="VC_PUBLIC_URL must be an https:// URL"):
         load_settings(config, debug=False, testing=False)
-    settings = load_settings({**config, "VC_PUBLIC_URL": "https://praxis.example"}, debug=False, testing=False)
+    production = {**config, "VC_PUBLIC_URL": "https://praxis.example", "VC_SMTP_URL": "smtp://mail.praxis.example"}
+    settings = load_settings(production, debug=False, testing=False)
     assert settings.public_url == "https://praxis.example/"
     assert load_settings(config, debug=True, testing=False).public_url is None
 

@@ -1,4 +1,4 @@
-"""Check-in: code, name and consent; locks after wrong codes; a rate limit per client."""
+"""Check-in: code, name and consent; pauses after wrong codes, per client; a rate limit per client."""
 
 from __future__ import annotations
 
@@ -36,6 +36,12 @@ def attempt(client, invitation_id, code, name="Frau Test", consent="yes", lang="
     )
 
 
+def _pass(data):
+    from vc_plugin.joining import ParticipantPass
+
+    return ParticipantPass.from_dict(data)
+
+
 def test_check_in_stores_consent_but_no_name(app, planned, state):
     client = app.test_client()
     issued = planned.invitations[0]
@@ -45,7 +51,9 @@ def test_check_in_stores_consent_but_no_name(app, planned, state):
     assert response.status_code == 302 and response.headers["Location"].endswith("/room")
     with client.session_transaction() as session:
         participant = session[PASS_KEY]
-    assert participant["name"] == "Frau Müller" and participant["appointment"] == planned.appointment.public_id
+    assert participant["appointment"] == planned.appointment.public_id
+    assert "Müller" not in str(participant)  # ids only; the name waits in presence
+    assert state.check_in.name_of(_pass(participant)) == "Frau Müller"
     [consent] = state.db.session.scalars(select(ConsentRecord)).all()
     assert consent.kind is ConsentKind.PARTICIPATION and consent.text_version == "2026-11" and consent.language == "en"
     from tests.support.scan import database_holds
@@ -70,19 +78,23 @@ def test_name_and_consent_are_required(app, planned, fields, status, text):
     assert response.status_code == status and text in response.get_data(as_text=True)
 
 
-def test_wrong_codes_lock_code_entry_and_the_practitioner_sees_it(app, planned, state, people, clock):
+def test_wrong_codes_pause_only_that_client_and_the_practitioner_sees_it(app, planned, state, people, clock):
+    """The short version; tests/test_code_guard.py has the attacks (many clients, IPv6, the whole window)."""
     client = app.test_client()
     issued = planned.invitations[0]
     link_id = issued.invitation.public_id
     for left in range(9, 0, -1):
         response = attempt(client, link_id, generate_access_code())
         assert response.status_code == 403
-        assert f"{left} attempt" in response.get_data(as_text=True)
-    locked = attempt(client, link_id, generate_access_code())
-    assert locked.status_code == 429 and "locked" in locked.get_data(as_text=True)
-    # Even the right code waits until the lock ends.
+        assert f"After {left} more wrong code" in response.get_data(as_text=True)
+    paused = attempt(client, link_id, generate_access_code())
+    assert paused.status_code == 429 and "this device has to wait until" in paused.get_data(as_text=True)
+    # Even the right code waits until this client's pause ends ...
     assert attempt(client, link_id, issued.code).status_code == 429
-    # The other participants' links are not affected.
+    # ... but another client (the patient's phone) is not held back, on this link or the others.
+    phone = app.test_client()
+    phone.environ_base["REMOTE_ADDR"] = "198.51.100.20"
+    assert attempt(phone, link_id, issued.code).status_code == 302
     other = planned.invitations[1]
     assert attempt(app.test_client(), other.invitation.public_id, other.code).status_code == 302
     [event] = state.db.session.scalars(select(AuditEvent).where(AuditEvent.action == "invitation.code_locked")).all()
@@ -90,8 +102,8 @@ def test_wrong_codes_lock_code_entry_and_the_practitioner_sees_it(app, planned, 
     doctor = app.test_client()
     sign_in_as(doctor, people.doc, clock.now().timestamp())
     page = doctor.get(f"/vc/practice/appointments/{planned.appointment.public_id}", headers={"Accept-Language": "en"})
-    assert "locked after wrong codes" in page.get_data(as_text=True)
-    clock.advance(timedelta(minutes=16))
+    assert "too many wrong codes from one device, paused until" in page.get_data(as_text=True)
+    clock.advance(timedelta(minutes=15))
     assert attempt(client, link_id, issued.code).status_code == 302
 
 
@@ -101,7 +113,7 @@ def test_each_client_is_rate_limited_across_invitations(app, planned):
     for number in range(21):
         issued = planned.invitations[number % 3]
         statuses.append(attempt(client, issued.invitation.public_id, generate_access_code()).status_code)
-    assert statuses[:20] == [403] * 20  # wrong, but no invitation reached its own limit of 10
+    assert statuses[:20] == [403] * 20  # wrong, but this client used up its 10 tries on no invitation
     assert statuses[20] == 429
     limited = attempt(client, planned.invitations[0].invitation.public_id, planned.invitations[0].code)
     assert limited.status_code == 429 and limited.headers.get("Retry-After")
@@ -146,3 +158,28 @@ def test_pass_expires_with_the_appointment(app, planned, clock):
     gone = client.get(room)
     assert gone.status_code == 302
     assert client.get(gone.headers["Location"]).status_code == 410
+
+
+def test_a_client_of_its_own_checks_in_with_json(app, planned, state):
+    """docs/signaling.md: the JSON answer names the socket; refusals carry a stable code."""
+    client = app.test_client()
+    issued = planned.invitations[0]
+    link = f"/vc/join/{issued.invitation.public_id}"
+    form = {"csrf_token": csrf(client, link), "code": "AAAAA-AAAAA", "name": "Frau Test", "consent": "yes"}
+    json_please = {"Accept": "application/json"}
+    wrong = client.post(link, data=form, headers=json_please)
+    assert wrong.status_code == 403 and wrong.json == {"error": "wrong_code", "attempts_left": 9}
+    assert client.get(f"{link}/room").status_code == 302  # no pass yet
+    refused = client.post(link, data={**form, "code": issued.code, "consent": ""}, headers=json_please)
+    assert refused.status_code == 422 and refused.json == {"error": "consent"}
+    ok = client.post(link, data={**form, "code": issued.code}, headers=json_please)
+    assert ok.status_code == 200
+    body = ok.json
+    appointment = planned.appointment.public_id
+    assert body["appointment"] == appointment and body["socket"] == f"/vc/ws/room/{appointment}"
+    assert body["room"] == f"{link}/room" and body["expires_at"] > state.clock.now().timestamp()
+    assert client.get(body["room"]).status_code == 200  # the cookie came with it
+    # Browsers still get the redirect.
+    again = app.test_client()
+    browser = again.post(link, data={**form, "csrf_token": csrf(again, link), "code": issued.code})
+    assert browser.status_code == 302

@@ -102,6 +102,7 @@ def test_check_passes_the_demo_production_example(redis_url, tmp_path):
         "secure cookies",
         "servers in the EU/EEA",
         "public terms page",
+        "invitation mail",
     ):
         assert any(line.startswith("[PASS]") and item in line for line in lines), item
 
@@ -121,6 +122,7 @@ def test_check_passes_the_demo_production_example(redis_url, tmp_path):
         ({"FLASK_VC_TERMS_URL": '"/no-such-page"'}, "public terms page", "answers 404"),
         ({"FLASK_SESSION_COOKIE_SAMESITE": '"None"'}, "secure cookies", "neither Lax nor Strict"),
         ({"FLASK_DEBUG": "true"}, "production mode", "debug"),
+        ({"FLASK_VC_SMTP_URL": "null", "FLASK_VC_MAILER": '"console"'}, "invitation mail", "VC_MAILER = 'console'"),
     ],
 )
 def test_check_fails_and_names_the_item(redis_url, tmp_path, env, item, reason):

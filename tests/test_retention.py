@@ -90,8 +90,12 @@ def test_each_kind_of_data_lives_exactly_as_long_as_the_table_says(app, state, p
     assert counts(state) == {"vc_appointment": 2, "vc_invitation": 2, "vc_consent": 1, "vc_outbox": 1}
     runner = app.test_cli_runner()
 
+    # 2 hours: the consultation is over; the name given at check-in is gone with the presence grace.
+    clock.advance(timedelta(hours=2))
+    report = state.purger.run()
+    assert report.total == report.presence == 1
     # 23 hours: a queued job may still be sent; nothing is due.
-    clock.advance(timedelta(hours=23))
+    clock.advance(timedelta(hours=21))
     assert "Would delete: appointments: 0" in runner.invoke(args=["vc", "purge", "--dry-run"]).output
     assert state.purger.run().total == 0
 

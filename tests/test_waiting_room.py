@@ -89,7 +89,10 @@ def test_a_declined_patient_is_sent_away_for_this_check_in(world):
 
 def test_leave_and_a_full_room(world):
     host, people, server, doctor = world
-    appointment, invitations = plan_group(host, people, 2)  # a room of three: the practitioner and two
+    # Planned for three patients before the operator lowered VC_MAX_PARTICIPANTS to three people.
+    book = host.state.appointments
+    book._settings = book._settings.model_copy(update={"max_participants": 4})
+    appointment, invitations = plan_group(host, people, 3)
     redis = Redis.from_url(host.state.settings.redis_url)
 
     async def scenario() -> None:
@@ -118,7 +121,7 @@ def test_leave_and_a_full_room(world):
         again, _, again_id = await patient_arrives(server, appointment, *invitations[0], dashboard, "Person 2")
         await dashboard.send({"type": "admit", "appointment": appointment, "participant": again_id})
         await again.receive("admitted")
-        extra, _, extra_id = await patient_arrives(server, appointment, *invitations[1], dashboard, "Person 3")
+        extra, _, extra_id = await patient_arrives(server, appointment, *invitations[2], dashboard, "Person 3")
         await dashboard.send({"type": "admit", "appointment": appointment, "participant": extra_id})
         assert (await dashboard.receive("error"))["code"] == "room_full"
         for client in (extra, again, room, stayer, leaver, dashboard):

@@ -17,8 +17,14 @@ class InvitationOut(BaseModel):
     delivery: str = Field(description="not_sent, queued, sent or failed")
     delivery_changed_at: datetime | None
     code_by_sms: bool
-    code_locked_until: datetime | None = Field(description="Set while code entry is locked after wrong codes.")
-    code_locks: int = Field(description="How often code entry was locked for this invitation.")
+    code_locked_until: datetime | None = Field(
+        description="End of the latest pause of a client (device) that entered too many wrong codes; the link "
+        "kept working for every other client. Null: no pause since the code was issued."
+    )
+    code_locks: int = Field(
+        description="How often a client had to pause after too many wrong codes for this invitation: someone "
+        "may be guessing. Nobody else was locked out."
+    )
     link: str = Field(description="The join link without the code.")
     link_state: str = Field(description="open, not_yet_open, expired or cancelled")
     contact_stored: bool

@@ -36,6 +36,7 @@ from .models import (
     Role,
 )
 from .retention import RetentionPolicy
+from .revocation import Reason, Revoker
 from .schemas import AppointmentIn, ParticipantIn, RescheduleIn, SendIn
 
 #: Planning a start this far in the past is still accepted (a form filled in slowly).
@@ -94,6 +95,7 @@ class AppointmentBook:
         audit: AuditLog,
         directory: Directory,
         sender: InvitationSender,
+        revoker: Revoker,
     ) -> None:
         self._session = session
         self._clock = clock
@@ -103,6 +105,7 @@ class AppointmentBook:
         self._audit = audit
         self._directory = directory
         self._sender = sender
+        self._revoker = revoker
 
     # --- reading ---------------------------------------------------------------------------------
     def get(self, principal: Principal, appointment_public_id: str) -> Appointment:
@@ -245,7 +248,10 @@ class AppointmentBook:
         return item
 
     def resend(self, principal: Principal, invitation_public_id: str, request: SendIn) -> IssuedInvitation:
-        """Issue a new code (the old one stops working) and send it to the given or stored contact."""
+        """Issue a new code and send it to the given or stored contact.
+
+        The old code stops working, and every pass checked in with it is revoked.
+        """
         invitation = self.invitation(principal, invitation_public_id)
         self._changeable(principal, invitation.appointment.public_id)
         stored = self.stored_contact(invitation)
@@ -273,6 +279,7 @@ class AppointmentBook:
             subject=invitation.appointment.public_id,
         )
         self._session().commit()
+        self._revoker.check_ins(invitation.appointment.public_id, invitation.public_id, Reason.NEW_CODE)
         item = IssuedInvitation(invitation, code, self.link(invitation, code))
         self._send_if_possible(item, contact)
         return item
@@ -310,6 +317,7 @@ class AppointmentBook:
             subject=appointment.public_id,
         )
         self._session().commit()
+        self._revoker.appointment(appointment.public_id, Reason.CANCELLED)
         signals.emit(signals.appointment_cancelled, appointment_id=appointment.public_id)
         return appointment
 
@@ -325,6 +333,7 @@ class AppointmentBook:
             **counts,
         )
         self._session().commit()
+        self._revoker.appointment(appointment_public_id, Reason.DELETED)
         signals.emit(signals.appointment_deleted, appointment_id=appointment_public_id)
 
     def erase(self, appointment: Appointment) -> dict[str, int]:

@@ -4,6 +4,11 @@
 connection per process, not one per socket, and one listener thread that hands each
 message to the callbacks registered for its channel. Callbacks must not block: they
 queue the message for a socket and return.
+
+Revocations (:mod:`vc_plugin.revocation`) leave *tombstones* here: scope → time of the
+revocation. ``publish_unless_revoked`` checks them and publishes in one step (a Lua script
+on Redis), so no message from or to a revoked socket is relayed once ``revoke`` returned,
+whichever process the socket is on and whether it has heard of the revocation yet.
 """
 
 from __future__ import annotations
@@ -13,17 +18,49 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 Callback = Callable[[str], None]
+#: (scope, since): the sender's or receiver's claims, see :class:`vc_plugin.revocation.Claim`.
+Claims = Sequence[tuple[str, float]]
 RESTART_CHECK_SECONDS = 2.0
+
+#: KEYS: tombstones; ARGV: since per key, then channel and message. Publishes unless revoked.
+_PUBLISH_UNLESS_REVOKED = """
+local n = #KEYS
+for i = 1, n do
+  local at = redis.call('GET', KEYS[i])
+  if at and tonumber(at) > tonumber(ARGV[i]) then return -1 end
+end
+return redis.call('PUBLISH', ARGV[n + 1], ARGV[n + 2])
+"""
+#: KEYS: tombstones; ARGV: time, seconds to keep, channel, message. Later times win.
+_REVOKE = """
+for _, key in ipairs(KEYS) do
+  local old = redis.call('GET', key)
+  if not old or tonumber(old) < tonumber(ARGV[1]) then
+    redis.call('SET', key, ARGV[1], 'EX', tonumber(ARGV[2]))
+  end
+end
+return redis.call('PUBLISH', ARGV[3], ARGV[4])
+"""
 
 
 class Bus(Protocol):
     def publish(self, channel: str, message: str) -> None: ...
+
+    def publish_unless_revoked(self, channel: str, message: str, claims: Claims) -> bool:
+        """Publish unless a tombstone is later than a claim's ``since``; False when refused."""
+        ...
+
+    def is_revoked(self, claims: Claims) -> bool: ...
+
+    def revoke(self, scopes: Sequence[str], at: float, keep_seconds: int, channel: str, message: str) -> None:
+        """Leave tombstones for ``scopes`` and publish ``message`` on ``channel``."""
+        ...
 
     def subscribe(self, channel: str, callback: Callback) -> None: ...
 
@@ -84,11 +121,55 @@ class _Subscribers:
                 log.exception("bus subscriber failed")
 
 
+class _Tombstones:
+    """Scope → (revocation time, monotonic expiry), for the in-process bus."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, scopes: Sequence[str], at: float, keep_seconds: int) -> None:
+        expires = time.monotonic() + keep_seconds
+        with self._lock:
+            for scope in scopes:
+                old = self._items.get(scope)
+                if old is None or old[0] < at:
+                    self._items[scope] = (at, expires)
+            if len(self._items) > 10_000:  # keep the dictionary small: drop what expired
+                now = time.monotonic()
+                self._items = {k: v for k, v in self._items.items() if v[1] > now}
+
+    def hit(self, claims: Claims) -> bool:
+        if not self._items:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            for scope, since in claims:
+                found = self._items.get(scope)
+                if found is not None and found[1] > now and found[0] > since:
+                    return True
+        return False
+
+
 class LocalBus:
     def __init__(self) -> None:
         self._subscribers = _Subscribers()
+        self._tombstones = _Tombstones()
 
     def publish(self, channel: str, message: str) -> None:
+        self._subscribers.deliver(channel, message)
+
+    def publish_unless_revoked(self, channel: str, message: str, claims: Claims) -> bool:
+        if self._tombstones.hit(claims):
+            return False
+        self._subscribers.deliver(channel, message)
+        return True
+
+    def is_revoked(self, claims: Claims) -> bool:
+        return self._tombstones.hit(claims)
+
+    def revoke(self, scopes: Sequence[str], at: float, keep_seconds: int, channel: str, message: str) -> None:
+        self._tombstones.add(scopes, at, keep_seconds)
         self._subscribers.deliver(channel, message)
 
     def subscribe(self, channel: str, callback: Callback) -> None:
@@ -112,6 +193,9 @@ class RedisBus:
         self._prefix = prefix
         self._subscribers = _Subscribers()
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self._tombstone_prefix = prefix + "revoked:"
+        self._publish_unless_revoked = redis.register_script(_PUBLISH_UNLESS_REVOKED)
+        self._revoke = redis.register_script(_REVOKE)
         self._reconnect_callbacks: list[Callable[[], None]] = []
         self._pubsub_lock = threading.Lock()
         self._run_id: str | None = None
@@ -121,6 +205,23 @@ class RedisBus:
 
     def publish(self, channel: str, message: str) -> None:
         self._redis.publish(self._prefix + channel, message)
+
+    def publish_unless_revoked(self, channel: str, message: str, claims: Claims) -> bool:
+        keys = [self._tombstone_prefix + scope for scope, _ in claims]
+        sinces = [repr(float(since)) for _, since in claims]
+        return self._publish_unless_revoked(keys=keys, args=[*sinces, self._prefix + channel, message]) != -1
+
+    def is_revoked(self, claims: Claims) -> bool:
+        if not claims:
+            return False
+        found = self._redis.mget([self._tombstone_prefix + scope for scope, _ in claims])
+        return any(at is not None and float(at) > since for at, (_, since) in zip(found, claims, strict=True))
+
+    def revoke(self, scopes: Sequence[str], at: float, keep_seconds: int, channel: str, message: str) -> None:
+        self._revoke(
+            keys=[self._tombstone_prefix + scope for scope in scopes],
+            args=[repr(float(at)), keep_seconds, self._prefix + channel, message],
+        )
 
     def subscribe(self, channel: str, callback: Callback) -> None:
         if self._subscribers.add(channel, callback):

@@ -214,6 +214,7 @@ def shred_organisation(slug: str, yes: bool) -> None:
 
     from .audit import Actor
     from .models import Organisation
+    from .revocation import Reason
 
     state = vc_state()
     organisation = state.db.session.scalars(select(Organisation).where(Organisation.slug == slug)).first()
@@ -224,4 +225,5 @@ def shred_organisation(slug: str, yes: bool) -> None:
     destroyed = state.cipher.shred(organisation.id)
     state.audit.record("organisation.shredded", Actor("operator"), organisation_id=organisation.id, keys=destroyed)
     state.db.session.commit()
+    state.revoker.organisation(organisation.id, Reason.ORGANISATION_REMOVED)
     click.echo(f"Destroyed {destroyed} data key(s) of {slug}.")

@@ -52,6 +52,14 @@ CLIENT_STRINGS = {
     "replaced_text": _l("You joined from another window or device. Continue there."),
     "expired_title": _l("This invitation has expired"),
     "expired_text": _l("Please contact your practice if you need a new appointment."),
+    "cancelled_title": _l("This appointment was cancelled"),
+    "cancelled_text": _l("Your practice has cancelled this appointment. Please contact them if you need a new one."),
+    "new_code_title": _l("You have a new access code"),
+    "new_code_text": _l(
+        "Your practice has sent you a new access code. Open the link in the newest invitation and enter the new code."
+    ),
+    "removed_title": _l("Your invitation was withdrawn"),
+    "removed_text": _l("Please contact your practice if you think this is a mistake."),
     # call
     "you": _l("You"),
     "participant": _l("Participant"),
@@ -135,6 +143,7 @@ CLIENT_STRINGS = {
     "error_not_admitted": _l("Please wait until you are let in."),
     "error_unknown_peer": _l("This participant is no longer in the consultation."),
     "error_replaced": _l("You joined from another window or device. Continue there."),
+    "error_revoked": _l("This access was withdrawn. Please reload the page."),
 }
 
 #: Families the scripts look up by a computed key; the test checks each exists.

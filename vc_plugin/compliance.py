@@ -18,6 +18,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from .config import RETENTION_BOUNDS, Settings, key_name
+from .mail import ConsoleMailer, SmtpMailer
 from .models import AuditEvent
 from .state import VCState
 from .turn import ice_host, stun_servers
@@ -64,6 +65,7 @@ def run_checks(app: Flask, state: VCState) -> list[Finding]:
         https_public_url(settings),
         secure_cookies(app, settings),
         production_mode(app),
+        invitation_mail(state),
         eu_locations(settings),
         terms_page(app, settings),
         purge_scheduled(state),
@@ -181,6 +183,22 @@ def production_mode(app: Flask) -> Finding:
     if app.debug or app.testing:
         return _fail(item, "the app runs in debug or testing mode (the development sign-in may be on)")
     return _ok(item, "debug and testing are off")
+
+
+def invitation_mail(state: VCState) -> Finding:
+    """Asks the mailer in force, not the settings: what the worker really does with a mail."""
+    item = "invitation mail"
+    mailer = state.mailer
+    if isinstance(mailer, SmtpMailer):
+        tls = "implicit TLS" if mailer.implicit_tls else "STARTTLS" if mailer.starttls else "no TLS"
+        return _ok(item, f"sent through the SMTP server {mailer.host}:{mailer.port} ({tls})")
+    if isinstance(mailer, ConsoleMailer) and mailer.reveals_secrets:
+        return _fail(item, "printed to the console in full, access codes and links included (demo); set VC_SMTP_URL")
+    return _fail(
+        item,
+        "VC_MAILER = 'console': patients receive no mail; the log shows each one with codes and links hidden. "
+        "Set VC_SMTP_URL",
+    )
 
 
 def eu_locations(settings: Settings) -> Finding:

@@ -83,8 +83,14 @@ class Settings(BaseModel):
     # --- email and SMS -------------------------------------------------------------------
     smtp_url: str | None = Field(
         None,
-        description="`smtp://user:password@host:587?starttls=true` or `smtps://…`. Unset: mails are "
-        "printed to the console with the address masked (demo only).",
+        description="`smtp://user:password@host:587?starttls=true` or `smtps://…`. Required in production "
+        "unless `VC_MAILER` is `console`; unset in debug or testing mode, mails are printed to the console.",
+    )
+    mailer: Literal["smtp", "console"] | None = Field(
+        None,
+        description="How invitations travel: `smtp` (through `VC_SMTP_URL`) or `console` (printed to the log; "
+        "outside debug mode with access codes and links hidden, so patients receive nothing). Unset: `smtp` when "
+        "`VC_SMTP_URL` is set, else `console`, which production accepts only when chosen here.",
     )
     mail_sender: str = Field("Videosprechstunde <noreply@localhost>", description="From header.")
     sms_sender: str | None = Field(
@@ -130,8 +136,20 @@ class Settings(BaseModel):
     )
     join_grace_minutes: int = Field(30, ge=0, le=240, description="Links stay valid this long after the planned end.")
     waiting_room_opens_minutes: int = Field(30, ge=0, le=1440, description="Check-in opens this long before the start.")
-    code_max_attempts: int = Field(10, ge=3, description="Wrong codes per invitation before code entry is locked.")
-    code_lock_minutes: int = Field(15, ge=1, description="How long code entry stays locked.")
+    code_max_attempts: int = Field(
+        10,
+        ge=3,
+        le=100,
+        description="Tries at the code per client (address; IPv6: its /64) and invitation before that client must "
+        "pause. Other clients, such as the patient's, are not affected.",
+    )
+    code_lock_minutes: int = Field(
+        15,
+        ge=1,
+        le=1440,
+        description="First pause of a client that used up its tries with a wrong code; each further wrong code "
+        "doubles it (at most a day). The right code is refused too while it pauses.",
+    )
     consent_version: str = Field("2026-11", description="Version of the consent text patients agree to.")
     ratelimit_code_entry: str = Field(
         "20/minute;100/hour", description="Code entries per client (Flask-Limiter syntax)."
@@ -279,6 +297,11 @@ class Settings(BaseModel):
     def public_is_https(self) -> bool:
         return bool(self.public_url and self.public_url.startswith("https://"))
 
+    @property
+    def mail_delivery(self) -> Literal["smtp", "console"]:
+        """The mailer in force: the one ``VC_MAILER`` names, else SMTP whenever a server is set."""
+        return self.mailer or ("smtp" if self.smtp_url else "console")
+
     def exceeded_retention_bounds(self) -> dict[str, tuple[int, int]]:
         """Settings longer than the documented bounds: ``{field: (value, bound)}``."""
         return {
@@ -336,6 +359,7 @@ def _check_whole(settings: Settings, *, debug: bool, testing: bool, secret_key: 
             "VC_PUBLIC_URL must be an https:// URL in production (invitation links and secure cookies "
             "depend on it). Only debug or testing mode accepts http or no public URL."
         )
+    _check_mail(settings, relaxed=relaxed)
     if settings.turn_urls and not settings.turn_secret:
         raise ConfigurationError("VC_TURN_URLS is set but VC_TURN_SECRET is not: set coturn's static-auth-secret.")
     if settings.oidc_issuer or settings.oidc_metadata_url:
@@ -345,3 +369,22 @@ def _check_whole(settings: Settings, *, debug: bool, testing: bool, secret_key: 
             raise ConfigurationError("Set VC_OIDC_CLIENT_SECRET or VC_OIDC_PRIVATE_KEY_FILE for the OIDC client.")
     if settings.default_language not in settings.languages:
         raise ConfigurationError("VC_DEFAULT_LANGUAGE must be one of VC_LANGUAGES.")
+
+
+def _check_mail(settings: Settings, *, relaxed: bool) -> None:
+    """Production never falls back to printing invitations into a worker's log unless someone chose it."""
+    if settings.mailer == "smtp" and not settings.smtp_url:
+        raise ConfigurationError(
+            "VC_MAILER = 'smtp' needs VC_SMTP_URL, e.g. 'smtp://user:password@host:587?starttls=true'."
+        )
+    if settings.mailer == "console" and settings.smtp_url:
+        raise ConfigurationError(
+            "VC_MAILER = 'console' and VC_SMTP_URL are both set: remove one, so it is clear how invitations travel."
+        )
+    if settings.mailer is None and not settings.smtp_url and not relaxed:
+        raise ConfigurationError(
+            "VC_SMTP_URL is missing: in production invitations go through your mail server, e.g. "
+            "VC_SMTP_URL = 'smtp://user:password@host:587?starttls=true'. Only debug or testing mode prints them "
+            "to the console by default. To run without mail on purpose (patients then receive nothing; the log "
+            "shows each mail with codes and links hidden), set VC_MAILER = 'console'."
+        )

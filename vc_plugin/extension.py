@@ -17,6 +17,7 @@ from .appointments import AppointmentBook
 from .audit import AuditLog
 from .bus import Bus, LocalBus, RedisBus
 from .clock import Clock, SystemClock
+from .code_guard import code_guard
 from .config import ConfigurationError, Settings, load_settings
 from .crypto import MasterKeyring
 from .data_keys import FieldCipher
@@ -31,6 +32,7 @@ from .presence import MemoryPresence, PresenceStore, RedisPresence
 from .public_api import PublicAPI
 from .ratelimits import install_limiter
 from .retention import Purger, PurgeTimer
+from .revocation import Revoker
 from .sessions import HostUser
 from .sms import load_sms_sender
 from .sockets import LiveConnections
@@ -77,6 +79,13 @@ class VideoConsultation(PublicAPI):
         cipher = FieldCipher(session, keyring, clock)
         audit = AuditLog(session, clock)
         directory = Directory(session, clock)
+        bus: Bus = RedisBus(redis) if redis is not None else LocalBus()
+
+        def seconds() -> float:  # the app's clock, for expiries
+            return clock.now().timestamp()
+
+        presence: PresenceStore = RedisPresence(redis, seconds) if redis is not None else MemoryPresence(seconds)
+        revoker = Revoker(bus=bus, presence=presence, clock=clock)
         appointments = AppointmentBook(
             session=session,
             clock=clock,
@@ -85,9 +94,8 @@ class VideoConsultation(PublicAPI):
             audit=audit,
             directory=directory,
             sender=InvitationSender(jobs, keyring, clock, settings, session),
+            revoker=revoker,
         )
-        bus: Bus = RedisBus(redis) if redis is not None else LocalBus()
-        presence: PresenceStore = RedisPresence(redis) if redis is not None else MemoryPresence()
         state = VCState(
             settings=settings,
             db=db,
@@ -97,12 +105,13 @@ class VideoConsultation(PublicAPI):
             redis=redis,
             jobs=jobs,
             bus=bus,
-            mailer=_mailer(settings),
+            mailer=_mailer(settings, reveal=app.debug or app.testing),
             audit=audit,
             directory=directory,
             appointments=appointments,
             api_tokens=ApiTokens(session, clock, directory),
             presence=presence,
+            revoker=revoker,
             waiting_room=WaitingRoom(
                 presence=presence,
                 bus=bus,
@@ -111,11 +120,26 @@ class VideoConsultation(PublicAPI):
                 session=session,
                 audit=audit,
                 directory=directory,
+                revoker=revoker,
             ),
-            check_in=CheckIn(session=session, clock=clock, settings=settings, audit=audit, appointments=appointments),
+            check_in=CheckIn(
+                session=session,
+                clock=clock,
+                settings=settings,
+                audit=audit,
+                appointments=appointments,
+                presence=presence,
+                revoker=revoker,
+                guard=code_guard(redis, settings),
+            ),
             connections=LiveConnections(),
             subject_rights=SubjectRights(
-                session=session, clock=clock, settings=settings, appointments=appointments, audit=audit
+                session=session,
+                clock=clock,
+                settings=settings,
+                appointments=appointments,
+                audit=audit,
+                revoker=revoker,
             ),
             purger=Purger(session=session, clock=clock, settings=settings, audit=audit, presence=presence, redis=redis),
             sms=load_sms_sender(settings),
@@ -127,6 +151,7 @@ class VideoConsultation(PublicAPI):
         if settings.oidc_issuer or settings.oidc_metadata_url:
             state.sign_in_provider = SignInProvider(app, settings)
         bus.on_reconnect(lambda: threading.Thread(target=state.connections.reannounce, daemon=True).start())
+        state.connections.listen_for_revocations(bus)
         app.extensions[EXTENSION_KEY] = state
         self._states.append(state)
         i18n.install(app, settings.default_language)
@@ -209,8 +234,11 @@ def _purge_in_context(app: Flask) -> None:
         app.extensions[EXTENSION_KEY].purger.run()
 
 
-def _mailer(settings: Settings) -> Mailer:
-    return SmtpMailer(settings.smtp_url) if settings.smtp_url else ConsoleMailer()
+def _mailer(settings: Settings, *, reveal: bool) -> Mailer:
+    """SMTP, or the console; the console shows codes and links only in debug or testing mode (the demo)."""
+    if settings.mail_delivery == "smtp" and settings.smtp_url:
+        return SmtpMailer(settings.smtp_url)
+    return ConsoleMailer(reveal=reveal)
 
 
 __all__ = ["ConfigurationError", "VideoConsultation"]

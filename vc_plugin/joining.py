@@ -1,10 +1,11 @@
 """Check-in of a patient: the code, a display name, and consent, for one invitation.
 
-Success yields a :class:`ParticipantPass` that the web layer keeps in the session cookie;
-the name lives only there and in presence, never in the database. Wrong codes are counted
-per invitation: after ``VC_CODE_MAX_ATTEMPTS`` code entry is locked for
-``VC_CODE_LOCK_MINUTES`` and the practitioner sees that it happened. (Each invitation has
-its own code, so a lock on one participant's link never locks out the others.)
+Success yields a :class:`ParticipantPass` (ids only) that the web layer keeps in the session
+cookie; the name lives only in presence, never in a cookie or the database. An invitation
+admits one person at a time: a new check-in revokes the earlier one. Wrong codes hold back
+only the client that enters them (:mod:`vc_plugin.code_guard`): after ``VC_CODE_MAX_ATTEMPTS``
+tries it pauses, while the right code keeps working for everybody else; the invitation counts
+wrong codes and pauses, so the practitioner sees that someone is guessing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import secrets
 import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session
 
@@ -23,9 +24,13 @@ from . import signals
 from .appointments import AppointmentBook, LinkState
 from .audit import Actor, AuditLog
 from .clock import Clock
+from .code_guard import Allowance, Attempt, CodeGuard, MemoryCodeGuard, guard_key
 from .config import Settings
 from .crypto import verify_code
 from .models import ConsentKind, ConsentRecord, Invitation
+from .presence import CheckIn as PresenceCheckIn
+from .presence import PresenceStore
+from .revocation import Reason, Revoker
 
 MAX_NAME = 60
 
@@ -35,28 +40,34 @@ class CheckInProblem(enum.StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     NOT_YET_OPEN = "not_yet_open"
-    LOCKED = "locked"
+    THROTTLED = "throttled"  # this client paused after too many wrong codes; others are not affected
     WRONG_CODE = "wrong_code"
     NAME = "name"
     CONSENT = "consent"
 
 
 class CheckInRefused(Exception):
-    def __init__(self, problem: CheckInProblem, *, attempts_left: int | None = None) -> None:
+    def __init__(
+        self, problem: CheckInProblem, *, attempts_left: int | None = None, until: datetime | None = None
+    ) -> None:
         super().__init__(problem.value)
         self.problem = problem
         self.attempts_left = attempts_left
+        self.until = until  # THROTTLED: when this client may try again
 
 
 @dataclass(frozen=True)
 class ParticipantPass:
-    """What a checked-in participant may do: join one appointment until it expires."""
+    """What a checked-in participant may do: join one appointment until it expires.
+
+    Ids only: it travels in the session cookie. The display name stays in presence
+    (:class:`vc_plugin.presence.CheckIn`), next to the rest of the waiting-room state.
+    """
 
     invitation: str
     appointment: str
     practitioner: str
     participant: str
-    name: str
     kind: str
     language: str
     expires_at: float
@@ -90,12 +101,18 @@ class CheckIn:
         settings: Settings,
         audit: AuditLog,
         appointments: AppointmentBook,
+        presence: PresenceStore,
+        revoker: Revoker,
+        guard: CodeGuard | None = None,
     ) -> None:
+        self._guard = guard or MemoryCodeGuard(Allowance.of(settings))
         self._session = session
         self._clock = clock
         self._settings = settings
         self._audit = audit
         self._appointments = appointments
+        self._presence = presence
+        self._revoker = revoker
 
     def invitation(self, invitation_public_id: str) -> Invitation:
         invitation = self._appointments.invitation_by_public_id(invitation_public_id)
@@ -111,17 +128,31 @@ class CheckIn:
             raise CheckInRefused(problems[state])
         return invitation
 
-    def is_locked(self, invitation: Invitation) -> bool:
-        return invitation.code_locked_until is not None and invitation.code_locked_until > self._clock.now()
+    def paused_until(self, invitation: Invitation, client: str | None) -> datetime | None:
+        """Until when this client must wait before its next try at this invitation's code (None: it may try)."""
+        return _moment(self._guard.paused_until(self._guard_key(invitation, client), now=self._clock.now().timestamp()))
 
     def check_in(
-        self, invitation_public_id: str, *, code: str, name: str, consent: bool, language: str
+        self,
+        invitation_public_id: str,
+        *,
+        code: str,
+        name: str,
+        consent: bool,
+        language: str,
+        client: str | None = None,
     ) -> ParticipantPass:
+        """``client`` names the client without its address (the web layer's HMAC); wrong codes pause only it."""
         invitation = self.invitation(invitation_public_id)
-        if self.is_locked(invitation):
-            raise CheckInRefused(CheckInProblem.LOCKED)
+        key = self._guard_key(invitation, client)
+        closes = invitation.appointment.ends_at + timedelta(minutes=self._settings.join_grace_minutes)
+        attempt = self._guard.attempt(key, now=self._clock.now().timestamp(), keep_until=closes.timestamp())
+        if not attempt.allowed:
+            # Refused before the code is checked, even the right one: a pause must stop guessing.
+            raise CheckInRefused(CheckInProblem.THROTTLED, until=_moment(attempt.paused_until))
         if not verify_code(code, invitation.code_hash):
-            self._count_failure(invitation)
+            self._count_failure(invitation, attempt)
+        self._guard.forget(key)
         display_name = clean_name(name)
         if display_name is None:
             raise CheckInRefused(CheckInProblem.NAME)
@@ -136,16 +167,41 @@ class CheckIn:
             self._record_consent(invitation, kind, language)
         self._session().commit()
         expires = appointment.ends_at + timedelta(minutes=self._settings.join_grace_minutes)
-        return ParticipantPass(
+        participant_pass = ParticipantPass(
             invitation=invitation.public_id,
             appointment=appointment.public_id,
             practitioner=appointment.practitioner.public_id,
             participant=secrets.token_urlsafe(9),
-            name=display_name,
             kind=invitation.kind.value,
             language=language,
             expires_at=expires.timestamp(),
         )
+        # The name lives as long as the presence may (the retention table), never longer than the pass.
+        grace = timedelta(minutes=min(self._settings.retention_presence_grace_minutes, 60))
+        name_until = min(participant_pass.expires_at, (appointment.ends_at + grace).timestamp())
+        self._hold(participant_pass, display_name, name_until)
+        return participant_pass
+
+    def _hold(self, participant_pass: ParticipantPass, name: str, until: float) -> None:
+        """One person per invitation: this check-in replaces any earlier one, wherever it is."""
+        record = PresenceCheckIn(participant_pass.invitation, participant_pass.participant, name, until)
+        previous = self._presence.hold_check_in(record)
+        members = self._presence.members(participant_pass.appointment, float("-inf"))
+        if previous is not None or any(m.invitation == participant_pass.invitation for m in members):
+            self._revoker.check_ins(
+                participant_pass.appointment, participant_pass.invitation, Reason.REPLACED, keep=record.member
+            )
+
+    def hold_again(self, participant_pass: ParticipantPass, name: str, until: float) -> None:
+        """After presence was lost (Redis restarted) a connected participant writes its check-in back."""
+        if self._presence.check_in(participant_pass.invitation) is None:
+            record = PresenceCheckIn(participant_pass.invitation, participant_pass.participant, name, until)
+            self._presence.hold_check_in(record)
+
+    def name_of(self, participant_pass: ParticipantPass) -> str | None:
+        """The display name given at check-in, while this pass is the invitation's current one."""
+        record = self._presence.check_in(participant_pass.invitation)
+        return record.name if record is not None and record.member == participant_pass.participant else None
 
     def record_relay_consent(self, invitation_public_id: str, language: str) -> None:
         invitation = self._appointments.invitation_by_public_id(invitation_public_id)
@@ -154,9 +210,11 @@ class CheckIn:
             self._session().commit()
 
     def pass_is_valid(self, participant_pass: ParticipantPass) -> bool:
-        """Still within its time, and the invitation still open (not cancelled, deleted or ended)."""
+        """Within its time, the invitation's current check-in, and the invitation still open."""
         if participant_pass.expires_at <= self._clock.now().timestamp():
             return False
+        if self.name_of(participant_pass) is None:
+            return False  # replaced by a later check-in, or revoked by a new code
         invitation = self._appointments.invitation_by_public_id(participant_pass.invitation)
         return invitation is not None and self._appointments.link_state(invitation) is LinkState.OPEN
 
@@ -172,25 +230,36 @@ class CheckIn:
             )
         )
 
-    def _count_failure(self, invitation: Invitation) -> None:
-        invitation.failed_code_attempts += 1
-        left = self._settings.code_max_attempts - invitation.failed_code_attempts
-        if left <= 0:
-            invitation.failed_code_attempts = 0
-            invitation.code_locked_until = self._clock.now() + timedelta(minutes=self._settings.code_lock_minutes)
-            invitation.code_locks += 1
-            appointment = invitation.appointment
-            self._audit.record(
-                "invitation.code_locked",
-                Actor("patient"),
-                organisation_id=appointment.organisation_id,
-                subject=appointment.public_id,
-                minutes=self._settings.code_lock_minutes,
-            )
+    def _guard_key(self, invitation: Invitation, client: str | None) -> str:
+        # Callers without a web request (scripts, tests) share one client.
+        return guard_key(invitation.public_id, invitation.code_hash, client or "direct")
+
+    def _count_failure(self, invitation: Invitation, attempt: Attempt) -> NoReturn:
+        """A wrong code: the invitation counts it, and a try that makes its client pause is reported."""
+        # In SQL (``n = n + 1``), so that parallel wrong codes from many clients are all counted.
+        invitation.failed_code_attempts = Invitation.failed_code_attempts + 1  # type: ignore[assignment]
+        if attempt.paused_until is None:
             self._session().commit()
-            signals.emit(
-                signals.code_entry_locked, appointment_id=appointment.public_id, invitation_id=invitation.public_id
-            )
-            raise CheckInRefused(CheckInProblem.LOCKED)
+            left = self._settings.code_max_attempts - attempt.number if attempt.number else None
+            raise CheckInRefused(CheckInProblem.WRONG_CODE, attempts_left=left)
+        until = datetime.fromtimestamp(attempt.paused_until, UTC)
+        invitation.code_locks = Invitation.code_locks + 1  # type: ignore[assignment]
+        if invitation.code_locked_until is None or invitation.code_locked_until < until:
+            invitation.code_locked_until = until  # the end of the latest pause, whichever client it holds back
+        appointment = invitation.appointment
+        self._audit.record(
+            "invitation.code_locked",
+            Actor("patient"),
+            organisation_id=appointment.organisation_id,
+            subject=appointment.public_id,
+            minutes=max(1, round((until - self._clock.now()).total_seconds() / 60)),
+        )
         self._session().commit()
-        raise CheckInRefused(CheckInProblem.WRONG_CODE, attempts_left=left)
+        signals.emit(
+            signals.code_entry_locked, appointment_id=appointment.public_id, invitation_id=invitation.public_id
+        )
+        raise CheckInRefused(CheckInProblem.THROTTLED, until=until)
+
+
+def _moment(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)

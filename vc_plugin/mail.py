@@ -1,17 +1,30 @@
 """Sending email: SMTP in production, the console in the demo.
 
 Messages are built by :mod:`vc_plugin.invites`; a mailer only delivers a finished
-:class:`email.message.EmailMessage`. Neither implementation logs the recipient.
+:class:`email.message.EmailMessage`. Neither implementation logs the recipient, and the
+console prints access codes and links only in debug or testing mode (the demo needs them).
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 import sys
 from email.message import EmailMessage
 from typing import Protocol, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .crypto import CODE_ALPHABET, CODE_GROUP, CODE_LENGTH
+
+HIDDEN = "(hidden outside debug mode)"
+#: An access code as :func:`vc_plugin.crypto.generate_access_code` writes it (``K7QM4-X9TPR``).
+_ACCESS_CODE = re.compile(
+    rf"(?<![0-9A-Z])[{CODE_ALPHABET}]{{{CODE_GROUP}}}-[{CODE_ALPHABET}]{{{CODE_LENGTH - CODE_GROUP}}}(?![0-9A-Z])"
+)
+#: The secret part of a join link: the invitation id after ``/join/`` and the ``#code=`` fragment.
+_JOIN_LINK_TAIL = re.compile(r"(/join/)\S+")
+_CODE_FRAGMENT = re.compile(r"#code=\S*")
 
 
 class MailDeliveryError(RuntimeError):
@@ -60,22 +73,41 @@ def mask_address(address: str) -> str:
 
 
 class ConsoleMailer:
-    """Prints mails for the demo, with the recipient masked, so the link and code can be tried."""
+    """Prints mails with the recipient masked. Only with ``reveal`` (debug or testing mode, so the
+    demo can be tried) does it print access codes and join links; otherwise they are hidden,
+    because a worker's log is kept and read far more widely than a patient's inbox."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, reveal: bool = False) -> None:
         self._stream = stream
+        self._reveal = reveal
+
+    @property
+    def reveals_secrets(self) -> bool:
+        """Whether access codes and links are printed (asked by ``flask vc check``)."""
+        return self._reveal
 
     def send(self, message: EmailMessage) -> None:
         stream = self._stream or sys.stdout
         body = message.get_body(preferencelist=("plain",))
         text = body.get_content() if body is not None else ""
         attachments = [part.get_filename() for part in message.iter_attachments()]
+        note = "demo only" if self._reveal else "access codes and links hidden outside debug mode"
         stream.write(
-            "\n----- vc_plugin: email (console mailer, demo only) -----\n"
+            f"\n----- vc_plugin: email (console mailer, {note}) -----\n"
             f"To: {mask_address(str(message['To']))}\n"
-            f"Subject: {message['Subject']}\n"
+            f"Subject: {self._shown(str(message['Subject']))}\n"
             f"Attachments: {', '.join(a for a in attachments if a) or '-'}\n\n"
-            f"{text}\n"
+            f"{self._shown(text)}\n"
             "-----------------------------------------------------------\n"
         )
         stream.flush()
+
+    def _shown(self, text: str) -> str:
+        return text if self._reveal else hide_secrets(text)
+
+
+def hide_secrets(text: str) -> str:
+    """Access codes, ``#code=`` fragments and invitation ids in join links replaced by a notice."""
+    text = _JOIN_LINK_TAIL.sub(lambda match: match.group(1) + HIDDEN, text)
+    text = _CODE_FRAGMENT.sub("#" + HIDDEN, text)
+    return _ACCESS_CODE.sub(HIDDEN, text)

@@ -5,6 +5,10 @@ room expires at the latest ``VC_RETENTION_PRESENCE_GRACE_MINUTES`` after the pla
 and is deleted at once when the consultation ends. A member whose connection has not been
 heard of for ``STALE_AFTER`` seconds counts as gone (a crashed process cannot clean up).
 
+Presence also holds each invitation's current check-in (:class:`CheckIn`): which member
+may use it and the display name, which therefore never sits in a cookie. It expires with
+the participant's pass.
+
 ``MemoryPresence`` serves the embedded mode; ``RedisPresence`` shares rooms between
 processes. Member updates are atomic in both (a lock, or a Lua script).
 """
@@ -20,6 +24,7 @@ from typing import Any, Protocol
 
 STALE_AFTER = 45.0
 PREFIX = "vc:room:"
+CHECK_IN_PREFIX = "vc:checkin:"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,16 @@ class Room:
     members: tuple[Member, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class CheckIn:
+    """The one check-in an invitation has at a time: the member it admits and their name."""
+
+    invitation: str
+    member: str
+    name: str
+    expires_at: float
+
+
 class PresenceStore(Protocol):
     def open_room(self, room: Room) -> None: ...
     def room(self, appointment: str) -> Room | None: ...
@@ -67,6 +82,12 @@ class PresenceStore(Protocol):
     def close_room(self, appointment: str) -> None: ...
     def rooms_of(self, index: str) -> list[str]: ...
     def purge_stale(self, now: float) -> int: ...
+    def hold_check_in(self, check_in: CheckIn) -> CheckIn | None:
+        """Make this the invitation's check-in; returns the one it replaces."""
+        ...
+
+    def check_in(self, invitation: str) -> CheckIn | None: ...
+    def drop_check_in(self, invitation: str) -> None: ...
 
 
 def index_of_practitioner(practitioner: str) -> str:
@@ -94,6 +115,7 @@ class MemoryPresence:
         self._members: dict[str, dict[str, Member]] = {}
         self._seen: dict[str, dict[str, float]] = {}
         self._indices: dict[str, set[str]] = {}
+        self._check_ins: dict[str, CheckIn] = {}
         self._lock = threading.RLock()
         self._clock = clock
 
@@ -182,10 +204,32 @@ class MemoryPresence:
         with self._lock:
             return sorted(a for a in self._indices.get(index, set()) if self._alive(a) is not None)
 
+    def hold_check_in(self, check_in: CheckIn) -> CheckIn | None:
+        with self._lock:
+            previous = self.check_in(check_in.invitation)
+            self._check_ins[check_in.invitation] = check_in
+            return previous
+
+    def check_in(self, invitation: str) -> CheckIn | None:
+        with self._lock:
+            found = self._check_ins.get(invitation)
+            if found is not None and found.expires_at <= self._clock():
+                del self._check_ins[invitation]
+                return None
+            return found
+
+    def drop_check_in(self, invitation: str) -> None:
+        with self._lock:
+            self._check_ins.pop(invitation, None)
+
     def purge_stale(self, now: float) -> int:
-        """Drop expired rooms and members not heard of for four times the stale period."""
+        """Drop expired rooms and check-ins, and members not heard of for four times the stale period."""
         removed = 0
         with self._lock:
+            for invitation, check_in in list(self._check_ins.items()):
+                if check_in.expires_at <= now:
+                    del self._check_ins[invitation]
+                    removed += 1
             for appointment in list(self._rooms):
                 if self._alive(appointment) is None:
                     removed += 1
@@ -214,8 +258,9 @@ return encoded
 class RedisPresence:
     """Keys per room: ``…:meta`` (hash), ``…:members`` (id → JSON), ``…:seen`` (id → time)."""
 
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Any, clock: Callable[[], float] = time.time) -> None:
         self._redis = redis
+        self._clock = clock
         self._update_member = redis.register_script(_UPDATE_MEMBER)
 
     @staticmethod
@@ -336,6 +381,22 @@ class RedisPresence:
         if gone:
             self._redis.srem(f"vc:index:{index}", *gone)
         return [a for a, exists in zip(appointments, alive, strict=True) if exists], len(gone)
+
+    def hold_check_in(self, check_in: CheckIn) -> CheckIn | None:
+        raw = self._redis.set(
+            f"{CHECK_IN_PREFIX}{check_in.invitation}",
+            json.dumps(asdict(check_in), separators=(",", ":")),
+            ex=max(1, int(check_in.expires_at - self._clock()) + 1),  # by the app's clock, not Redis's
+            get=True,
+        )
+        return CheckIn(**json.loads(raw)) if raw else None
+
+    def check_in(self, invitation: str) -> CheckIn | None:
+        raw = self._redis.get(f"{CHECK_IN_PREFIX}{invitation}")
+        return CheckIn(**json.loads(raw)) if raw else None
+
+    def drop_check_in(self, invitation: str) -> None:
+        self._redis.delete(f"{CHECK_IN_PREFIX}{invitation}")
 
     def purge_stale(self, now: float) -> int:
         """Remove members not heard of for a long time, and index entries of expired rooms."""

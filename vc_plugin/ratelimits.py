@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 from datetime import UTC, datetime
 
@@ -38,6 +39,30 @@ def _digest(kind: str, value: str) -> str:
 
 def client_key() -> str:
     return _digest("", request.remote_addr or "unknown")
+
+
+def code_entry_client() -> str:
+    """The client as the wrong-code guard (``code_guard.py``) knows it: an HMAC, never the address.
+
+    IPv6 clients count by their /64 network (one subscriber's usual share), so an attacker cannot
+    multiply their tries by hopping between addresses of one network. The secret does not change
+    with the day, so no pause ends at midnight (and no test depends on the time of day); the
+    guard hashes it again with the invitation and keeps it only while the link is open.
+    """
+    address = request.remote_addr or "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        network = address
+    else:
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            network = str(ip.ipv4_mapped)
+        elif ip.version == 6:
+            network = str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        else:
+            network = str(ip)
+    secret = hashlib.sha256(f"vc_plugin code guard {current_app.secret_key}".encode()).digest()
+    return hmac.new(secret, network.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def api_key() -> str:

@@ -67,11 +67,13 @@ def end_all_sessions(practitioner: Practitioner) -> None:
     """Void every session of this person signed in until now, on this and any other device.
 
     The session cookie is signed but kept by the browser; without this a copy of it would stay
-    valid until its idle or absolute timeout, even after signing out.
+    valid until its idle or absolute timeout, even after signing out. Open sockets of those
+    sessions are closed at once (:mod:`vc_plugin.revocation`).
     """
     state = vc_state()
     practitioner.sessions_valid_after = state.clock.now()
     state.db.session.commit()
+    state.revoker.sessions(practitioner.public_id, practitioner.sessions_valid_after.timestamp())
 
 
 def sign_out() -> None:
@@ -79,6 +81,17 @@ def sign_out() -> None:
     session.clear()
     session.update(kept)
     _forget_cached_user()
+
+
+def session_started_at() -> float | None:
+    """When the current sign-in session began; None under a host's own login."""
+    if vc_state().practitioner_loader is not None:
+        return None
+    data = session.get(USER_KEY)
+    try:
+        return float(data["iat"]) if isinstance(data, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def signed_in_method() -> str | None:

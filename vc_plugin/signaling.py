@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, TypeAdapter, ValidationError
 
 #: Participant, appointment and practitioner ids: URL-safe, short.
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
@@ -87,7 +87,7 @@ class IceRestart(Incoming):
 
 class RelayRequest(Incoming):
     type: Literal["relay-request"]
-    consent: bool
+    consent: StrictBool  # JSON true or false only: "true", 1 or "yes" are not an answer
 
 
 class Admit(Incoming):

@@ -4,6 +4,10 @@ A connection has a reader thread (parses and acts on client messages) and writes
 thread that flask-sock gave it, draining an outbox that bus callbacks fill. So a slow
 client never blocks the process-wide bus listener; a client that stops reading long enough
 to fill its outbox is disconnected.
+
+Each connection holds *claims* (:mod:`vc_plugin.revocation`): the appointment, invitation,
+check-in, practitioner, session and organisation it depends on. A revocation that hits one
+closes the connection with a final ``revoked`` message, on whichever process it runs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,23 @@ from simple_websocket import ConnectionClosed
 from .joining import ParticipantPass
 from .models import Appointment, Role
 from .presence import Member, Room
+from .revocation import (
+    CHANNEL as REVOCATIONS,
+)
+from .revocation import (
+    CLOSE_CODE as REVOKED_CLOSE_CODE,
+)
+from .revocation import (
+    Claim,
+    Reason,
+    Revocation,
+    appointment_scope,
+    invitation_scope,
+    member_scope,
+    organisation_scope,
+    practitioner_scope,
+    sessions_scope,
+)
 from .signaling import (
     RELAYED,
     Admit,
@@ -40,17 +61,9 @@ from .signaling import (
     parse,
     relayed,
 )
+from .topics import connection_topic, member_topic, organisation_topic, practitioner_topic, room_topic
 from .turn import relay_available, stun_servers, turn_credentials
-from .waiting_room import (
-    ADMITTED,
-    WAITING,
-    Staffer,
-    connection_topic,
-    member_topic,
-    organisation_topic,
-    practitioner_topic,
-    room_topic,
-)
+from .waiting_room import ADMITTED, WAITING, Staffer
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -103,6 +116,21 @@ class LiveConnections:
         with self._lock:
             return len(self._items)
 
+    def listen_for_revocations(self, bus: Any) -> None:
+        bus.subscribe(REVOCATIONS, self.apply)
+
+    def apply(self, raw: str) -> None:
+        """A revocation from any process: close every socket here that it hits."""
+        try:
+            revocation = Revocation.decode(raw)
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignored a malformed revocation")
+            return
+        with self._lock:
+            hit = [c for c in self._items if revocation.hits(c.claims)]
+        for connection in hit:
+            connection.revoke(revocation)
+
     def reannounce(self) -> None:
         """Called by the bus after a reconnect: rooms first, then dashboards get fresh queues."""
         with self._lock:
@@ -132,6 +160,8 @@ class Connection:
         self.greeted = False
         self.last_touch = 0.0
         self.last_pass_check = time.monotonic()
+        self.claims: tuple[Claim, ...] = ()
+        self.revoked: Revocation | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -164,6 +194,14 @@ class Connection:
     def send_json(self, body: dict[str, Any]) -> None:
         self.send(encode(body))
 
+    def revoke(self, revocation: Revocation) -> None:
+        """The final word: say why, then close; nothing is read or forwarded from now on."""
+        if self.closing.is_set() or self.revoked is not None:
+            return
+        self.revoked = revocation
+        self.send_json(revocation.final_message())
+        self.close(REVOKED_CLOSE_CODE, "revoked")
+
     def close(self, code: int = 1000, reason: str = "", *, flush: bool = True) -> None:
         """Close after what is queued has been sent; ``flush=False`` closes at once."""
         if self.closing.is_set():
@@ -195,6 +233,8 @@ class Connection:
         self.topics.clear()
 
     def _from_bus(self, message: str) -> None:
+        if self.revoked is not None:
+            return
         if message[:1] == "R":
             self.send(message[1:])
             return
@@ -217,6 +257,8 @@ class Connection:
                 self.close(flush=False)
 
     def _handle(self, raw: str | bytes) -> None:
+        if self.revoked is not None:
+            return  # read before the revocation arrived: dropped, never acted on
         if not self.bucket.take():
             self.strikes += 1
             self.send(ProtocolError("rate_limited", "too many messages; slow down").as_message())
@@ -304,6 +346,7 @@ class RoomConnection(Connection):
         self.replaced = False
         self.relay_consented = False
         self.room = state.waiting_room.room_for(appointment) if appointment is not None else room
+        self.claims = room_claims(identity, self.room)
 
     @property
     def waiting_room(self) -> Any:
@@ -314,6 +357,7 @@ class RoomConnection(Connection):
             self._hello(message)
         elif isinstance(message, Ping):
             self.send_json({"type": "pong", "t": message.t})
+            self.on_idle()  # a client that pings often is never idle: keep presence and the pass check going
         elif isinstance(message, Leave):
             self.left = True
             assert self.room is not None
@@ -332,6 +376,8 @@ class RoomConnection(Connection):
             raise ProtocolError("already_joined", "hello was already sent")
         if self.room is None:
             raise ProtocolError("unknown_room", "this consultation is not open", close=True)
+        if self.waiting_room.is_revoked(self.claims):
+            raise ProtocolError("revoked", "this access was withdrawn", close=True)
         identity = self.identity
         if self.waiting_room.was_declined(self.room.appointment, identity.member_id):
             self.left = True  # sent away earlier: the page shows so again, the queue is not told
@@ -426,7 +472,10 @@ class RoomConnection(Connection):
             if peer is None or peer.state != ADMITTED or target == self.identity.member_id:
                 raise ProtocolError("unknown_peer", "no such participant in this consultation", ref=message.type)
             self.peers.add(target)
-        self.waiting_room.relay(self.room.appointment, target, relayed(message.type, self.identity.member_id, message))
+        body = relayed(message.type, self.identity.member_id, message)
+        if not self.waiting_room.relay(self.room.appointment, target, body, self.claims):
+            self.peers.discard(target)  # the receiver, or this socket, was revoked a moment ago
+            raise ProtocolError("unknown_peer", "no such participant in this consultation", ref=message.type)
         self._touch()
 
     def _relay_request(self, message: RelayRequest) -> None:
@@ -436,6 +485,8 @@ class RoomConnection(Connection):
             raise ProtocolError("relay_unavailable", "no relay server is configured")
         if self.member_state != ADMITTED:
             raise ProtocolError("not_admitted", "wait until you are admitted")
+        if self.waiting_room.is_revoked(self.claims):
+            raise ProtocolError("revoked", "this access was withdrawn", close=True)
         if not self.relay_consented and self.identity.participant_pass is not None:
             pass_ = self.identity.participant_pass
             self.state.check_in.record_relay_consent(pass_.invitation, pass_.language)
@@ -500,7 +551,9 @@ class RoomConnection(Connection):
             self.close(1000, kind)
 
     def on_close(self) -> None:
-        if self.greeted and not self.left and not self.replaced and self.room is not None:
+        # A revocation removed the member already, except a signed-out practitioner, who may come back.
+        removed = self.revoked is not None and self.revoked.reason is not Reason.SIGNED_OUT
+        if self.greeted and not self.left and not self.replaced and not removed and self.room is not None:
             self.waiting_room.went_offline(self.room, self.identity.member_id)
 
     def reannounce(self) -> None:
@@ -513,6 +566,9 @@ class RoomConnection(Connection):
             if current is None:
                 self.waiting_room.presence.open_room(room)
                 self.waiting_room.restore(room, replace_member(member, self.member_state))
+            if self.identity.participant_pass is not None:
+                pass_ = self.identity.participant_pass
+                self.state.check_in.hold_again(pass_, self.identity.name, min(room.expires_at, pass_.expires_at))
 
         self._in_app(write_again)
 
@@ -524,6 +580,7 @@ class PracticeConnection(Connection):
     def __init__(self, ws: Any, app: Flask, state: VCState, staffer: Staffer) -> None:
         super().__init__(ws, app, state)
         self.staffer = staffer
+        self.claims = staffer_claims(staffer)
 
     def reannounce(self) -> None:
         if self.greeted and not self.closing.is_set():
@@ -547,6 +604,26 @@ class PracticeConnection(Connection):
             run_command(self.state.waiting_room, self.staffer, message)
         else:
             raise ProtocolError("not_allowed", "the dashboard does not relay media signalling", ref=message.type)
+
+
+def staffer_claims(staffer: Staffer) -> tuple[Claim, ...]:
+    claims = [Claim(practitioner_scope(staffer.public_id)), Claim(organisation_scope(staffer.organisation_id))]
+    if staffer.signed_in_at is not None:
+        claims.append(Claim(sessions_scope(staffer.public_id), since=staffer.signed_in_at))
+    return tuple(claims)
+
+
+def room_claims(identity: RoomIdentity, room: Room | None) -> tuple[Claim, ...]:
+    """What a room socket depends on; probes (no appointment) depend on nothing revocable."""
+    if identity.role == "probe" or room is None:
+        return ()
+    claims = [Claim(appointment_scope(room.appointment)), Claim(organisation_scope(room.organisation))]
+    if identity.participant_pass is not None:
+        invitation = identity.participant_pass.invitation
+        claims += [Claim(invitation_scope(invitation)), Claim(member_scope(identity.member_id))]
+    if identity.staffer is not None:
+        claims += staffer_claims(identity.staffer)
+    return tuple(dict.fromkeys(claims))
 
 
 def replace_member(member: Member, state: str) -> Member:

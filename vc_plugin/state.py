@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .oidc import SignInProvider
     from .presence import PresenceStore
     from .retention import Purger, PurgeTimer
+    from .revocation import Revoker
     from .sms import SmsSender
     from .sockets import LiveConnections
     from .subject_rights import SubjectRights
@@ -52,6 +53,7 @@ class VCState:
     appointments: AppointmentBook
     api_tokens: ApiTokens
     presence: PresenceStore
+    revoker: Revoker
     waiting_room: WaitingRoom
     check_in: CheckIn
     connections: LiveConnections

@@ -25,6 +25,7 @@ from .config import Settings
 from .crypto import DecryptionError
 from .models import Appointment, AuditEvent, ConsentRecord, Invitation, Practitioner
 from .retention import RetentionPolicy
+from .revocation import Reason, Revoker
 
 EXPORT_FORMAT = "vc_plugin.export/1"
 UNREADABLE = "unreadable: the organisation's data key was destroyed"
@@ -54,12 +55,14 @@ class SubjectRights:
         settings: Settings,
         appointments: AppointmentBook,
         audit: AuditLog,
+        revoker: Revoker,
     ) -> None:
         self._session = session
         self._clock = clock
         self._retention = RetentionPolicy.of(settings)
         self._appointments = appointments
         self._audit = audit
+        self._revoker = revoker
 
     # --- export ----------------------------------------------------------------------------------
     def export_appointment(self, principal: Principal, appointment_public_id: str) -> dict[str, Any]:
@@ -186,6 +189,7 @@ class SubjectRights:
             consents=int(consents.rowcount),  # type: ignore[attr-defined]
         )
         session.commit()
+        self._revoker.invitation(appointment.public_id, invitation_public_id, Reason.PARTICIPANT_REMOVED)
         signals.emit(
             signals.invitation_deleted, appointment_id=appointment.public_id, invitation_id=invitation_public_id
         )
@@ -203,7 +207,7 @@ class SubjectRights:
         person = session.scalars(select(Practitioner).where(Practitioner.public_id == practitioner_public_id)).first()
         if person is None or (organisation_id is not None and person.organisation_id != organisation_id):
             raise LookupError("no such person")
-        erased = 0
+        erased: list[str] = []
         invitations = 0
         while True:
             batch = session.scalars(
@@ -212,8 +216,8 @@ class SubjectRights:
             if not batch:
                 break
             for appointment in batch:
+                erased.append(appointment.public_id)
                 invitations += self._appointments.erase(appointment)["invitations"]
-                erased += 1
             session.flush()
         session.execute(
             update(Appointment).where(Appointment.created_by_id == person.id).values(created_by_id=None),
@@ -221,9 +225,10 @@ class SubjectRights:
         )
         organisation = person.organisation_id
         session.delete(person)
-        counts = {"appointments": erased, "invitations": invitations}
+        counts = {"appointments": len(erased), "invitations": invitations}
         self._audit.record("practitioner.deleted", actor, organisation_id=organisation, **counts)
         session.commit()
+        self._revoker.practitioner(practitioner_public_id, erased, Reason.PRACTITIONER_REMOVED)
         signals.emit(signals.practitioner_deleted, practitioner_id=practitioner_public_id)
         return counts
 

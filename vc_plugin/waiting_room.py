@@ -1,15 +1,7 @@
 """The waiting room: who waits for which appointment, admission, and who may talk to whom.
 
 State lives in :mod:`vc_plugin.presence` (soft, expiring); changes are announced on the bus
-so that sockets on any process hear of them:
-
-* ``m:<appointment>:<member>`` – one member's connection(s) (relayed SDP, "admitted", …)
-* ``r:<appointment>`` – everybody in a room ("peer-joined", "ended", …)
-* ``q:p:<practitioner>`` and ``q:o:<organisation>`` – dashboards (queue changes)
-* ``c:<connection>`` – one connection ("replaced" when the same member connects again)
-
-A bus message starts with ``R`` (relay: forward as it is) or ``E`` (event: the receiving
-connection updates its own state, then forwards it).
+(channels in :mod:`vc_plugin.topics`) so that sockets on any process hear of them.
 """
 
 from __future__ import annotations
@@ -32,31 +24,13 @@ from .directory import Directory
 from .models import Appointment, AppointmentState, Role
 from .presence import Member, PresenceStore, Room, index_of_organisation, index_of_practitioner
 from .probe import PROBE_PREFIX
+from .revocation import Claim, Reason, Revoker, target_claims
 from .signaling import ProtocolError, encode
+from .topics import connection_topic, member_topic, organisation_topic, practitioner_topic, room_topic
 
 WAITING, ADMITTED = "waiting", "admitted"
 #: How many sent-away members a room remembers (a room holds a handful of people).
 DECLINED_KEPT = 50
-
-
-def member_topic(appointment: str, member: str) -> str:
-    return f"m:{appointment}:{member}"
-
-
-def room_topic(appointment: str) -> str:
-    return f"r:{appointment}"
-
-
-def practitioner_topic(practitioner: str) -> str:
-    return f"q:p:{practitioner}"
-
-
-def organisation_topic(organisation: int) -> str:
-    return f"q:o:{organisation}"
-
-
-def connection_topic(connection: str) -> str:
-    return f"c:{connection}"
 
 
 def digest(token: str) -> str:
@@ -72,6 +46,8 @@ class Staffer:
     role: Role
     organisation_id: int
     name: str
+    #: When this person's sign-in session began (None: the host's own login decides).
+    signed_in_at: float | None = None
 
 
 class WaitingRoom:
@@ -85,6 +61,7 @@ class WaitingRoom:
         session: Callable[[], Session],
         audit: AuditLog,
         directory: Directory,
+        revoker: Revoker,
     ) -> None:
         self.presence = presence
         self._bus = bus
@@ -93,6 +70,7 @@ class WaitingRoom:
         self._session = session
         self._audit = audit
         self._directory = directory
+        self._revoker = revoker
 
     def now(self) -> float:
         return self._clock.now().timestamp()
@@ -101,8 +79,13 @@ class WaitingRoom:
     def event(self, topic: str, body: dict[str, Any]) -> None:
         self._bus.publish(topic, "E" + encode(body))
 
-    def relay(self, appointment: str, member: str, message: str) -> None:
-        self._bus.publish(member_topic(appointment, member), "R" + message)
+    def relay(self, appointment: str, member: str, message: str, sender: tuple[Claim, ...]) -> bool:
+        """Forward to one member, unless sender or receiver was revoked (then False)."""
+        claims = [(c.scope, c.since) for c in (*sender, *target_claims(member))]
+        return self._bus.publish_unless_revoked(member_topic(appointment, member), "R" + message, claims)
+
+    def is_revoked(self, claims: tuple[Claim, ...]) -> bool:
+        return self._bus.is_revoked([(c.scope, c.since) for c in claims])
 
     def _dashboards(self, room: Room, body: dict[str, Any]) -> None:
         self.event(practitioner_topic(room.practitioner), body)
@@ -262,7 +245,7 @@ class WaitingRoom:
         room = self._own_room(actor, appointment)
         self.event(room_topic(appointment), {"type": "ended"})
         self._dashboards(room, {"type": "queue-update", "op": "ended", "appointment": appointment})
-        self.presence.close_room(appointment)
+        self._revoker.appointment(appointment, Reason.ENDED)  # closes the room's presence too
         self._mark_ended(room, actor)
         signals.emit(signals.consultation_ended, appointment_id=appointment)
 

@@ -89,6 +89,8 @@ class World:
     tokens: dict[str, str]
     #: role → (session cookie value or None, CSRF token or None)
     sessions: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    #: The patients' check-ins as presence holds them after signing in (restored with the database).
+    check_ins: list[Any] = field(default_factory=list)
 
     def quiesce(self) -> None:
         """No job running and no connection open, so the database file may be replaced."""
@@ -101,6 +103,8 @@ class World:
         """Back to the snapshot: what one request changed, the next one does not see."""
         self.quiesce()
         shutil.copyfile(self.snapshot, self.database)
+        for check_in in self.check_ins:  # presence is part of the snapshot (a new code drops them)
+            self.host.state.presence.hold_check_in(check_in)
 
     def close(self) -> None:
         self.host.close()
@@ -185,6 +189,7 @@ def build_world(directory: Path, *, hostile: str | None = None, **config: Any) -
         world.sessions[role] = (cookie.value, token)
     world.quiesce()
     shutil.copyfile(database, world.snapshot)
+    world.check_ins = [c for c in (host.state.presence.check_in(i) for i, _ in passes.values()) if c is not None]
     return world
 
 

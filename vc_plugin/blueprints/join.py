@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..appointments import LinkState
 from ..i18n import preferred_language
 from ..joining import CheckInProblem, CheckInRefused
 from ..navigation import socket_path
+from ..ratelimits import code_entry_client
 from ..sessions import current_pass, drop_pass, grant_pass
 from ..state import vc_state
 
@@ -21,7 +23,7 @@ STATUS = {
     CheckInProblem.CANCELLED: 410,
     CheckInProblem.EXPIRED: 410,
     CheckInProblem.NOT_YET_OPEN: 200,
-    CheckInProblem.LOCKED: 429,
+    CheckInProblem.THROTTLED: 429,  # this client pauses; the link works for everybody else
     CheckInProblem.WRONG_CODE: 403,
     CheckInProblem.NAME: 422,
     CheckInProblem.CONSENT: 422,
@@ -40,21 +42,27 @@ def _closed(invitation_id: str, problem: CheckInProblem) -> tuple[str, int]:
     return render_template("vc_plugin/join/invalid.html", reason=problem.value), STATUS[problem]
 
 
-def _check_in_page(invitation_id: str, status: int = 200, **extra: object) -> tuple[str, int]:
+def _check_in_page(invitation_id: str, status: int = 200, **extra: object) -> Response:
     state = vc_state()
     invitation = state.check_in.invitation(invitation_id)
     appointment = invitation.appointment
+    paused_until = state.check_in.paused_until(invitation, code_entry_client())
     context = {
         "invitation": invitation,
         "appointment": appointment,
         "practitioner": appointment.practitioner,
-        "locked": state.check_in.is_locked(invitation),
+        "paused_until": paused_until,  # this client only, after too many wrong codes
         "form": request.form,
         "problem": None,
         "attempts_left": None,
         **extra,
     }
-    return render_template("vc_plugin/join/check_in.html", **context), status
+    response = make_response(render_template("vc_plugin/join/check_in.html", **context), status)
+    if status == 429 and paused_until is not None:
+        # One second more: Flask-Limiter rewrites this header on its endpoints and rounds it down.
+        wait = (paused_until - state.clock.now()).total_seconds()
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)) + 1)
+    return response
 
 
 @bp.get("/<string(maxlength=32):invitation_id>")
@@ -78,8 +86,11 @@ def check_in(invitation_id: str) -> tuple[str, int] | Response:
             name=request.form.get("name", "")[:200],
             consent=request.form.get("consent") == "yes",
             language=preferred_language(),
+            client=code_entry_client(),
         )
     except CheckInRefused as refused:
+        if wants_json():
+            return _refused_as_json(refused)
         if refused.problem in {
             CheckInProblem.UNKNOWN,
             CheckInProblem.CANCELLED,
@@ -91,7 +102,34 @@ def check_in(invitation_id: str) -> tuple[str, int] | Response:
             invitation_id, STATUS[refused.problem], problem=refused.problem.value, attempts_left=refused.attempts_left
         )
     grant_pass(participant_pass)
+    if wants_json():
+        return jsonify(
+            appointment=participant_pass.appointment,
+            participant=participant_pass.participant,
+            socket=socket_path("vc.ws.room_socket", appointment_id=participant_pass.appointment),
+            room=url_for(".room", invitation_id=invitation_id),
+            expires_at=participant_pass.expires_at,
+        )
     return redirect(url_for(".room", invitation_id=invitation_id))
+
+
+def _refused_as_json(refused: CheckInRefused) -> Response:
+    """The form's statuses, with the problem as a stable code (docs/signaling.md, "Check-in")."""
+    body: dict[str, object] = {"error": refused.problem.value}
+    if refused.attempts_left is not None:
+        body["attempts_left"] = refused.attempts_left
+    response = jsonify(body)
+    response.status_code = STATUS[refused.problem]
+    if refused.until is not None:
+        wait = (refused.until - vc_state().clock.now()).total_seconds()
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)) + 1)
+    return response
+
+
+def wants_json() -> bool:
+    """A client of its own (docs/signaling.md) asks for JSON; browsers get pages and redirects."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
 
 
 @bp.get("/<string(maxlength=32):invitation_id>/room")
@@ -113,6 +151,7 @@ def room(invitation_id: str) -> tuple[str, int] | Response:
     return render_template(
         "vc_plugin/join/room.html",
         participant=participant_pass,
+        participant_name=state.check_in.name_of(participant_pass),
         appointment=invitation.appointment,
         practitioner=invitation.appointment.practitioner,
         client_config=client_config,
@@ -131,6 +170,7 @@ def receipt(invitation_id: str) -> tuple[str, int] | Response:
     return render_template(
         "vc_plugin/join/receipt.html",
         participant=participant_pass,
+        participant_name=state.check_in.name_of(participant_pass),
         invitation=invitation,
         appointment=invitation.appointment,
         consents=state.subject_rights.consents_of(invitation),

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from ..models import Appointment, AppointmentState, Role
 from ..probe_rooms import probe_member
 from ..ratelimits import join_allowed
-from ..sessions import current_pass, current_practitioner
+from ..sessions import current_pass, current_practitioner, session_started_at
 from ..sockets import PracticeConnection, RoomConnection, RoomIdentity
 from ..state import vc_state
 from ..waiting_room import Staffer
@@ -58,6 +58,7 @@ def staffer_of(person: object) -> Staffer:
         role=person.role,  # type: ignore[attr-defined]
         organisation_id=person.organisation_id,  # type: ignore[attr-defined]
         name=person.display_name,  # type: ignore[attr-defined]
+        signed_in_at=session_started_at(),
     )
 
 
@@ -66,13 +67,14 @@ def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
     appointment = state.db.session.scalars(select(Appointment).where(Appointment.public_id == appointment_id)).first()
     participant_pass = current_pass()
     if participant_pass is not None and participant_pass.appointment == appointment_id:
-        if appointment is None or not state.check_in.pass_is_valid(participant_pass):
+        name = state.check_in.name_of(participant_pass)
+        if appointment is None or name is None or not state.check_in.pass_is_valid(participant_pass):
             abort(410, description="This invitation is no longer valid.")
         return RoomIdentity(
             appointment=appointment_id,
             member_id=participant_pass.participant,
             role="patient",
-            name=participant_pass.name,
+            name=name,
             kind=participant_pass.kind,
             participant_pass=participant_pass,
         ), appointment

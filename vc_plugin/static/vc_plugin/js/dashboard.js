@@ -148,6 +148,7 @@ signal.on("queue-update", (update) => {
 });
 signal.on("error", (message) => announce(status, t(`error_${message.code}`)));
 signal.on("reconnecting", () => announce(status, t("reconnecting")));
+signal.on("revoked", () => window.location.reload()); // signed out elsewhere: the page asks to sign in
 
 $("[data-enable-notifications]", root)?.addEventListener("click", async (event) => {
   if (!("Notification" in window)) return;

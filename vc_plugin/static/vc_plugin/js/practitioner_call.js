@@ -72,6 +72,9 @@ room.on("welcome", (message) => {
   queue.join();
 });
 room.on("ended", () => closeCall());
+// Signed out elsewhere, or the appointment is gone: the page itself says what is left.
+room.on("revoked", () => window.location.reload());
+queue.on("revoked", () => window.location.reload());
 room.on("error", (message) => announce(status, t(`error_${message.code}`)));
 queue.on("error", (message) => announce(status, t(`error_${message.code}`)));
 

@@ -84,6 +84,17 @@ signal.on("reconnecting", () => {
 });
 signal.on("ended", () => finish("ended_title", "ended_text"));
 signal.on("declined", () => finish("declined_title", "declined_text"));
+// Why the server closed this access for good (docs/signaling.md, "Revocation").
+const REVOKED = {
+  ended: "ended",
+  new_code: "new_code",
+  replaced: "replaced",
+  participant_removed: "removed",
+};
+signal.on("revoked", (message) => {
+  const key = REVOKED[message.reason] || "cancelled";
+  finish(`${key}_title`, `${key}_text`);
+});
 signal.on("error", (message) => {
   if (message.code === "replaced") finish("replaced_title", "replaced_text");
   else if (message.code === "expired") finish("expired_title", "expired_text");

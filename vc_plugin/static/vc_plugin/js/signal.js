@@ -1,7 +1,7 @@
 // The signalling socket: joins with "hello", reconnects by itself after a network drop and
 // comes back to the same place with the resume token kept in sessionStorage.
 
-const FINAL_CLOSE = new Set(["ended", "declined", "left", "replaced", "expired"]);
+const FINAL_CLOSE = new Set(["ended", "declined", "left", "replaced", "expired", "revoked"]);
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 
 export class Signal extends EventTarget {
@@ -84,7 +84,7 @@ export class Signal extends EventTarget {
       this.emit("rtt", { rtt });
     }
     if (message.type === "error" && FINAL_CLOSE.has(message.code)) this.finished = true;
-    if (["ended", "declined", "left"].includes(message.type)) this.finished = true;
+    if (["ended", "declined", "left", "revoked"].includes(message.type)) this.finished = true;
     this.emit(message.type, message);
     this.emit("message", message);
   }

@@ -1,0 +1,208 @@
+"""Revocation: what ends, ends at once, on every app process.
+
+Cancelling, deleting or ending an appointment, a new access code, a second check-in with the
+same invitation, removing a participant or a practitioner, signing out everywhere and
+shredding an organisation each revoke *scopes* — short keys such as ``a:<appointment>``.
+After its commit the action calls :class:`Revoker`, which
+
+1. writes a tombstone per scope (the revocation time) and publishes the revocation on the
+   bus, in one step (:meth:`vc_plugin.bus.Bus.revoke`);
+2. removes the affected presence — a whole room, or the members of one invitation — and
+   tells the others: ``peer-left`` in the room, ``left`` or ``ended`` on the dashboards.
+
+Every socket holds *claims* on scopes. A revocation hits a claim when it names the claim's
+scope and happened after the claim's ``since`` (only sessions use that: signing in again
+after "sign out everywhere" must work). Each process closes the sockets it hits with
+``{"type": "revoked", "reason": …}`` and close code 4001; until that has happened the bus
+itself refuses to relay a message whose sender or receiver holds a revoked claim, so nothing
+is relayed for them from the moment the revoking request returns.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .bus import Bus
+from .clock import Clock
+from .presence import PresenceStore, Room, index_of_organisation
+from .signaling import encode
+from .topics import organisation_topic, practitioner_topic, room_topic
+
+log = logging.getLogger(__name__)
+
+#: The bus channel every process listens on for revocations.
+CHANNEL = "revoke"
+#: WebSocket close code after the final ``revoked`` message.
+CLOSE_CODE = 4001
+#: Tombstones outlive every socket they could concern: sessions end after at most a day of
+#: absolute lifetime, passes at the planned end plus grace (checked again at every handshake).
+TOMBSTONE_SECONDS = 36 * 3600
+#: A claim with this ``since`` is hit by any revocation of its scope.
+ALWAYS = -1.0
+
+
+class Reason(enum.StrEnum):
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+    ENDED = "ended"
+    NEW_CODE = "new_code"
+    REPLACED = "replaced"
+    PARTICIPANT_REMOVED = "participant_removed"
+    PRACTITIONER_REMOVED = "practitioner_removed"
+    SIGNED_OUT = "signed_out"
+    ORGANISATION_REMOVED = "organisation_removed"
+
+
+def appointment_scope(appointment: str) -> str:
+    return f"a:{appointment}"
+
+
+def invitation_scope(invitation: str) -> str:
+    return f"i:{invitation}"
+
+
+def member_scope(member: str) -> str:
+    """A patient's check-in (member ids are random per check-in and never reused)."""
+    return f"m:{member}"
+
+
+def practitioner_scope(practitioner: str) -> str:
+    return f"p:{practitioner}"
+
+
+def sessions_scope(practitioner: str) -> str:
+    """A practitioner's sign-in sessions; claims carry the session's start as ``since``."""
+    return f"s:{practitioner}"
+
+
+def organisation_scope(organisation: int) -> str:
+    return f"o:{organisation}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A scope a socket depends on; revoked by a revocation of that scope later than ``since``."""
+
+    scope: str
+    since: float = ALWAYS
+
+
+def target_claims(member: str) -> tuple[Claim, ...]:
+    """What a relayed message's receiver depends on, as far as the sender can tell."""
+    return (Claim(member_scope(member)), Claim(practitioner_scope(member)))
+
+
+@dataclass(frozen=True)
+class Revocation:
+    scopes: tuple[str, ...]
+    at: float
+    reason: Reason
+
+    def hits(self, claims: Iterable[Claim]) -> bool:
+        return any(claim.scope in self.scopes and self.at > claim.since for claim in claims)
+
+    def encode(self) -> str:
+        return json.dumps({"scopes": list(self.scopes), "at": self.at, "reason": self.reason.value})
+
+    @classmethod
+    def decode(cls, raw: str) -> Revocation:
+        body = json.loads(raw)
+        return cls(tuple(body["scopes"]), float(body["at"]), Reason(body["reason"]))
+
+    def final_message(self) -> dict[str, str]:
+        return {"type": "revoked", "reason": self.reason.value}
+
+
+class Revoker:
+    """Publishes revocations and removes what they make stale from presence."""
+
+    def __init__(self, *, bus: Bus, presence: PresenceStore, clock: Clock) -> None:
+        self._bus = bus
+        self._presence = presence
+        self._clock = clock
+
+    def revoke(self, scopes: Iterable[str], reason: Reason, *, at: float | None = None) -> Revocation:
+        """Tombstones and the bus message; a failure is logged (handshakes check the database anyway)."""
+        revocation = Revocation(tuple(scopes), self._clock.now().timestamp() if at is None else at, reason)
+        if revocation.scopes:
+            try:
+                self._bus.revoke(revocation.scopes, revocation.at, TOMBSTONE_SECONDS, CHANNEL, revocation.encode())
+            except Exception as error:  # noqa: BLE001 - the commit stands; sockets close at their next check
+                log.error("revocation could not be published (%s); sockets close at their next check", error)
+        return revocation
+
+    def appointment(self, appointment: str, reason: Reason) -> None:
+        self.revoke([appointment_scope(appointment)], reason)
+        self._close_room(appointment)
+
+    def appointments(self, appointments: Iterable[str], reason: Reason) -> None:
+        for appointment in appointments:
+            self.appointment(appointment, reason)
+
+    def check_ins(self, appointment: str, invitation: str, reason: Reason, *, keep: str | None = None) -> None:
+        """Every check-in of one invitation but ``keep``: a new code, or a second check-in."""
+        members = self._members_of(appointment, invitation)
+        record = self._presence.check_in(invitation)
+        if record is not None:
+            members.add(record.member)
+            if record.member != keep:
+                self._presence.drop_check_in(invitation)
+        members.discard(keep or "")
+        self.revoke([member_scope(m) for m in sorted(members)], reason)
+        self._remove(appointment, members)
+
+    def invitation(self, appointment: str, invitation: str, reason: Reason) -> None:
+        members = self._members_of(appointment, invitation)
+        self.revoke([invitation_scope(invitation), *(member_scope(m) for m in sorted(members))], reason)
+        self._presence.drop_check_in(invitation)
+        self._remove(appointment, members)
+
+    def practitioner(self, practitioner: str, appointments: Iterable[str], reason: Reason) -> None:
+        """A practitioner leaves: their sockets, and the rooms of their appointments."""
+        rooms = list(appointments)
+        self.revoke([practitioner_scope(practitioner), *(appointment_scope(a) for a in rooms)], reason)
+        for appointment in rooms:
+            self._close_room(appointment)
+
+    def sessions(self, practitioner: str, before: float) -> None:
+        """Sessions that started before ``before`` ("sign out everywhere")."""
+        self.revoke([sessions_scope(practitioner)], Reason.SIGNED_OUT, at=before)
+
+    def organisation(self, organisation: int, reason: Reason) -> None:
+        rooms = self._presence.rooms_of(index_of_organisation(organisation))
+        self.revoke([organisation_scope(organisation), *(appointment_scope(a) for a in rooms)], reason)
+        for appointment in rooms:
+            self._close_room(appointment)
+
+    def _remove(self, appointment: str, members: Iterable[str]) -> None:
+        room = self._presence.room(appointment)
+        for member in members:
+            if self._presence.remove(appointment, member) is None or room is None:
+                continue
+            self._event(room_topic(appointment), {"type": "peer-left", "peer": member})
+            left = {"type": "queue-update", "op": "left", "appointment": appointment, "member_id": member}
+            self._dashboards(room, left)
+
+    def _close_room(self, appointment: str) -> None:
+        room = self._presence.room(appointment)
+        self._presence.close_room(appointment)
+        if room is not None:
+            self._dashboards(room, {"type": "queue-update", "op": "ended", "appointment": appointment})
+
+    def _dashboards(self, room: Room, body: dict[str, str]) -> None:
+        self._event(practitioner_topic(room.practitioner), body)
+        self._event(organisation_topic(room.organisation), body)
+
+    def _event(self, topic: str, body: dict[str, str]) -> None:
+        try:
+            self._bus.publish(topic, "E" + encode(body))
+        except Exception as error:  # noqa: BLE001 - presence is gone; views catch up at their next refresh
+            log.warning("could not announce a revocation (%s)", type(error).__name__)
+
+    def _members_of(self, appointment: str, invitation: str) -> set[str]:
+        # Stale members too: a socket that stopped answering may still be open somewhere.
+        return {m.id for m in self._presence.members(appointment, float("-inf")) if m.invitation == invitation}
