@@ -21,7 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import callsetup, connections, invitations, pages, procs, purge, relay, report, sysinfo, waiting
+from bench import (
+    callsetup,
+    connections,
+    invitations,
+    pages,
+    procs,
+    purge,
+    relay,
+    report,
+    revocation,
+    sysinfo,
+    waiting,
+)
 from bench.context import Context
 from bench.profile import FULL, QUICK, Profile
 
@@ -31,7 +43,17 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 #: The worker class the production configuration recommends; the benchmarks that are not
 #: about the worker class run with it.
 PRODUCTION_WORKER = "gevent"
-BENCHMARKS = ("relay", "scale_out", "connections", "waiting_room", "call_setup", "page_weight", "invitations", "purge")
+BENCHMARKS = (
+    "relay",
+    "scale_out",
+    "connections",
+    "waiting_room",
+    "call_setup",
+    "page_weight",
+    "invitations",
+    "purge",
+    "revocation",
+)
 
 
 async def _connections(ctx: Context) -> dict[str, Any]:
@@ -78,6 +100,7 @@ def _steps(ctx: Context) -> dict[str, Callable[[], Any]]:
         "page_weight": lambda: pages.page_weight(ctx),
         "invitations": lambda: invitations.invitations(ctx),
         "purge": lambda: purge.purge(ctx, purge_timeout),
+        "revocation": lambda: asyncio.run(revocation.revocation(ctx, PRODUCTION_WORKER)),
     }
 
 

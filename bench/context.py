@@ -10,12 +10,15 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from redis import Redis
+
 from bench import seed
 from bench.profile import Profile
 from bench.services import BenchDatabase, OurServer, PeerJSServer, start_redis
 from tests.support.hosts import HostApp, make_host_app
 from tests.support.redis_server import RedisServer
 from vc_plugin.models import Practitioner
+from vc_plugin.presence import RedisPresence
 
 
 class Context:
@@ -66,7 +69,9 @@ class Context:
         return person
 
     def seats(self, count: int, practitioners: list[Practitioner] | None = None) -> list[seed.Seat]:
-        return seed.seats(self.db.url, practitioners or self.doctors, count)
+        # The servers' presence is the bench's Redis (the orchestrator's own app is embedded).
+        presence = RedisPresence(Redis.from_url(self.redis.url))
+        return seed.seats(self.db.url, presence, practitioners or self.doctors, count)
 
     def close(self) -> None:
         for server in list(self._servers):

@@ -23,6 +23,7 @@ class Profile:
     calls: int  # aiortc calls set up
     invitations: int
     purge_rows: int
+    revocations: int  # trials per kind of revocation (delete, new code)
 
 
 FULL = Profile(
@@ -42,6 +43,7 @@ FULL = Profile(
     calls=8,
     invitations=100,
     purge_rows=1_000_000,
+    revocations=100,
 )
 
 QUICK = Profile(
@@ -61,4 +63,5 @@ QUICK = Profile(
     calls=2,
     invitations=20,
     purge_rows=20_000,
+    revocations=20,
 )

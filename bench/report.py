@@ -195,7 +195,56 @@ def tables(results: dict[str, Any]) -> str:
         out += ["", f"Writing the rows took {_n(purge['insert_seconds'], 1)} s.", ""]
     elif purge:
         out += ["### 8. Retention purge", "", f"pending: {purge.get('error')}", ""]
+
+    out += _revocation(results.get("revocation"))
     return "\n".join(out)
+
+
+#: Rows of table 9: (kind, measure, label).
+_REVOCATION_ROWS = (
+    ("delete", "request", "`DELETE /vc/api/v1/appointments/{id}` to A → its answer (204)"),
+    ("delete", "patient_revoked", "… → patient's socket on B hears `revoked` (`deleted`)"),
+    ("delete", "patient_closed", "… → patient's socket on B gets the close frame (4001)"),
+    ("delete", "practitioner_revoked", "… → practitioner's room socket on B hears `revoked`"),
+    ("delete", "practitioner_closed", "… → practitioner's room socket on B gets the close frame (4001)"),
+    ("new_code", "request", "`POST /vc/api/v1/invitations/{id}/send` (new code) to A → its answer (200)"),
+    ("new_code", "patient_revoked", "… → patient's socket on B hears `revoked` (`new_code`)"),
+    ("new_code", "patient_closed", "… → patient's socket on B gets the close frame (4001)"),
+    ("new_code", "practitioner_peer_left", "… → practitioner's room socket on B hears `peer-left` (stays open)"),
+)
+
+
+def _revocation(rev: dict[str, Any] | None) -> list[str]:
+    if not rev:
+        return []
+    if "kinds" not in rev:
+        return ["### 9. Revocation", "", f"failed: {rev.get('error')}", ""]
+    out = [
+        f"### 9. Revocation: request to process A → sockets closed on process B "
+        f"(API on {rev['api']}, sockets on {rev['sockets']})",
+        "",
+        "| from → to | p50 ms | p95 ms | p99 ms | max ms | measured | missed (> 5 s) | over 1 s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for kind, measure, label in _REVOCATION_ROWS:
+        s = rev["kinds"][kind][measure]
+        over = "–" if measure == "request" else str(s["over_limit"])
+        out.append(
+            f"| {label} | {_n(s['p50'], 1)} | {_n(s['p95'], 1)} | {_n(s['p99'], 1)} | {_n(s['max'], 1)} "
+            f"| {s['n']} | {s['missed']} | {over} |"
+        )
+    delete, new_code = rev["kinds"]["delete"], rev["kinds"]["new_code"]
+    out += [
+        "",
+        f"{rev['trials']} trials of each kind, one at a time, after one warm-up trial each. "
+        f"As documented (final message with the reason, close code 4001 on every revoked socket): "
+        f"{delete['as_documented']} of {delete['trials']} deletions, {new_code['as_documented']} of "
+        f"{new_code['trials']} new codes; on a new code the practitioner's socket stayed open "
+        f"{new_code['practitioner_kept']} of {new_code['trials']} times. Requests refused: "
+        f"{delete['refused'] + new_code['refused']}.",
+        "",
+    ]
+    return out
 
 
 def header(results: dict[str, Any]) -> str:

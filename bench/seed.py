@@ -18,7 +18,9 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from tests.support.signal_client import session_cookie
+from vc_plugin.joining import code_tag
 from vc_plugin.models import Practitioner
+from vc_plugin.presence import CheckInRecord, PresenceStore
 
 _batch = itertools.count(1)
 
@@ -58,8 +60,12 @@ def provision(state: Any, count: int, organisation: str = "praxis-nord") -> list
     return people
 
 
-def seats(database_url: str, practitioners: list[Practitioner], count: int) -> list[Seat]:
-    """``count`` open appointments (one invitation each), spread over ``practitioners`` in turn."""
+def seats(database_url: str, presence: PresenceStore, practitioners: list[Practitioner], count: int) -> list[Seat]:
+    """``count`` open appointments (one invitation each), spread over ``practitioners`` in turn.
+
+    Each seat is checked in as check-in would do it: the pass (ids only) in the cookie, the
+    name in presence as the invitation's current check-in.
+    """
     batch = f"{next(_batch):03d}{secrets.token_hex(3)}"
     by_index = {i: p for i, p in enumerate(practitioners)}
     engine = create_engine(database_url)
@@ -106,11 +112,12 @@ def seats(database_url: str, practitioners: list[Practitioner], count: int) -> l
             "appointment": appointment,
             "practitioner": practitioner.public_id,
             "participant": participant,
-            "name": f"Patient {i}",
             "kind": "patient",
             "language": "de",
             "expires_at": expires,
         }
+        record = CheckInRecord(pass_["invitation"], participant, f"Patient {i}", expires, code_tag("bench"))
+        presence.hold_check_in(record)
         result.append(
             Seat(
                 appointment,

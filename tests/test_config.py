@@ -64,6 +64,14 @@ def test_production_requires_https_public_url():
     assert load_settings(config, debug=True, testing=False).public_url is None
 
 
+def test_a_link_never_outlives_the_waiting_room():
+    config = {"SECRET_KEY": "k", "VC_ENCRYPTION_KEYS": base_config("x")["VC_ENCRYPTION_KEYS"]}
+    late = {**config, "VC_JOIN_GRACE_MINUTES": 30, "VC_RETENTION_PRESENCE_GRACE_MINUTES": 15}
+    with pytest.raises(ConfigurationError, match="VC_JOIN_GRACE_MINUTES = 30 is longer than presence is kept"):
+        load_settings(late, debug=True, testing=False)
+    assert load_settings({**late, "VC_JOIN_GRACE_MINUTES": 15}, debug=True, testing=False).join_grace_minutes == 15
+
+
 def test_longer_retention_needs_the_explicit_override():
     config = {"SECRET_KEY": "k", "VC_ENCRYPTION_KEYS": base_config("x")["VC_ENCRYPTION_KEYS"]}
     settings = load_settings(

@@ -29,6 +29,7 @@ def test_the_notice_is_written_from_the_configuration(database_url, tmp_path):
         database_url,
         VC_RETENTION_METADATA_DAYS=30,
         VC_RETENTION_PRESENCE_GRACE_MINUTES=15,
+        VC_JOIN_GRACE_MINUTES=15,
         VC_LOG_IP_MODE="truncate",
         VC_TURN_URLS=["turn:turn.praxis-nord.example:3478"],
         VC_TURN_SECRET="s3cret",

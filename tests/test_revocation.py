@@ -167,11 +167,17 @@ def test_cancel_or_delete_closes_every_socket_of_the_appointment_on_every_proces
         no_offer_from(doctor, call.patient_ids[0])
         assert [m for m in second_patient + first_patient if m["type"] == "relay"] == []
         assert room_keys(redis, call.appointment) == []
+        assert [redis.get(f"vc:checkin:{i.invitation.public_id}") for i in call.invitations] == [None, None]
         # The dashboard stays open (the practitioner still works) and the old pass opens nothing.
         await call.dashboard.send({"type": "ping", "t": 1})
         assert (await call.dashboard.receive("pong"))["t"] == 1
-        refused = requests.get(f"{second.url}/vc/join/{call.invitations[0].invitation.public_id}/room", timeout=10)
-        assert refused.status_code in {404, 410}
+        room_page = f"{second.url}/vc/join/{call.invitations[0].invitation.public_id}/room"
+        refused = requests.get(room_page, headers={"Cookie": call.cookies[0]}, allow_redirects=False, timeout=10)
+        assert refused.status_code == 302 and refused.headers["Location"].endswith(
+            call.invitations[0].invitation.public_id
+        )
+        with pytest.raises(Exception, match="410"):
+            await SignalClient.open(second.ws_url, f"/vc/ws/room/{call.appointment}", call.cookies[0])
         await call.close()
 
     asyncio.run(scenario())
@@ -188,8 +194,9 @@ def test_ending_closes_the_room_everywhere_and_relays_nothing_after(world):
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(client.socket.recv(), 5)
         # The tombstone outlives the sockets: a client of the ended room relays nothing any more.
-        await until(lambda: host.state.bus.is_revoked([(f"a:{call.appointment}", -1.0)]))
+        await until(lambda: host.state.bus.revoked_reason([(f"a:{call.appointment}", -1.0)]) == "ended")
         assert room_keys(redis, call.appointment) == []
+        assert [redis.get(f"vc:checkin:{i.invitation.public_id}") for i in call.invitations] == [None, None]
         await call.close()
 
     asyncio.run(scenario())
@@ -257,9 +264,12 @@ def test_signing_out_everywhere_closes_the_practitioners_sockets_but_not_a_new_s
         with host.app.test_request_context():
             end_all_sessions(people.doc)
         await call.doctor.send({"type": "offer", "to": call.patient_ids[0], "sdp": "signed out"})
-        before = await revoked_within(call.doctor, "signed_out")
+        await revoked_within(call.doctor, "signed_out")
         await revoked_within(call.dashboard, "signed_out")
-        no_offer_from(call.patients[0].inbox + before, call.doctor_id)
+        # A marker through the same bus: an offer of the signed-out socket would have come first.
+        await call.patients[1].send({"type": "offer", "to": call.patient_ids[0], "sdp": "marker"})
+        while (message := await call.patients[0].receive("offer"))["sdp"] != "marker":
+            assert message["from"] != call.doctor_id
         # The patients stay; a fresh sign-in opens the room again.
         again = await SignalClient.open(
             first.ws_url, f"/vc/ws/room/{call.appointment}", practitioner_cookie(people.doc)
@@ -299,7 +309,50 @@ def test_shredding_the_organisation_closes_its_sockets(world):
         for client in (*call.patients, call.doctor, call.dashboard):
             await revoked_within(client, "organisation_removed")
         assert room_keys(redis, call.appointment) == []
+        # Its planned appointments are cancelled for good, not just for as long as a tombstone lasts.
+        with pytest.raises(Exception, match="410"):
+            await SignalClient.open(second.ws_url, f"/vc/ws/room/{call.appointment}", call.cookies[0])
+        # What the organisation does afterwards (a new start, new keys) is not caught by the old revocation.
+        host.state.db.session.expire_all()
+        fresh = plan(host, people, participants=1)
+        cookie = check_in(second.url, fresh.invitations[0].invitation.public_id, fresh.invitations[0].code)
+        patient = await SignalClient.open(second.ws_url, f"/vc/ws/room/{fresh.appointment.public_id}", cookie)
+        assert (await patient.hello())["type"] == "welcome"
+        await patient.close()
         await call.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_replaced_check_in_cannot_say_hello_later(world):
+    """The first device opened its socket but had not said hello when the second device checked in."""
+    host, people, first, second, _redis = world
+
+    async def scenario() -> None:
+        planned = plan(host, people, participants=1)
+        appointment, issued = planned.appointment.public_id, planned.invitations[0]
+        early = check_in(first.url, issued.invitation.public_id, issued.code, name="Gerät A")
+        slow = await SignalClient.open(first.ws_url, f"/vc/ws/room/{appointment}", early)
+        check_in(second.url, issued.invitation.public_id, issued.code, name="Gerät B")
+        await slow.send({"type": "hello"})
+        await revoked_within(slow, "replaced")
+        assert host.state.presence.members(appointment, host.state.waiting_room.now()) == []
+        await slow.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_dashboard_opened_before_signing_out_cannot_say_hello_after(world):
+    host, people, first, _second, _redis = world
+
+    async def scenario() -> None:
+        dashboard = await SignalClient.open(first.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
+        with host.app.test_request_context():
+            end_all_sessions(people.doc)
+        await dashboard.send({"type": "hello"})
+        before = await revoked_within(dashboard, "signed_out")
+        assert [m for m in before if m["type"] == "queue"] == []
+        await dashboard.close()
 
     asyncio.run(scenario())
 

@@ -279,9 +279,9 @@ class AppointmentBook:
             subject=invitation.appointment.public_id,
         )
         self._session().commit()
-        self._revoker.check_ins(invitation.appointment.public_id, invitation.public_id, Reason.NEW_CODE)
         item = IssuedInvitation(invitation, code, self.link(invitation, code))
         self._send_if_possible(item, contact)
+        self._revoker.check_ins(invitation.appointment.public_id, invitation.public_id, Reason.NEW_CODE)
         return item
 
     def reschedule(self, principal: Principal, appointment_public_id: str, request: RescheduleIn) -> Appointment:
@@ -317,13 +317,16 @@ class AppointmentBook:
             subject=appointment.public_id,
         )
         self._session().commit()
-        self._revoker.appointment(appointment.public_id, Reason.CANCELLED)
+        self._revoker.appointment(
+            appointment.public_id, Reason.CANCELLED, [i.public_id for i in appointment.invitations]
+        )
         signals.emit(signals.appointment_cancelled, appointment_id=appointment.public_id)
         return appointment
 
     def delete(self, principal: Principal, appointment_public_id: str) -> None:
         """Delete the appointment and everything stored with it, now (Art. 17 GDPR)."""
         appointment = self.get(principal, appointment_public_id)
+        invitations = [i.public_id for i in appointment.invitations]
         counts = self.erase(appointment)
         self._audit.record(
             "appointment.deleted",
@@ -333,7 +336,7 @@ class AppointmentBook:
             **counts,
         )
         self._session().commit()
-        self._revoker.appointment(appointment_public_id, Reason.DELETED)
+        self._revoker.appointment(appointment_public_id, Reason.DELETED, invitations)
         signals.emit(signals.appointment_deleted, appointment_id=appointment_public_id)
 
     def erase(self, appointment: Appointment) -> dict[str, int]:

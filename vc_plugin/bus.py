@@ -28,24 +28,25 @@ Callback = Callable[[str], None]
 Claims = Sequence[tuple[str, float]]
 RESTART_CHECK_SECONDS = 2.0
 
+# A tombstone's value is "<time> <reason>".
 #: KEYS: tombstones; ARGV: since per key, then channel and message. Publishes unless revoked.
 _PUBLISH_UNLESS_REVOKED = """
 local n = #KEYS
 for i = 1, n do
-  local at = redis.call('GET', KEYS[i])
-  if at and tonumber(at) > tonumber(ARGV[i]) then return -1 end
+  local stone = redis.call('GET', KEYS[i])
+  if stone and tonumber(string.match(stone, '^%S+')) > tonumber(ARGV[i]) then return -1 end
 end
 return redis.call('PUBLISH', ARGV[n + 1], ARGV[n + 2])
 """
-#: KEYS: tombstones; ARGV: time, seconds to keep, channel, message. Later times win.
+#: KEYS: tombstones; ARGV: time, reason, seconds to keep, channel, message. Later times win.
 _REVOKE = """
 for _, key in ipairs(KEYS) do
   local old = redis.call('GET', key)
-  if not old or tonumber(old) < tonumber(ARGV[1]) then
-    redis.call('SET', key, ARGV[1], 'EX', tonumber(ARGV[2]))
+  if not old or tonumber(string.match(old, '^%S+')) < tonumber(ARGV[1]) then
+    redis.call('SET', key, ARGV[1] .. ' ' .. ARGV[2], 'EX', tonumber(ARGV[3]))
   end
 end
-return redis.call('PUBLISH', ARGV[3], ARGV[4])
+return redis.call('PUBLISH', ARGV[4], ARGV[5])
 """
 
 
@@ -56,10 +57,14 @@ class Bus(Protocol):
         """Publish unless a tombstone is later than a claim's ``since``; False when refused."""
         ...
 
-    def is_revoked(self, claims: Claims) -> bool: ...
+    def revoked_reason(self, claims: Claims) -> str | None:
+        """The reason of a tombstone later than a claim's ``since``, or None."""
+        ...
 
-    def revoke(self, scopes: Sequence[str], at: float, keep_seconds: int, channel: str, message: str) -> None:
-        """Leave tombstones for ``scopes`` and publish ``message`` on ``channel``."""
+    def revoke(
+        self, scopes: Sequence[str], at: float, reason: str, *, keep_seconds: int, channel: str, message: str
+    ) -> None:
+        """Leave tombstones for ``scopes`` and publish ``message`` on ``channel``, in one step."""
         ...
 
     def subscribe(self, channel: str, callback: Callback) -> None: ...
@@ -122,33 +127,33 @@ class _Subscribers:
 
 
 class _Tombstones:
-    """Scope → (revocation time, monotonic expiry), for the in-process bus."""
+    """Scope → (revocation time, reason, monotonic expiry), for the in-process bus."""
 
     def __init__(self) -> None:
-        self._items: dict[str, tuple[float, float]] = {}
+        self._items: dict[str, tuple[float, str, float]] = {}
         self._lock = threading.Lock()
 
-    def add(self, scopes: Sequence[str], at: float, keep_seconds: int) -> None:
+    def add(self, scopes: Sequence[str], at: float, reason: str, keep_seconds: int) -> None:
         expires = time.monotonic() + keep_seconds
         with self._lock:
             for scope in scopes:
                 old = self._items.get(scope)
                 if old is None or old[0] < at:
-                    self._items[scope] = (at, expires)
+                    self._items[scope] = (at, reason, expires)
             if len(self._items) > 10_000:  # keep the dictionary small: drop what expired
                 now = time.monotonic()
-                self._items = {k: v for k, v in self._items.items() if v[1] > now}
+                self._items = {k: v for k, v in self._items.items() if v[2] > now}
 
-    def hit(self, claims: Claims) -> bool:
+    def hit(self, claims: Claims) -> str | None:
         if not self._items:
-            return False
+            return None
         now = time.monotonic()
         with self._lock:
             for scope, since in claims:
                 found = self._items.get(scope)
-                if found is not None and found[1] > now and found[0] > since:
-                    return True
-        return False
+                if found is not None and found[2] > now and found[0] > since:
+                    return found[1]
+        return None
 
 
 class LocalBus:
@@ -160,16 +165,18 @@ class LocalBus:
         self._subscribers.deliver(channel, message)
 
     def publish_unless_revoked(self, channel: str, message: str, claims: Claims) -> bool:
-        if self._tombstones.hit(claims):
+        if self._tombstones.hit(claims) is not None:
             return False
         self._subscribers.deliver(channel, message)
         return True
 
-    def is_revoked(self, claims: Claims) -> bool:
+    def revoked_reason(self, claims: Claims) -> str | None:
         return self._tombstones.hit(claims)
 
-    def revoke(self, scopes: Sequence[str], at: float, keep_seconds: int, channel: str, message: str) -> None:
-        self._tombstones.add(scopes, at, keep_seconds)
+    def revoke(
+        self, scopes: Sequence[str], at: float, reason: str, *, keep_seconds: int, channel: str, message: str
+    ) -> None:
+        self._tombstones.add(scopes, at, reason, keep_seconds)
         self._subscribers.deliver(channel, message)
 
     def subscribe(self, channel: str, callback: Callback) -> None:
@@ -211,16 +218,23 @@ class RedisBus:
         sinces = [repr(float(since)) for _, since in claims]
         return self._publish_unless_revoked(keys=keys, args=[*sinces, self._prefix + channel, message]) != -1
 
-    def is_revoked(self, claims: Claims) -> bool:
+    def revoked_reason(self, claims: Claims) -> str | None:
         if not claims:
-            return False
+            return None
         found = self._redis.mget([self._tombstone_prefix + scope for scope, _ in claims])
-        return any(at is not None and float(at) > since for at, (_, since) in zip(found, claims, strict=True))
+        for stone, (_, since) in zip(found, claims, strict=True):
+            if stone is not None:
+                at, _, reason = _text(stone).partition(" ")
+                if float(at) > since:
+                    return reason
+        return None
 
-    def revoke(self, scopes: Sequence[str], at: float, keep_seconds: int, channel: str, message: str) -> None:
+    def revoke(
+        self, scopes: Sequence[str], at: float, reason: str, *, keep_seconds: int, channel: str, message: str
+    ) -> None:
         self._revoke(
             keys=[self._tombstone_prefix + scope for scope in scopes],
-            args=[repr(float(at)), keep_seconds, self._prefix + channel, message],
+            args=[repr(float(at)), reason, keep_seconds, self._prefix + channel, message],
         )
 
     def subscribe(self, channel: str, callback: Callback) -> None:

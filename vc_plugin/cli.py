@@ -209,11 +209,14 @@ def remove_practitioner(practitioner_id: str, yes: bool) -> None:
 @click.argument("slug")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def shred_organisation(slug: str, yes: bool) -> None:
-    """Destroy an organisation's data keys: its encrypted fields become unreadable for good."""
+    """Destroy an organisation's data keys: its encrypted fields become unreadable for good.
+
+    The organisation leaves: its planned appointments are cancelled and every socket of it closes.
+    """
     from sqlalchemy import select
 
     from .audit import Actor
-    from .models import Organisation
+    from .models import Appointment, AppointmentState, Organisation
     from .revocation import Reason
 
     state = vc_state()
@@ -223,7 +226,21 @@ def shred_organisation(slug: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Make every encrypted field of {slug} unreadable for good?", abort=True)
     destroyed = state.cipher.shred(organisation.id)
-    state.audit.record("organisation.shredded", Actor("operator"), organisation_id=organisation.id, keys=destroyed)
+    planned = state.db.session.scalars(
+        select(Appointment).where(
+            Appointment.organisation_id == organisation.id, Appointment.state == AppointmentState.PLANNED
+        )
+    ).all()
+    cancelled = {a.public_id: [i.public_id for i in a.invitations] for a in planned}
+    for appointment in planned:
+        appointment.state = AppointmentState.CANCELLED
+    state.audit.record(
+        "organisation.shredded",
+        Actor("operator"),
+        organisation_id=organisation.id,
+        keys=destroyed,
+        cancelled=len(cancelled),
+    )
     state.db.session.commit()
-    state.revoker.organisation(organisation.id, Reason.ORGANISATION_REMOVED)
-    click.echo(f"Destroyed {destroyed} data key(s) of {slug}.")
+    state.revoker.organisation(organisation.id, cancelled, Reason.ORGANISATION_REMOVED)
+    click.echo(f"Destroyed {destroyed} data key(s) of {slug}; cancelled {len(cancelled)} planned appointment(s).")

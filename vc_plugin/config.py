@@ -360,6 +360,12 @@ def _check_whole(settings: Settings, *, debug: bool, testing: bool, secret_key: 
             "depend on it). Only debug or testing mode accepts http or no public URL."
         )
     _check_mail(settings, relaxed=relaxed)
+    if settings.join_grace_minutes > min(settings.retention_presence_grace_minutes, 60):
+        raise ConfigurationError(
+            f"VC_JOIN_GRACE_MINUTES = {settings.join_grace_minutes} is longer than presence is kept "
+            f"(VC_RETENTION_PRESENCE_GRACE_MINUTES = {settings.retention_presence_grace_minutes}, at most 60): "
+            "a late check-in would find no waiting room. Shorten the first or lengthen the second."
+        )
     if settings.turn_urls and not settings.turn_secret:
         raise ConfigurationError("VC_TURN_URLS is set but VC_TURN_SECRET is not: set coturn's static-auth-secret.")
     if settings.oidc_issuer or settings.oidc_metadata_url:

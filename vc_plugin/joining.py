@@ -11,6 +11,7 @@ wrong codes and pauses, so the practitioner sees that someone is guessing.
 from __future__ import annotations
 
 import enum
+import hashlib
 import secrets
 import unicodedata
 from collections.abc import Callable
@@ -28,8 +29,7 @@ from .code_guard import Allowance, Attempt, CodeGuard, MemoryCodeGuard, guard_ke
 from .config import Settings
 from .crypto import verify_code
 from .models import ConsentKind, ConsentRecord, Invitation
-from .presence import CheckIn as PresenceCheckIn
-from .presence import PresenceStore
+from .presence import CheckInRecord, PresenceStore
 from .revocation import Reason, Revoker
 
 MAX_NAME = 60
@@ -81,6 +81,11 @@ class ParticipantPass:
             return cls(**data)
         except TypeError:
             return None
+
+
+def code_tag(code_hash: str) -> str:
+    """Names the code a check-in was made with, without revealing anything about it."""
+    return hashlib.sha256(f"vc_plugin check-in {code_hash}".encode()).hexdigest()[:16]
 
 
 def clean_name(raw: str) -> str | None:
@@ -179,29 +184,42 @@ class CheckIn:
         # The name lives as long as the presence may (the retention table), never longer than the pass.
         grace = timedelta(minutes=min(self._settings.retention_presence_grace_minutes, 60))
         name_until = min(participant_pass.expires_at, (appointment.ends_at + grace).timestamp())
-        self._hold(participant_pass, display_name, name_until)
+        record = CheckInRecord(
+            invitation.public_id, participant_pass.participant, display_name, name_until, code_tag(invitation.code_hash)
+        )
+        self._hold(participant_pass, record)
         return participant_pass
 
-    def _hold(self, participant_pass: ParticipantPass, name: str, until: float) -> None:
+    def _hold(self, participant_pass: ParticipantPass, record: CheckInRecord) -> None:
         """One person per invitation: this check-in replaces any earlier one, wherever it is."""
-        record = PresenceCheckIn(participant_pass.invitation, participant_pass.participant, name, until)
         previous = self._presence.hold_check_in(record)
         members = self._presence.members(participant_pass.appointment, float("-inf"))
         if previous is not None or any(m.invitation == participant_pass.invitation for m in members):
             self._revoker.check_ins(
-                participant_pass.appointment, participant_pass.invitation, Reason.REPLACED, keep=record.member
+                participant_pass.appointment,
+                participant_pass.invitation,
+                Reason.REPLACED,
+                keep=record.member,
+                also=[previous.member] if previous is not None else [],
             )
 
-    def hold_again(self, participant_pass: ParticipantPass, name: str, until: float) -> None:
-        """After presence was lost (Redis restarted) a connected participant writes its check-in back."""
-        if self._presence.check_in(participant_pass.invitation) is None:
-            record = PresenceCheckIn(participant_pass.invitation, participant_pass.participant, name, until)
+    def hold_again(self, record: CheckInRecord) -> None:
+        """After presence was lost (Redis restarted) a connected participant writes its check-in back.
+
+        As it was: its code tag still has to match the invitation's code at the next check.
+        """
+        if self._presence.check_in(record.invitation) is None:
             self._presence.hold_check_in(record)
+
+    def record_of(self, participant_pass: ParticipantPass) -> CheckInRecord | None:
+        """The check-in this pass was issued with, while it is the invitation's current one."""
+        record = self._presence.check_in(participant_pass.invitation)
+        return record if record is not None and record.member == participant_pass.participant else None
 
     def name_of(self, participant_pass: ParticipantPass) -> str | None:
         """The display name given at check-in, while this pass is the invitation's current one."""
-        record = self._presence.check_in(participant_pass.invitation)
-        return record.name if record is not None and record.member == participant_pass.participant else None
+        record = self.record_of(participant_pass)
+        return record.name if record is not None else None
 
     def record_relay_consent(self, invitation_public_id: str, language: str) -> None:
         invitation = self._appointments.invitation_by_public_id(invitation_public_id)
@@ -213,10 +231,15 @@ class CheckIn:
         """Within its time, the invitation's current check-in, and the invitation still open."""
         if participant_pass.expires_at <= self._clock.now().timestamp():
             return False
-        if self.name_of(participant_pass) is None:
+        record = self.record_of(participant_pass)
+        if record is None:
             return False  # replaced by a later check-in, or revoked by a new code
         invitation = self._appointments.invitation_by_public_id(participant_pass.invitation)
-        return invitation is not None and self._appointments.link_state(invitation) is LinkState.OPEN
+        return (
+            invitation is not None
+            and secrets.compare_digest(record.code_tag, code_tag(invitation.code_hash))  # made with today's code
+            and self._appointments.link_state(invitation) is LinkState.OPEN
+        )
 
     def _record_consent(self, invitation: Invitation, kind: ConsentKind, language: str) -> None:
         self._session().add(

@@ -5,7 +5,7 @@ room expires at the latest ``VC_RETENTION_PRESENCE_GRACE_MINUTES`` after the pla
 and is deleted at once when the consultation ends. A member whose connection has not been
 heard of for ``STALE_AFTER`` seconds counts as gone (a crashed process cannot clean up).
 
-Presence also holds each invitation's current check-in (:class:`CheckIn`): which member
+Presence also holds each invitation's current check-in (:class:`CheckInRecord`): which member
 may use it and the display name, which therefore never sits in a cookie. It expires with
 the participant's pass.
 
@@ -60,13 +60,15 @@ class Room:
 
 
 @dataclass(frozen=True)
-class CheckIn:
-    """The one check-in an invitation has at a time: the member it admits and their name."""
+class CheckInRecord:
+    """The one check-in an invitation has at a time: the member it admits, their name, and
+    a tag of the code it was made with (a new code makes it void, even if a revocation was lost)."""
 
     invitation: str
     member: str
     name: str
     expires_at: float
+    code_tag: str = ""
 
 
 class PresenceStore(Protocol):
@@ -82,11 +84,11 @@ class PresenceStore(Protocol):
     def close_room(self, appointment: str) -> None: ...
     def rooms_of(self, index: str) -> list[str]: ...
     def purge_stale(self, now: float) -> int: ...
-    def hold_check_in(self, check_in: CheckIn) -> CheckIn | None:
+    def hold_check_in(self, check_in: CheckInRecord) -> CheckInRecord | None:
         """Make this the invitation's check-in; returns the one it replaces."""
         ...
 
-    def check_in(self, invitation: str) -> CheckIn | None: ...
+    def check_in(self, invitation: str) -> CheckInRecord | None: ...
     def drop_check_in(self, invitation: str) -> None: ...
 
 
@@ -115,7 +117,7 @@ class MemoryPresence:
         self._members: dict[str, dict[str, Member]] = {}
         self._seen: dict[str, dict[str, float]] = {}
         self._indices: dict[str, set[str]] = {}
-        self._check_ins: dict[str, CheckIn] = {}
+        self._check_ins: dict[str, CheckInRecord] = {}
         self._lock = threading.RLock()
         self._clock = clock
 
@@ -204,13 +206,13 @@ class MemoryPresence:
         with self._lock:
             return sorted(a for a in self._indices.get(index, set()) if self._alive(a) is not None)
 
-    def hold_check_in(self, check_in: CheckIn) -> CheckIn | None:
+    def hold_check_in(self, check_in: CheckInRecord) -> CheckInRecord | None:
         with self._lock:
             previous = self.check_in(check_in.invitation)
             self._check_ins[check_in.invitation] = check_in
             return previous
 
-    def check_in(self, invitation: str) -> CheckIn | None:
+    def check_in(self, invitation: str) -> CheckInRecord | None:
         with self._lock:
             found = self._check_ins.get(invitation)
             if found is not None and found.expires_at <= self._clock():
@@ -382,18 +384,18 @@ class RedisPresence:
             self._redis.srem(f"vc:index:{index}", *gone)
         return [a for a, exists in zip(appointments, alive, strict=True) if exists], len(gone)
 
-    def hold_check_in(self, check_in: CheckIn) -> CheckIn | None:
+    def hold_check_in(self, check_in: CheckInRecord) -> CheckInRecord | None:
         raw = self._redis.set(
             f"{CHECK_IN_PREFIX}{check_in.invitation}",
             json.dumps(asdict(check_in), separators=(",", ":")),
             ex=max(1, int(check_in.expires_at - self._clock()) + 1),  # by the app's clock, not Redis's
             get=True,
         )
-        return CheckIn(**json.loads(raw)) if raw else None
+        return CheckInRecord(**json.loads(raw)) if raw else None
 
-    def check_in(self, invitation: str) -> CheckIn | None:
+    def check_in(self, invitation: str) -> CheckInRecord | None:
         raw = self._redis.get(f"{CHECK_IN_PREFIX}{invitation}")
-        return CheckIn(**json.loads(raw)) if raw else None
+        return CheckInRecord(**json.loads(raw)) if raw else None
 
     def drop_check_in(self, invitation: str) -> None:
         self._redis.delete(f"{CHECK_IN_PREFIX}{invitation}")

@@ -20,10 +20,11 @@ is relayed for them from the moment the revoking request returns.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .bus import Bus
@@ -38,8 +39,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "revoke"
 #: WebSocket close code after the final ``revoked`` message.
 CLOSE_CODE = 4001
-#: Tombstones outlive every socket they could concern: sessions end after at most a day of
-#: absolute lifetime, passes at the planned end plus grace (checked again at every handshake).
+#: Tombstones cover the moments until every process has heard of a revocation; after that the
+#: database refuses handshakes and the pass check (60 s) catches what a lost message missed.
+#: Kept generously: 36 hours, ids and a time only.
 TOMBSTONE_SECONDS = 36 * 3600
 #: A claim with this ``since`` is hit by any revocation of its scope.
 ALWAYS = -1.0
@@ -118,7 +120,12 @@ class Revocation:
 
 
 class Revoker:
-    """Publishes revocations and removes what they make stale from presence."""
+    """Publishes revocations and removes what they make stale from presence.
+
+    Every method runs after its caller's commit and never raises: the action stands, and what
+    could not be done now (Redis away) is caught by the database at the next handshake or pass
+    check. Callers send their mail before revoking, so a failure here loses no new code.
+    """
 
     def __init__(self, *, bus: Bus, presence: PresenceStore, clock: Clock) -> None:
         self._bus = bus
@@ -126,57 +133,80 @@ class Revoker:
         self._clock = clock
 
     def revoke(self, scopes: Iterable[str], reason: Reason, *, at: float | None = None) -> Revocation:
-        """Tombstones and the bus message; a failure is logged (handshakes check the database anyway)."""
+        """Tombstones and the bus message, in one step."""
         revocation = Revocation(tuple(scopes), self._clock.now().timestamp() if at is None else at, reason)
         if revocation.scopes:
-            try:
-                self._bus.revoke(revocation.scopes, revocation.at, TOMBSTONE_SECONDS, CHANNEL, revocation.encode())
-            except Exception as error:  # noqa: BLE001 - the commit stands; sockets close at their next check
-                log.error("revocation could not be published (%s); sockets close at their next check", error)
+            with _best_effort("publish a revocation"):
+                self._bus.revoke(
+                    revocation.scopes,
+                    revocation.at,
+                    reason.value,
+                    keep_seconds=TOMBSTONE_SECONDS,
+                    channel=CHANNEL,
+                    message=revocation.encode(),
+                )
         return revocation
 
-    def appointment(self, appointment: str, reason: Reason) -> None:
+    def appointment(self, appointment: str, reason: Reason, invitations: Iterable[str] = ()) -> None:
+        """The whole appointment: its sockets, its room, and the names held for its invitations."""
         self.revoke([appointment_scope(appointment)], reason)
-        self._close_room(appointment)
-
-    def appointments(self, appointments: Iterable[str], reason: Reason) -> None:
-        for appointment in appointments:
-            self.appointment(appointment, reason)
-
-    def check_ins(self, appointment: str, invitation: str, reason: Reason, *, keep: str | None = None) -> None:
-        """Every check-in of one invitation but ``keep``: a new code, or a second check-in."""
-        members = self._members_of(appointment, invitation)
-        record = self._presence.check_in(invitation)
-        if record is not None:
-            members.add(record.member)
-            if record.member != keep:
+        with _best_effort("remove the room"):
+            self._close_room(appointment)
+            for invitation in invitations:
                 self._presence.drop_check_in(invitation)
+
+    def check_ins(
+        self, appointment: str, invitation: str, reason: Reason, *, keep: str | None = None, also: Iterable[str] = ()
+    ) -> None:
+        """Every check-in of one invitation but ``keep``: a new code, or a second check-in.
+
+        ``also`` names check-ins the caller knows of that presence may no longer show (the one a
+        new check-in has just replaced, whose socket may not have said hello yet).
+        """
+        members = set(also)
+        with _best_effort("find the check-ins"):
+            members |= self._members_of(appointment, invitation)
+            record = self._presence.check_in(invitation)
+            if record is not None:
+                members.add(record.member)
+                if record.member != keep:
+                    self._presence.drop_check_in(invitation)
         members.discard(keep or "")
         self.revoke([member_scope(m) for m in sorted(members)], reason)
-        self._remove(appointment, members)
+        with _best_effort("remove the members"):
+            self._remove(appointment, members)
 
     def invitation(self, appointment: str, invitation: str, reason: Reason) -> None:
-        members = self._members_of(appointment, invitation)
+        members: set[str] = set()
+        with _best_effort("find the check-ins"):
+            members = self._members_of(appointment, invitation)
         self.revoke([invitation_scope(invitation), *(member_scope(m) for m in sorted(members))], reason)
-        self._presence.drop_check_in(invitation)
-        self._remove(appointment, members)
+        with _best_effort("remove the members"):
+            self._presence.drop_check_in(invitation)
+            self._remove(appointment, members)
 
-    def practitioner(self, practitioner: str, appointments: Iterable[str], reason: Reason) -> None:
-        """A practitioner leaves: their sockets, and the rooms of their appointments."""
-        rooms = list(appointments)
-        self.revoke([practitioner_scope(practitioner), *(appointment_scope(a) for a in rooms)], reason)
-        for appointment in rooms:
-            self._close_room(appointment)
+    def practitioner(self, practitioner: str, appointments: dict[str, list[str]], reason: Reason) -> None:
+        """A practitioner leaves: their sockets, and their appointments (id → invitation ids)."""
+        self.revoke([practitioner_scope(practitioner), *(appointment_scope(a) for a in appointments)], reason)
+        self._forget_appointments(appointments)
 
     def sessions(self, practitioner: str, before: float) -> None:
         """Sessions that started before ``before`` ("sign out everywhere")."""
         self.revoke([sessions_scope(practitioner)], Reason.SIGNED_OUT, at=before)
 
-    def organisation(self, organisation: int, reason: Reason) -> None:
-        rooms = self._presence.rooms_of(index_of_organisation(organisation))
-        self.revoke([organisation_scope(organisation), *(appointment_scope(a) for a in rooms)], reason)
-        for appointment in rooms:
-            self._close_room(appointment)
+    def organisation(self, organisation: int, appointments: dict[str, list[str]], reason: Reason) -> None:
+        """An organisation leaves: every socket opened before now, and its appointments (cancelled by the caller)."""
+        self.revoke([organisation_scope(organisation), *(appointment_scope(a) for a in appointments)], reason)
+        with _best_effort("find the rooms"):
+            rooms = self._presence.rooms_of(index_of_organisation(organisation))
+            self._forget_appointments({room: appointments.get(room, []) for room in rooms} | appointments)
+
+    def _forget_appointments(self, appointments: dict[str, list[str]]) -> None:
+        with _best_effort("remove the rooms"):
+            for appointment, invitations in appointments.items():
+                self._close_room(appointment)
+                for invitation in invitations:
+                    self._presence.drop_check_in(invitation)
 
     def _remove(self, appointment: str, members: Iterable[str]) -> None:
         room = self._presence.room(appointment)
@@ -198,11 +228,16 @@ class Revoker:
         self._event(organisation_topic(room.organisation), body)
 
     def _event(self, topic: str, body: dict[str, str]) -> None:
-        try:
-            self._bus.publish(topic, "E" + encode(body))
-        except Exception as error:  # noqa: BLE001 - presence is gone; views catch up at their next refresh
-            log.warning("could not announce a revocation (%s)", type(error).__name__)
+        self._bus.publish(topic, "E" + encode(body))
 
     def _members_of(self, appointment: str, invitation: str) -> set[str]:
         # Stale members too: a socket that stopped answering may still be open somewhere.
         return {m.id for m in self._presence.members(appointment, float("-inf")) if m.invitation == invitation}
+
+
+@contextlib.contextmanager
+def _best_effort(what: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - the commit stands; handshakes and pass checks ask the database
+        log.error("revocation: could not %s (%s); sockets close at their next check", what, type(error).__name__)

@@ -204,7 +204,7 @@ PASS_KEY = "vc_pass"  # noqa: S105 - a session key, not a password
 
 
 def grant_pass(participant_pass: ParticipantPass) -> None:
-    """Keep the pass in the session cookie (replacing an earlier one); nothing of it is stored server-side."""
+    """Keep the pass (ids only) in the session cookie, replacing an earlier one; the name stays in presence."""
     session[PASS_KEY] = participant_pass.as_dict()
 
 

@@ -26,13 +26,9 @@ from simple_websocket import ConnectionClosed
 
 from .joining import ParticipantPass
 from .models import Appointment, Role
-from .presence import Member, Room
-from .revocation import (
-    CHANNEL as REVOCATIONS,
-)
-from .revocation import (
-    CLOSE_CODE as REVOKED_CLOSE_CODE,
-)
+from .presence import CheckInRecord, Member, Room
+from .revocation import CHANNEL as REVOCATIONS
+from .revocation import CLOSE_CODE as REVOKED_CLOSE_CODE
 from .revocation import (
     Claim,
     Reason,
@@ -68,6 +64,7 @@ from .waiting_room import ADMITTED, WAITING, Staffer
 if TYPE_CHECKING:
     from flask import Flask
 
+    from .bus import Bus
     from .state import VCState
 
 log = logging.getLogger(__name__)
@@ -98,15 +95,22 @@ class TokenBucket:
 
 
 class LiveConnections:
-    """The sockets of this process, so they can re-announce themselves after Redis restarted."""
+    """The sockets of this process: revocations close them; after a Redis restart they re-announce."""
 
     def __init__(self) -> None:
         self._items: set[Connection] = set()
         self._lock = threading.Lock()
+        self._bus: Bus | None = None
+        self._listening = False
 
     def add(self, connection: Connection) -> None:
         with self._lock:
             self._items.add(connection)
+            listen = not self._listening and self._bus is not None
+            self._listening = self._listening or listen
+        if listen:
+            assert self._bus is not None
+            self._bus.subscribe(REVOCATIONS, self.apply)
 
     def discard(self, connection: Connection) -> None:
         with self._lock:
@@ -116,8 +120,9 @@ class LiveConnections:
         with self._lock:
             return len(self._items)
 
-    def listen_for_revocations(self, bus: Any) -> None:
-        bus.subscribe(REVOCATIONS, self.apply)
+    def listen_for_revocations(self, bus: Bus) -> None:
+        """Subscribe with the first socket: workers and CLI commands hold no listener."""
+        self._bus = bus
 
     def apply(self, raw: str) -> None:
         """A revocation from any process: close every socket here that it hits."""
@@ -144,6 +149,10 @@ class LiveConnections:
             connection.reannounce()
 
 
+class Revoked(Exception):
+    """Raised after ``Connection.revoke``: stop handling the message."""
+
+
 class Connection:
     """The parts every socket shares; subclasses speak for a role."""
 
@@ -162,12 +171,14 @@ class Connection:
         self.last_pass_check = time.monotonic()
         self.claims: tuple[Claim, ...] = ()
         self.revoked: Revocation | None = None
+        self.opened = state.clock.now().timestamp()
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def run(self) -> None:
+        # Known to revocations before a single message is read: none can slip between.
+        self.state.connections.add(self)
         reader = threading.Thread(target=self._read_loop, name=f"vc-socket-{self.id}", daemon=True)
         reader.start()
-        self.state.connections.add(self)
         try:
             while True:
                 item = self.outbox.get()
@@ -201,6 +212,13 @@ class Connection:
         self.revoked = revocation
         self.send_json(revocation.final_message())
         self.close(REVOKED_CLOSE_CODE, "revoked")
+
+    def refuse_if_revoked(self) -> None:
+        """A revocation that came before this socket could hear it (between handshake and hello)."""
+        reason = self.state.waiting_room.revoked_reason(self.claims)
+        if reason is not None:
+            self.revoke(Revocation((), self.state.clock.now().timestamp(), Reason(reason)))
+            raise Revoked
 
     def close(self, code: int = 1000, reason: str = "", *, flush: bool = True) -> None:
         """Close after what is queued has been sent; ``flush=False`` closes at once."""
@@ -270,6 +288,8 @@ class Connection:
             if not self.greeted and not isinstance(message, Hello | Ping):
                 raise ProtocolError("hello_first", "send hello first")
             self.on_message(message)
+        except Revoked:
+            pass  # the final message is on its way
         except ProtocolError as error:
             self.send(error.as_message())
             if error.close:
@@ -322,6 +342,8 @@ class RoomIdentity:
     name: str
     kind: str = "patient"
     participant_pass: ParticipantPass | None = None
+    #: The check-in behind the pass, as the handshake found it (written back after a Redis restart).
+    check_in: CheckInRecord | None = None
     staffer: Staffer | None = None
 
 
@@ -346,7 +368,7 @@ class RoomConnection(Connection):
         self.replaced = False
         self.relay_consented = False
         self.room = state.waiting_room.room_for(appointment) if appointment is not None else room
-        self.claims = room_claims(identity, self.room)
+        self.claims = room_claims(identity, self.room, self.opened)
 
     @property
     def waiting_room(self) -> Any:
@@ -376,8 +398,7 @@ class RoomConnection(Connection):
             raise ProtocolError("already_joined", "hello was already sent")
         if self.room is None:
             raise ProtocolError("unknown_room", "this consultation is not open", close=True)
-        if self.waiting_room.is_revoked(self.claims):
-            raise ProtocolError("revoked", "this access was withdrawn", close=True)
+        self._refuse_stale_identity()
         identity = self.identity
         if self.waiting_room.was_declined(self.room.appointment, identity.member_id):
             self.left = True  # sent away earlier: the page shows so again, the queue is not told
@@ -401,6 +422,10 @@ class RoomConnection(Connection):
         ):
             self.subscribe(topic)
         member, resume = self.waiting_room.arrive(self.room, template, message.resume, self.id)
+        if self.waiting_room.revoked_reason(self.claims) is not None:
+            # Revoked while arriving: take the entry back out, then the final word.
+            self.waiting_room.presence.remove(self.room.appointment, member.id)
+            self._refuse_stale_identity()
         if identity.role == "practitioner" and member.state != ADMITTED:
             member = self.waiting_room.presence.update(self.room.appointment, member.id, state=ADMITTED) or member
         self.member = member
@@ -433,6 +458,24 @@ class RoomConnection(Connection):
                 "fileMaxBytes": self.state.settings.file_transfer_max_bytes,
             }
         )
+
+    def _refuse_stale_identity(self) -> None:
+        """Ask again what the handshake asked: is this still this person's access to this room?"""
+        assert self.room is not None
+        appointment = self.room.appointment
+        try:
+            self.refuse_if_revoked()
+        except Revoked:
+            if self.waiting_room.revoked_reason((Claim(appointment_scope(appointment)),)) is not None:
+                self.waiting_room.presence.close_room(appointment)  # this socket's handshake reopened it
+            raise
+        pass_ = self.identity.participant_pass
+        if pass_ is not None and self.state.check_in.name_of(pass_) is None:
+            raise ProtocolError("expired", "this invitation is no longer valid", close=True)
+        if self.identity.role == "practitioner":
+            current = self.waiting_room.room(appointment)
+            if current is not None and current.practitioner != self.identity.member_id:
+                raise ProtocolError("not_allowed", "this appointment was handed over to a colleague", close=True)
 
     def _practitioner_name(self, room: Room) -> str:
         person = self.state.directory.by_public_id(room.practitioner)
@@ -485,8 +528,7 @@ class RoomConnection(Connection):
             raise ProtocolError("relay_unavailable", "no relay server is configured")
         if self.member_state != ADMITTED:
             raise ProtocolError("not_admitted", "wait until you are admitted")
-        if self.waiting_room.is_revoked(self.claims):
-            raise ProtocolError("revoked", "this access was withdrawn", close=True)
+        self.refuse_if_revoked()
         if not self.relay_consented and self.identity.participant_pass is not None:
             pass_ = self.identity.participant_pass
             self.state.check_in.record_relay_consent(pass_.invitation, pass_.language)
@@ -551,9 +593,12 @@ class RoomConnection(Connection):
             self.close(1000, kind)
 
     def on_close(self) -> None:
-        # A revocation removed the member already, except a signed-out practitioner, who may come back.
+        # A revocation removed the member already, except a signed-out practitioner, who may come back;
+        # removing again catches an arrival that raced the revocation.
         removed = self.revoked is not None and self.revoked.reason is not Reason.SIGNED_OUT
-        if self.greeted and not self.left and not self.replaced and not removed and self.room is not None:
+        if removed and self.greeted and self.room is not None:
+            self.waiting_room.presence.remove(self.room.appointment, self.identity.member_id)
+        elif self.greeted and not self.left and not self.replaced and self.room is not None:
             self.waiting_room.went_offline(self.room, self.identity.member_id)
 
     def reannounce(self) -> None:
@@ -566,9 +611,8 @@ class RoomConnection(Connection):
             if current is None:
                 self.waiting_room.presence.open_room(room)
                 self.waiting_room.restore(room, replace_member(member, self.member_state))
-            if self.identity.participant_pass is not None:
-                pass_ = self.identity.participant_pass
-                self.state.check_in.hold_again(pass_, self.identity.name, min(room.expires_at, pass_.expires_at))
+            if self.identity.check_in is not None:
+                self.state.check_in.hold_again(self.identity.check_in)
 
         self._in_app(write_again)
 
@@ -580,7 +624,7 @@ class PracticeConnection(Connection):
     def __init__(self, ws: Any, app: Flask, state: VCState, staffer: Staffer) -> None:
         super().__init__(ws, app, state)
         self.staffer = staffer
-        self.claims = staffer_claims(staffer)
+        self.claims = staffer_claims(staffer, self.opened)
 
     def reannounce(self) -> None:
         if self.greeted and not self.closing.is_set():
@@ -592,6 +636,7 @@ class PracticeConnection(Connection):
         if isinstance(message, Hello):
             if self.greeted:
                 raise ProtocolError("already_joined", "hello was already sent")
+            self.refuse_if_revoked()
             self.greeted = True
             if self.staffer.role is Role.PRACTITIONER:
                 self.subscribe(practitioner_topic(self.staffer.public_id))
@@ -606,23 +651,24 @@ class PracticeConnection(Connection):
             raise ProtocolError("not_allowed", "the dashboard does not relay media signalling", ref=message.type)
 
 
-def staffer_claims(staffer: Staffer) -> tuple[Claim, ...]:
-    claims = [Claim(practitioner_scope(staffer.public_id)), Claim(organisation_scope(staffer.organisation_id))]
+def staffer_claims(staffer: Staffer, opened: float) -> tuple[Claim, ...]:
+    """A person who signs in: ``opened`` is when the socket opened (an organisation may start again later)."""
+    claims = [Claim(practitioner_scope(staffer.public_id)), Claim(organisation_scope(staffer.organisation_id), opened)]
     if staffer.signed_in_at is not None:
         claims.append(Claim(sessions_scope(staffer.public_id), since=staffer.signed_in_at))
     return tuple(claims)
 
 
-def room_claims(identity: RoomIdentity, room: Room | None) -> tuple[Claim, ...]:
+def room_claims(identity: RoomIdentity, room: Room | None, opened: float) -> tuple[Claim, ...]:
     """What a room socket depends on; probes (no appointment) depend on nothing revocable."""
     if identity.role == "probe" or room is None:
         return ()
-    claims = [Claim(appointment_scope(room.appointment)), Claim(organisation_scope(room.organisation))]
+    claims = [Claim(appointment_scope(room.appointment)), Claim(organisation_scope(room.organisation), opened)]
     if identity.participant_pass is not None:
         invitation = identity.participant_pass.invitation
         claims += [Claim(invitation_scope(invitation)), Claim(member_scope(identity.member_id))]
     if identity.staffer is not None:
-        claims += staffer_claims(identity.staffer)
+        claims += staffer_claims(identity.staffer, opened)
     return tuple(dict.fromkeys(claims))
 
 

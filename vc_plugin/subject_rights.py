@@ -207,7 +207,7 @@ class SubjectRights:
         person = session.scalars(select(Practitioner).where(Practitioner.public_id == practitioner_public_id)).first()
         if person is None or (organisation_id is not None and person.organisation_id != organisation_id):
             raise LookupError("no such person")
-        erased: list[str] = []
+        erased: dict[str, list[str]] = {}
         invitations = 0
         while True:
             batch = session.scalars(
@@ -216,7 +216,7 @@ class SubjectRights:
             if not batch:
                 break
             for appointment in batch:
-                erased.append(appointment.public_id)
+                erased[appointment.public_id] = [i.public_id for i in appointment.invitations]
                 invitations += self._appointments.erase(appointment)["invitations"]
             session.flush()
         session.execute(

@@ -84,8 +84,8 @@ class WaitingRoom:
         claims = [(c.scope, c.since) for c in (*sender, *target_claims(member))]
         return self._bus.publish_unless_revoked(member_topic(appointment, member), "R" + message, claims)
 
-    def is_revoked(self, claims: tuple[Claim, ...]) -> bool:
-        return self._bus.is_revoked([(c.scope, c.since) for c in claims])
+    def revoked_reason(self, claims: tuple[Claim, ...]) -> str | None:
+        return self._bus.revoked_reason([(c.scope, c.since) for c in claims])
 
     def _dashboards(self, room: Room, body: dict[str, Any]) -> None:
         self.event(practitioner_topic(room.practitioner), body)
@@ -244,17 +244,21 @@ class WaitingRoom:
         """End the consultation for everyone: sockets close, presence is deleted, the link expires."""
         room = self._own_room(actor, appointment)
         self.event(room_topic(appointment), {"type": "ended"})
-        self._dashboards(room, {"type": "queue-update", "op": "ended", "appointment": appointment})
-        self._revoker.appointment(appointment, Reason.ENDED)  # closes the room's presence too
-        self._mark_ended(room, actor)
+        invitations = self._mark_ended(room, actor)
+        # After the commit: closes the room and its presence, tells the dashboards, forgets the names.
+        self._revoker.appointment(appointment, Reason.ENDED, invitations)
         signals.emit(signals.consultation_ended, appointment_id=appointment)
 
-    def _mark_ended(self, room: Room, actor: Staffer) -> None:
+    def _mark_ended(self, room: Room, actor: Staffer) -> list[str]:
+        """The appointment is over in the database too; returns its invitations' ids."""
         from sqlalchemy import select
 
         session = self._session()
         appointment = session.scalars(select(Appointment).where(Appointment.public_id == room.appointment)).first()
-        if appointment is not None and appointment.state is AppointmentState.PLANNED:
+        if appointment is None:
+            return []
+        invitations = [i.public_id for i in appointment.invitations]
+        if appointment.state is AppointmentState.PLANNED:
             appointment.state = AppointmentState.ENDED
             self._audit.record(
                 "consultation.ended",
@@ -263,6 +267,7 @@ class WaitingRoom:
                 subject=room.appointment,
             )
             session.commit()
+        return invitations
 
     def handover(self, actor: Staffer, appointment: str, practitioner_public_id: str) -> Room:
         """Staff (or the practitioner) hand the appointment to a colleague of the same organisation."""

@@ -15,6 +15,7 @@ from ..navigation import socket_path
 from ..ratelimits import code_entry_client
 from ..sessions import current_pass, drop_pass, grant_pass
 from ..state import vc_state
+from ..web import wants_json
 
 bp = Blueprint("join", __name__, url_prefix="/join")
 
@@ -124,12 +125,6 @@ def _refused_as_json(refused: CheckInRefused) -> Response:
         wait = (refused.until - vc_state().clock.now()).total_seconds()
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)) + 1)
     return response
-
-
-def wants_json() -> bool:
-    """A client of its own (docs/signaling.md) asks for JSON; browsers get pages and redirects."""
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json"
 
 
 @bp.get("/<string(maxlength=32):invitation_id>/room")
