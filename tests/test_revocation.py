@@ -215,6 +215,12 @@ def test_a_new_code_revokes_every_pass_of_the_old_one(world):
         await call.patients[0].send({"type": "relay-request", "consent": True})
         before = await revoked_within(call.patients[0], "new_code")
         assert [m for m in before if m["type"] == "relay"] == []
+        # The others hear that this person left, however fast the revoked socket closed itself.
+        assert (await call.doctor.receive("peer-left"))["peer"] == call.patient_ids[0]
+        left = await call.dashboard.receive("queue-update")
+        while left["op"] != "left":
+            left = await call.dashboard.receive("queue-update")
+        assert left["member_id"] == call.patient_ids[0]
         # The other patient's offer is the marker: an earlier offer of the revoked one would come first.
         await relay_flows(call, 1)
         no_offer_from(call.doctor.inbox, call.patient_ids[0])
@@ -244,6 +250,7 @@ def test_removing_a_participant_closes_only_their_socket(world):
         host.state.subject_rights.erase_participant(Principal.of(people.doc), invitation)
         await call.patients[0].send({"type": "offer", "to": call.doctor_id, "sdp": "removed"})
         await revoked_within(call.patients[0], "participant_removed")
+        assert (await call.doctor.receive("peer-left"))["peer"] == call.patient_ids[0]
         await relay_flows(call, 1)  # the others go on
         no_offer_from(call.doctor.inbox, call.patient_ids[0])
         # Nothing is relayed *to* the removed person either, whoever still has them in their list.

@@ -209,9 +209,11 @@ class Revoker:
                     self._presence.drop_check_in(invitation)
 
     def _remove(self, appointment: str, members: Iterable[str]) -> None:
+        """Out of presence, and told, even when the revoked socket's own close was quicker."""
         room = self._presence.room(appointment)
         for member in members:
-            if self._presence.remove(appointment, member) is None or room is None:
+            self._presence.remove(appointment, member)
+            if room is None:
                 continue
             self._event(room_topic(appointment), {"type": "peer-left", "peer": member})
             left = {"type": "queue-update", "op": "left", "appointment": appointment, "member_id": member}
