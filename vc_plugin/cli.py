@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 
 from . import schema
 from .crypto import generate_master_key, new_token, token_digest
+from .revocation import Reason
 from .state import vc_state
 
 vc_cli = AppGroup("vc", help="vc_plugin: video consultations.")
@@ -217,7 +218,6 @@ def shred_organisation(slug: str, yes: bool) -> None:
 
     from .audit import Actor
     from .models import Appointment, AppointmentState, Organisation
-    from .revocation import Reason
 
     state = vc_state()
     organisation = state.db.session.scalars(select(Organisation).where(Organisation.slug == slug)).first()

@@ -228,18 +228,24 @@ class CheckIn:
             self._session().commit()
 
     def pass_is_valid(self, participant_pass: ParticipantPass) -> bool:
-        """Within its time, the invitation's current check-in, and the invitation still open."""
+        return self.valid_record(participant_pass) is not None
+
+    def valid_record(self, participant_pass: ParticipantPass) -> CheckInRecord | None:
+        """The pass's check-in, if the pass still works: within its time, the invitation's current
+        check-in made with the current code, and the invitation still open."""
         if participant_pass.expires_at <= self._clock.now().timestamp():
-            return False
+            return None
         record = self.record_of(participant_pass)
         if record is None:
-            return False  # replaced by a later check-in, or revoked by a new code
+            return None  # replaced by a later check-in, or revoked by a new code
         invitation = self._appointments.invitation_by_public_id(participant_pass.invitation)
-        return (
-            invitation is not None
-            and secrets.compare_digest(record.code_tag, code_tag(invitation.code_hash))  # made with today's code
-            and self._appointments.link_state(invitation) is LinkState.OPEN
-        )
+        if (
+            invitation is None
+            or not secrets.compare_digest(record.code_tag, code_tag(invitation.code_hash))  # made with today's code
+            or self._appointments.link_state(invitation) is not LinkState.OPEN
+        ):
+            return None
+        return record
 
     def _record_consent(self, invitation: Invitation, kind: ConsentKind, language: str) -> None:
         self._session().add(

@@ -26,12 +26,12 @@ import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .bus import Bus
 from .clock import Clock
 from .presence import PresenceStore, Room, index_of_organisation
-from .signaling import encode
-from .topics import organisation_topic, practitioner_topic, room_topic
+from .topics import dashboard_topics, event_message, room_topic
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +85,11 @@ def organisation_scope(organisation: int) -> str:
     return f"o:{organisation}"
 
 
-@dataclass(frozen=True)
-class Claim:
-    """A scope a socket depends on; revoked by a revocation of that scope later than ``since``."""
+class Claim(NamedTuple):
+    """A scope a socket depends on; revoked by a revocation of that scope later than ``since``.
+
+    A (scope, since) pair, as :meth:`vc_plugin.bus.Bus.publish_unless_revoked` checks it.
+    """
 
     scope: str
     since: float = ALWAYS
@@ -226,11 +228,11 @@ class Revoker:
             self._dashboards(room, {"type": "queue-update", "op": "ended", "appointment": appointment})
 
     def _dashboards(self, room: Room, body: dict[str, str]) -> None:
-        self._event(practitioner_topic(room.practitioner), body)
-        self._event(organisation_topic(room.organisation), body)
+        for topic in dashboard_topics(room.practitioner, room.organisation):
+            self._event(topic, body)
 
     def _event(self, topic: str, body: dict[str, str]) -> None:
-        self._bus.publish(topic, "E" + encode(body))
+        self._bus.publish(topic, event_message(body))
 
     def _members_of(self, appointment: str, invitation: str) -> set[str]:
         # Stale members too: a socket that stopped answering may still be open somewhere.

@@ -11,6 +11,10 @@ connection updates its own state, then forwards it).
 
 from __future__ import annotations
 
+from typing import Any
+
+from .signaling import encode
+
 
 def member_topic(appointment: str, member: str) -> str:
     return f"m:{appointment}:{member}"
@@ -30,3 +34,12 @@ def organisation_topic(organisation: int) -> str:
 
 def connection_topic(connection: str) -> str:
     return f"c:{connection}"
+
+
+def dashboard_topics(practitioner: str, organisation: int) -> tuple[str, str]:
+    """The practitioner's own dashboard and the organisation's shared queue."""
+    return practitioner_topic(practitioner), organisation_topic(organisation)
+
+
+def event_message(body: dict[str, Any]) -> str:
+    return "E" + encode(body)

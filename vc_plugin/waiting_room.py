@@ -25,8 +25,16 @@ from .models import Appointment, AppointmentState, Role
 from .presence import Member, PresenceStore, Room, index_of_organisation, index_of_practitioner
 from .probe import PROBE_PREFIX
 from .revocation import Claim, Reason, Revoker, target_claims
-from .signaling import ProtocolError, encode
-from .topics import connection_topic, member_topic, organisation_topic, practitioner_topic, room_topic
+from .signaling import ProtocolError
+from .topics import (
+    connection_topic,
+    dashboard_topics,
+    event_message,
+    member_topic,
+    organisation_topic,
+    practitioner_topic,
+    room_topic,
+)
 
 WAITING, ADMITTED = "waiting", "admitted"
 #: How many sent-away members a room remembers (a room holds a handful of people).
@@ -77,19 +85,19 @@ class WaitingRoom:
 
     # --- publishing ----------------------------------------------------------------------------------
     def event(self, topic: str, body: dict[str, Any]) -> None:
-        self._bus.publish(topic, "E" + encode(body))
+        self._bus.publish(topic, event_message(body))
 
     def relay(self, appointment: str, member: str, message: str, sender: tuple[Claim, ...]) -> bool:
         """Forward to one member, unless sender or receiver was revoked (then False)."""
-        claims = [(c.scope, c.since) for c in (*sender, *target_claims(member))]
+        claims = (*sender, *target_claims(member))
         return self._bus.publish_unless_revoked(member_topic(appointment, member), "R" + message, claims)
 
     def revoked_reason(self, claims: tuple[Claim, ...]) -> str | None:
-        return self._bus.revoked_reason([(c.scope, c.since) for c in claims])
+        return self._bus.revoked_reason(claims)
 
     def _dashboards(self, room: Room, body: dict[str, Any]) -> None:
-        self.event(practitioner_topic(room.practitioner), body)
-        self.event(organisation_topic(room.organisation), body)
+        for topic in dashboard_topics(room.practitioner, room.organisation):
+            self.event(topic, body)
 
     # --- rooms --------------------------------------------------------------------------------------
     def room_for(self, appointment: Appointment) -> Room:

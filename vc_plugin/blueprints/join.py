@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Blueprint, jsonify, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -60,10 +60,14 @@ def _check_in_page(invitation_id: str, status: int = 200, **extra: object) -> Re
     }
     response = make_response(render_template("vc_plugin/join/check_in.html", **context), status)
     if status == 429 and paused_until is not None:
-        # One second more: Flask-Limiter rewrites this header on its endpoints and rounds it down.
-        wait = (paused_until - state.clock.now()).total_seconds()
-        response.headers["Retry-After"] = str(max(1, math.ceil(wait)) + 1)
+        response.headers["Retry-After"] = _retry_after(paused_until)
     return response
+
+
+def _retry_after(until: datetime) -> str:
+    # One second more: Flask-Limiter rewrites this header on its endpoints and rounds it down.
+    wait = (until - vc_state().clock.now()).total_seconds()
+    return str(max(1, math.ceil(wait)) + 1)
 
 
 @bp.get("/<string(maxlength=32):invitation_id>")
@@ -122,8 +126,7 @@ def _refused_as_json(refused: CheckInRefused) -> Response:
     response = jsonify(body)
     response.status_code = STATUS[refused.problem]
     if refused.until is not None:
-        wait = (refused.until - vc_state().clock.now()).total_seconds()
-        response.headers["Retry-After"] = str(max(1, math.ceil(wait)) + 1)
+        response.headers["Retry-After"] = _retry_after(refused.until)
     return response
 
 
@@ -132,7 +135,8 @@ def room(invitation_id: str) -> tuple[str, int] | Response:
     """Device check, waiting room and call, on one page with one connection."""
     state = vc_state()
     participant_pass = current_pass(invitation_id)
-    if participant_pass is None or not state.check_in.pass_is_valid(participant_pass):
+    record = state.check_in.valid_record(participant_pass) if participant_pass is not None else None
+    if participant_pass is None or record is None:
         drop_pass()
         return redirect(url_for(".link", invitation_id=invitation_id))
     invitation = state.appointments.invitation_by_public_id(invitation_id)
@@ -146,7 +150,7 @@ def room(invitation_id: str) -> tuple[str, int] | Response:
     return render_template(
         "vc_plugin/join/room.html",
         participant=participant_pass,
-        participant_name=state.check_in.name_of(participant_pass),
+        participant_name=record.name,
         appointment=invitation.appointment,
         practitioner=invitation.appointment.practitioner,
         client_config=client_config,
@@ -158,14 +162,15 @@ def receipt(invitation_id: str) -> tuple[str, int] | Response:
     """A checked-in participant's privacy receipt: what is stored about this appointment, and until when."""
     state = vc_state()
     participant_pass = current_pass(invitation_id)
-    if participant_pass is None or not state.check_in.pass_is_valid(participant_pass):
+    record = state.check_in.valid_record(participant_pass) if participant_pass is not None else None
+    if participant_pass is None or record is None:
         return redirect(url_for(".link", invitation_id=invitation_id))
     invitation = state.appointments.invitation_by_public_id(invitation_id)
     assert invitation is not None
     return render_template(
         "vc_plugin/join/receipt.html",
         participant=participant_pass,
-        participant_name=state.check_in.name_of(participant_pass),
+        participant_name=record.name,
         invitation=invitation,
         appointment=invitation.appointment,
         consents=state.subject_rights.consents_of(invitation),

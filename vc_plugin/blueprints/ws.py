@@ -67,8 +67,8 @@ def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
     appointment = state.db.session.scalars(select(Appointment).where(Appointment.public_id == appointment_id)).first()
     participant_pass = current_pass()
     if participant_pass is not None and participant_pass.appointment == appointment_id:
-        record = state.check_in.record_of(participant_pass)
-        if appointment is None or record is None or not state.check_in.pass_is_valid(participant_pass):
+        record = state.check_in.valid_record(participant_pass)
+        if appointment is None or record is None:
             abort(410, description="This invitation is no longer valid.")
         return RoomIdentity(
             appointment=appointment_id,
