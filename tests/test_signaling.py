@@ -149,6 +149,49 @@ def test_resume_puts_the_patient_back_in_the_same_place(world):
     asyncio.run(scenario())
 
 
+def test_a_closed_socket_shows_offline_at_once_and_a_return_clears_it(world):
+    """Presence tells the truth: offline on every dashboard when the socket closes (not after a
+    timeout), also for a dashboard opened later; back online with the resume; and the late close
+    of a socket that a newer one replaced does not mark the person offline again."""
+    host, people, first, second = world
+
+    async def scenario():
+        planned = plan(host, people)
+        appointment = planned.appointment.public_id
+        issued = planned.invitations[0]
+        cookie = check_in(first.url, issued.invitation.public_id, issued.code, name="Frau Offline")
+        dashboard = await SignalClient.open(second.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
+        await dashboard.hello()
+        patient = await SignalClient.open(first.ws_url, f"/vc/ws/room/{appointment}", cookie)
+        welcome = await patient.hello()
+        arrived = await dashboard.receive("queue-update")
+        assert arrived["op"] == "arrived" and arrived["member"]["offline"] is False
+
+        await patient.close()  # the tab is closed
+        offline = await dashboard.receive("queue-update", timeout=2)
+        assert offline["op"] == "offline" and offline["member_id"] == welcome["you"]["id"]
+        later = await SignalClient.open(first.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
+        [room] = (await later.hello())["rooms"]
+        assert [(m["name"], m["offline"]) for m in room["members"]] == [("Frau Offline", True)]
+
+        # Back on another process with the resume token: online again, same place.
+        old = await SignalClient.open(first.ws_url, f"/vc/ws/room/{appointment}", cookie)
+        again = await old.hello(resume=welcome["resume"])
+        back = await dashboard.receive("queue-update")
+        assert back["op"] == "arrived" and back["member"]["offline"] is False
+        newer = await SignalClient.open(second.ws_url, f"/vc/ws/room/{appointment}", cookie)
+        await newer.hello(resume=again["resume"])
+        assert (await old.receive("error"))["code"] == "replaced"
+        await old.close()
+        fresh = await SignalClient.open(second.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
+        [room] = (await fresh.hello())["rooms"]
+        assert [m["offline"] for m in room["members"]] == [False], "a replaced socket's close is no news"
+        for client in (newer, dashboard, later, fresh):
+            await client.close()
+
+    asyncio.run(scenario())
+
+
 def test_group_mesh_and_staff_queue(world):
     host, people, first, second = world
 

@@ -87,6 +87,13 @@ CLIENT_STRINGS = {
     "state_closed": _l("ended"),
     "state_reconnecting": _l("reconnecting …"),
     "nobody_to_send": _l("Nobody is connected yet."),
+    "microphone_is_off": _l("microphone off"),
+    "camera_is_off": _l("camera off"),
+    "sound_only_badge": _l("sound only"),
+    "peer_chose_sound_only": _l("{name} switched to sound only to keep the connection steady."),
+    "weak_connection": _l("The connection is weak; your picture is now sent smaller."),
+    "sound_only_on": _l("Sound only: no picture is sent or received."),
+    "picture_back": _l("The picture is switched back on."),
     "relay_connecting": _l("Connecting via the relay …"),
     "relay_declined_text": _l("Without the relay, no connection is possible on this network."),
     # files

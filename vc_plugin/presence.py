@@ -42,6 +42,10 @@ class Member:
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "role": self.role, "name": self.name, "kind": self.kind, "since": self.since}
 
+    def listed(self) -> dict[str, Any]:
+        """What dashboards list: the public part, the state, and whether a socket speaks for it now."""
+        return {**self.public(), "state": self.state, "offline": not self.connection}
+
 
 @dataclass(frozen=True)
 class Room:
@@ -81,6 +85,10 @@ class PresenceStore(Protocol):
     def members(self, appointment: str, now: float) -> list[Member]: ...
     def touch(self, appointment: str, member_id: str, now: float) -> None: ...
     def remove(self, appointment: str, member_id: str) -> Member | None: ...
+    def disconnect(self, appointment: str, member_id: str, connection: str) -> Member | None:
+        """Mark the member offline if ``connection`` still speaks for it; None if a newer one does."""
+        ...
+
     def close_room(self, appointment: str) -> None: ...
     def rooms_of(self, index: str) -> list[str]: ...
     def purge_stale(self, now: float) -> int: ...
@@ -193,6 +201,15 @@ class MemoryPresence:
             self._seen.get(appointment, {}).pop(member_id, None)
             return self._members.get(appointment, {}).pop(member_id, None)
 
+    def disconnect(self, appointment: str, member_id: str, connection: str) -> Member | None:
+        with self._lock:
+            members = self._members.get(appointment, {})
+            member = members.get(member_id)
+            if member is None or member.connection != connection:
+                return None
+            members[member_id] = replace(member, connection="")
+            return members[member_id]
+
     def close_room(self, appointment: str) -> None:
         with self._lock:
             room = self._rooms.pop(appointment, None)
@@ -256,6 +273,18 @@ redis.call('HSET', KEYS[1], ARGV[1], encoded)
 return encoded
 """
 
+#: Clear a member's connection if it is still ARGV[2]. KEYS[1]=members hash, ARGV=[id, connection]
+_DISCONNECT_MEMBER = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local member = cjson.decode(raw)
+if member['connection'] ~= ARGV[2] then return false end
+member['connection'] = ''
+local encoded = cjson.encode(member)
+redis.call('HSET', KEYS[1], ARGV[1], encoded)
+return encoded
+"""
+
 
 class RedisPresence:
     """Keys per room: ``…:meta`` (hash), ``…:members`` (id → JSON), ``…:seen`` (id → time)."""
@@ -264,6 +293,7 @@ class RedisPresence:
         self._redis = redis
         self._clock = clock
         self._update_member = redis.register_script(_UPDATE_MEMBER)
+        self._disconnect_member = redis.register_script(_DISCONNECT_MEMBER)
 
     @staticmethod
     def _keys(appointment: str) -> tuple[str, str, str]:
@@ -356,6 +386,10 @@ class RedisPresence:
             pipe.hdel(members, member_id)
             pipe.hdel(seen, member_id)
             raw, _, _ = pipe.execute()
+        return _member(raw) if raw else None
+
+    def disconnect(self, appointment: str, member_id: str, connection: str) -> Member | None:
+        raw = self._disconnect_member(keys=[self._keys(appointment)[1]], args=[member_id, connection])
         return _member(raw) if raw else None
 
     def close_room(self, appointment: str) -> None:

@@ -599,7 +599,7 @@ class RoomConnection(Connection):
         if removed and self.greeted and self.room is not None:
             self.waiting_room.presence.remove(self.room.appointment, self.identity.member_id)
         elif self.greeted and not self.left and not self.replaced and self.room is not None:
-            self.waiting_room.went_offline(self.room, self.identity.member_id)
+            self.waiting_room.went_offline(self.room, self.identity.member_id, self.id)
 
     def reannounce(self) -> None:
         if not self.greeted or self.closing.is_set() or self.room is None or self.member is None:

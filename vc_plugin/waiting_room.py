@@ -148,7 +148,7 @@ class WaitingRoom:
                     "type": "queue-update",
                     "op": "arrived",
                     "appointment": room.appointment,
-                    "member": {**member.public(), "state": member.state},
+                    "member": member.listed(),
                     "room": self.room_snapshot(room),
                 },
             )
@@ -160,7 +160,7 @@ class WaitingRoom:
                     "type": "queue-update",
                     "op": "in-call",
                     "appointment": room.appointment,
-                    "member": {**member.public(), "state": member.state},
+                    "member": member.listed(),
                 },
             )
         return member, token
@@ -168,14 +168,18 @@ class WaitingRoom:
     def restore(self, room: Room, member: Member) -> None:
         """Write a member back after presence was lost, keeping its place (``since``)."""
         self.presence.put(room.appointment, member, self.now())
-        body = {"member": {**member.public(), "state": member.state}, "appointment": room.appointment}
+        body = {"member": member.listed(), "appointment": room.appointment}
         if member.state == WAITING:
             self._dashboards(room, {"type": "queue-update", "op": "arrived", **body, "room": self.room_snapshot(room)})
         else:
             self._dashboards(room, {"type": "queue-update", "op": "in-call", **body})
 
-    def went_offline(self, room: Room, member_id: str) -> None:
-        """The socket closed without "leave": keep the place for a while, tell the others."""
+    def went_offline(self, room: Room, member_id: str, connection: str) -> None:
+        """The socket closed without "leave": keep the place for a while, tell the others at once.
+
+        Nothing is said when a newer socket already speaks for the member (a reload, a reconnect)."""
+        if self.presence.disconnect(room.appointment, member_id, connection) is None:
+            return
         self._dashboards(
             room, {"type": "queue-update", "op": "offline", "appointment": room.appointment, "member_id": member_id}
         )
@@ -332,8 +336,7 @@ class WaitingRoom:
             "ends_at": room.ends_at,
             "notice": room.notice,
             "members": [
-                {**m.public(), "state": m.state}
-                for m in sorted(self.presence.members(room.appointment, now), key=lambda m: m.since)
+                m.listed() for m in sorted(self.presence.members(room.appointment, now), key=lambda m: m.since)
             ],
         }
 

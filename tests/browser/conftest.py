@@ -89,6 +89,20 @@ REMOTE_VIDEO_PLAYS = """() => {
   const video = document.querySelector('video[data-remote]');
   return Boolean(video && video.videoWidth > 0 && !video.paused);
 }"""
+# Test-only instrumentation, installed before the page's scripts: keeps every RTCPeerConnection
+# in window.__vcPcs, so that tests can read getStats() or stop a sender as a broken device would.
+KEEP_PEER_CONNECTIONS = """(() => {
+  const Original = window.RTCPeerConnection;
+  window.__vcPcs = [];
+  window.RTCPeerConnection = class extends Original {
+    constructor(...args) { super(...args); window.__vcPcs.push(this); }
+  };
+})();"""
+# Counts the frames the remote <video> has shown so far (advancing = a live picture).
+REMOTE_FRAMES = """() => {
+  const video = document.querySelector('video[data-remote]');
+  return video ? video.getVideoPlaybackQuality().totalVideoFrames : 0;
+}"""
 # Compared with the phone's width, not innerWidth: a mobile browser widens its layout viewport to wide content.
 PAGE_WIDTH = "() => document.scrollingElement.scrollWidth"
 

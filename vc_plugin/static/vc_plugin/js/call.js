@@ -1,57 +1,119 @@
 // The call: one RTCPeerConnection per other participant (a mesh), "perfect negotiation" so
-// that either side may (re)negotiate, a negotiated data channel for chat and files, ICE
-// restarts on network changes, and a relay (TURN) only after the person agreed.
+// that either side may (re)negotiate, a negotiated data channel for chat and files, and a relay
+// (TURN) only after the person agreed.
+//
+// Recovery (docs/signaling.md, "When the network drops"): while the signalling socket is down
+// nothing is negotiated, since every message would be lost. As soon as the server hears us again,
+// or the other side is back, each link that is not connected restarts ICE; perfect negotiation
+// settles who answers whom. An offer that stays unanswered is sent again, and a link that still
+// does not connect although both sides talk is replaced by a fresh peer connection. The relay is
+// offered only when the direct path fails while both sides demonstrably exchange signalling.
 
 import { Inbox, sendFile } from "./files.js";
+import { Quality } from "./quality.js";
 
-const STATS_INTERVAL_MS = 2000;
-const DISCONNECTED_GRACE_MS = 4000;
-// Some networks neither connect nor fail: after this long without a connection, offer the relay.
-const CONNECT_TIMEOUT_MS = 15000;
+const STATS_INTERVAL_MS = 1000;
+const WATCH_INTERVAL_MS = 1000;
+// ICE "disconnected" is often a hiccup that heals by itself; after this long, restart.
+const DISCONNECTED_GRACE_MS = 2000;
+// An offer not answered this long while the server hears us was lost: offer again.
+const ANSWER_TIMEOUT_MS = 4000;
+// Both sides talk but no path for this long: a fresh peer connection (the impolite side first).
+const RENEW_AFTER_MS = { impolite: 8000, polite: 14000 };
+// Both sides talk but no direct path for this long: the direct path fails in this network.
+const DIRECT_TIMEOUT_MS = 15000;
+// Connected, but not one audio packet for this long: the path is dead although ICE has not noticed.
+const MEDIA_SILENCE_MS = 4000;
+// While a link stays down although both sides talk, ICE is tried again this often: the network
+// may have changed (another Wi-Fi, a firewall rule lifted).
+const RETRY_EVERY_MS = 10000;
 
 function fingerprint(sdp) {
   const match = /^a=fingerprint:(.+)$/m.exec(sdp || "");
   return match ? match[1].trim() : null;
 }
 
+/** What one link went through since it was last connected; a fresh peer connection inherits it. */
+class Trouble {
+  constructor(everConnected = false) {
+    this.since = null; // when both sides could talk but the link was not connected
+    this.heard = false; // a description came from the other side since then
+    this.everConnected = everConnected;
+  }
+
+  begin(now) {
+    if (this.since === null) {
+      this.since = now;
+      this.heard = false;
+    }
+  }
+
+  pause() {
+    this.since = null;
+    this.heard = false;
+  }
+}
+
 class PeerLink {
-  constructor(session, peer) {
+  constructor(session, peer, trouble = new Trouble()) {
     this.session = session;
     this.peer = peer;
     this.polite = session.me.id < peer.id;
     this.makingOffer = false;
     this.ignoreOffer = false;
+    this.offeredAt = 0;
+    this.lastRecovery = performance.now(); // a new link negotiates first; retries come later
+    this.mediaRestartAt = 0;
+    this.trouble = trouble;
+    this.quality = new Quality();
     this.stream = new MediaStream();
+    this.remoteMedia = { microphone: true, camera: true };
+    this.audioOnlyForPeer = false;
     this.pc = new RTCPeerConnection(session.configuration());
     this.channel = this.pc.createDataChannel("vc", { negotiated: true, id: 0, ordered: true });
     this.channel.binaryType = "arraybuffer";
-    this.inbox = new Inbox(session.fileMaxBytes, session.fileEvents(peer));
+    this.inbox = new Inbox(session.fileMaxBytes, session.fileEvents(peer), (message) => this.control(message));
     this.channel.addEventListener("message", (event) => this.inbox.handle(event.data));
-    this.channel.addEventListener("open", () => session.emit("channel-open", { peer }));
+    this.channel.addEventListener("open", () => {
+      this.tellMedia();
+      session.emit("channel-open", { peer });
+    });
     this.disconnectedTimer = null;
-    this.connectTimer = window.setTimeout(() => {
-      if (this.pc.connectionState !== "connected") session.directFailed(this);
-    }, CONNECT_TIMEOUT_MS);
 
     this.pc.addEventListener("track", (event) => {
       if (!this.stream.getTracks().includes(event.track)) this.stream.addTrack(event.track);
       session.emit("remote-stream", { peer, stream: this.stream });
     });
     this.pc.addEventListener("icecandidate", (event) => {
-      session.signal.send({ type: "candidate", to: peer.id, candidate: event.candidate ? event.candidate.toJSON() : null });
+      session.signal.sendNow({ type: "candidate", to: peer.id, candidate: event.candidate ? event.candidate.toJSON() : null });
     });
     this.pc.addEventListener("negotiationneeded", () => this.offer());
     this.pc.addEventListener("iceconnectionstatechange", () => this.iceChanged());
-    this.pc.addEventListener("connectionstatechange", () => session.emit("peer-state", { peer, state: this.pc.connectionState }));
+    this.pc.addEventListener("connectionstatechange", () => {
+      if (this.pc.connectionState === "connected") this.connected();
+      session.emit("peer-state", { peer, state: this.pc.connectionState });
+    });
     for (const track of session.localStream.getTracks()) this.pc.addTrack(track, session.localStream);
   }
 
-  async offer({ iceRestart = false } = {}) {
+  get isConnected() {
+    return this.pc.connectionState === "connected";
+  }
+
+  connected() {
+    this.trouble.pause();
+    this.trouble.everConnected = true;
+    this.quality.reset();
+    this.session.relayAsked = false; // a later failure (another network) may ask again
+    this.session.emit("link-connected", { peer: this.peer });
+  }
+
+  async offer() {
     try {
       this.makingOffer = true;
-      if (iceRestart) this.pc.restartIce();
       await this.pc.setLocalDescription();
-      this.session.signal.send({ type: "offer", to: this.peer.id, sdp: this.pc.localDescription.sdp });
+      this.offeredAt = performance.now();
+      this.session.signal.sendNow({ type: "offer", to: this.peer.id, sdp: this.pc.localDescription.sdp });
     } catch (error) {
       this.session.emit("problem", { peer: this.peer, error: String(error) });
     } finally {
@@ -60,17 +122,23 @@ class PeerLink {
   }
 
   async description(type, sdp) {
+    this.trouble.heard = true;
     const collision = type === "offer" && (this.makingOffer || this.pc.signalingState !== "stable");
     this.ignoreOffer = !this.polite && collision;
     if (this.ignoreOffer) return;
-    await this.pc.setRemoteDescription({ type, sdp });
-    if (type === "offer") {
-      await this.pc.setLocalDescription();
-      this.session.signal.send({ type: "answer", to: this.peer.id, sdp: this.pc.localDescription.sdp });
+    try {
+      await this.pc.setRemoteDescription({ type, sdp });
+      if (type === "offer") {
+        await this.pc.setLocalDescription();
+        this.session.signal.sendNow({ type: "answer", to: this.peer.id, sdp: this.pc.localDescription.sdp });
+      }
+    } catch (error) {
+      // An answer to an offer that was replaced meanwhile: the newer offer's answer follows.
+      this.session.emit("problem", { peer: this.peer, error: String(error) });
     }
   }
 
-  /** An offer with another DTLS certificate comes from a new page of the same person (a reload). */
+  /** An offer with another DTLS certificate comes from a new page or a fresh peer connection. */
   fromAnotherPage(sdp) {
     const current = this.pc.remoteDescription && fingerprint(this.pc.remoteDescription.sdp);
     const offered = fingerprint(sdp);
@@ -88,65 +156,125 @@ class PeerLink {
   iceChanged() {
     const state = this.pc.iceConnectionState;
     window.clearTimeout(this.disconnectedTimer);
-    if (state === "connected" || state === "completed") window.clearTimeout(this.connectTimer);
     if (state === "failed") {
-      this.session.directFailed(this);
+      this.recover();
     } else if (state === "disconnected") {
-      // Often a short network change: restart ICE if it does not recover by itself.
-      this.disconnectedTimer = window.setTimeout(() => this.restart(), DISCONNECTED_GRACE_MS);
+      this.disconnectedTimer = window.setTimeout(() => this.recover(), DISCONNECTED_GRACE_MS);
     }
   }
 
-  restart() {
+  /** Restart ICE once the server hears us; until then every message would be lost. */
+  recover() {
     if (this.pc.connectionState === "closed") return;
-    window.clearTimeout(this.connectTimer);
-    this.connectTimer = window.setTimeout(() => {
-      if (this.pc.connectionState !== "connected") this.session.directFailed(this);
-    }, CONNECT_TIMEOUT_MS);
+    this.session.signal.whenAlive(() => this.restartIce());
+  }
+
+  restartIce() {
+    const state = this.pc.signalingState;
+    if (this.pc.connectionState === "closed" || this.isConnected) return;
+    const now = performance.now();
+    if (now - this.lastRecovery < 1000) return; // one restart per moment, however many reasons
+    this.lastRecovery = now;
     this.pc.setConfiguration(this.session.configuration());
     this.pc.restartIce();
+    // In "stable" the restart fires negotiationneeded; an own offer still waiting is sent anew.
+    if (state === "have-local-offer") this.offer();
+  }
+
+  /** Called every second: what should happen to a link that is not connected? */
+  watch(now) {
+    if (this.pc.connectionState === "closed") return;
+    this.watchMedia(now);
+    if (this.isConnected) return;
+    if (!this.session.signal.alive || this.session.isAway(this.peer.id)) {
+      this.trouble.pause(); // nothing can be negotiated now; the return restarts it
+      return;
+    }
+    this.trouble.begin(now);
+    if (this.pc.signalingState === "have-local-offer" && now - this.offeredAt > ANSWER_TIMEOUT_MS) {
+      this.restartIce();
+      return;
+    }
+    const stuckFor = now - this.trouble.since;
+    if (!this.trouble.heard) return; // the other side has not answered yet: it may be away
+    if (this.trouble.everConnected && stuckFor > RENEW_AFTER_MS[this.polite ? "polite" : "impolite"]) {
+      this.session.renew(this);
+      return;
+    }
+    if (!this.trouble.everConnected && stuckFor > DIRECT_TIMEOUT_MS) this.session.directFailed(this);
+    if (now - this.lastRecovery > RETRY_EVERY_MS && this.pc.signalingState === "stable") this.restartIce();
+  }
+
+  /** "Connected" with no sound arriving: ICE has not noticed yet that the path is gone. */
+  watchMedia(now) {
+    if (!this.isConnected || this.quality.silentFor(now) < MEDIA_SILENCE_MS) return;
+    if (now - this.mediaRestartAt < MEDIA_SILENCE_MS) return;
+    this.mediaRestartAt = now;
+    this.session.signal.whenAlive(() => {
+      if (this.pc.connectionState !== "closed" && this.pc.signalingState === "stable") this.pc.restartIce();
+    });
   }
 
   replaceVideo(track) {
-    const sender = this.pc.getSenders().find((s) => s.track && s.track.kind === "video") || this.pc.getSenders().find((s) => !s.track);
-    return sender ? sender.replaceTrack(track) : Promise.resolve();
+    const sender = this.videoSender();
+    return sender ? sender.replaceTrack(this.audioOnlyForPeer ? null : track) : Promise.resolve();
+  }
+
+  videoSender() {
+    return this.pc.getTransceivers().find((t) => t.sender && (t.sender.track?.kind === "video" || t.receiver.track?.kind === "video"))?.sender || null;
+  }
+
+  /** Send a lighter picture (or none) when the connection is weak. */
+  async setVideoLimit(limit) {
+    const sender = this.videoSender();
+    if (!sender) return;
+    const parameters = sender.getParameters();
+    if (!parameters.encodings || !parameters.encodings.length) parameters.encodings = [{}];
+    for (const encoding of parameters.encodings) {
+      if (limit) {
+        encoding.scaleResolutionDownBy = 2;
+        encoding.maxBitrate = 250000;
+      } else {
+        delete encoding.scaleResolutionDownBy;
+        delete encoding.maxBitrate;
+      }
+    }
+    await sender.setParameters(parameters).catch(() => {});
+  }
+
+  /** The other side asked for sound only (or for the picture again). */
+  async pauseVideoForPeer(paused) {
+    this.audioOnlyForPeer = paused;
+    const sender = this.videoSender();
+    if (sender) await sender.replaceTrack(paused ? null : this.session.currentVideoTrack()).catch(() => {});
+  }
+
+  control(message) {
+    if (message.t === "media") {
+      this.remoteMedia = { microphone: message.microphone !== false, camera: message.camera !== false };
+      this.session.emit("remote-media", { peer: this.peer, ...this.remoteMedia, audioOnly: Boolean(message.audioOnly) });
+    } else if (message.t === "audio-only") {
+      this.pauseVideoForPeer(Boolean(message.on));
+      this.session.emit("peer-audio-only", { peer: this.peer, on: Boolean(message.on) });
+    }
+  }
+
+  /** Tell the other side whether our microphone and camera are on (they show it on our tile). */
+  tellMedia() {
+    this.sendControl({ t: "media", ...this.session.mediaState() });
+  }
+
+  sendControl(message) {
+    if (this.channel.readyState === "open") this.channel.send(JSON.stringify(message));
   }
 
   async stats() {
     const report = await this.pc.getStats();
-    let pair = null;
-    const byId = new Map();
-    report.forEach((entry) => {
-      byId.set(entry.id, entry);
-      if (entry.type === "transport" && entry.selectedCandidatePairId) pair = entry.selectedCandidatePairId;
-    });
-    let selected = pair ? byId.get(pair) : null;
-    if (!selected) {
-      report.forEach((entry) => {
-        if (entry.type === "candidate-pair" && entry.state === "succeeded" && entry.nominated) selected = entry;
-      });
-    }
-    let lost = 0;
-    let received = 0;
-    report.forEach((entry) => {
-      if (entry.type === "inbound-rtp") {
-        lost += entry.packetsLost || 0;
-        received += entry.packetsReceived || 0;
-      }
-    });
-    if (!selected) return null;
-    const local = byId.get(selected.localCandidateId) || {};
-    const remote = byId.get(selected.remoteCandidateId) || {};
-    return {
-      relayed: local.candidateType === "relay" || remote.candidateType === "relay",
-      rttMs: typeof selected.currentRoundTripTime === "number" ? Math.round(selected.currentRoundTripTime * 1000) : null,
-      lossPercent: received + lost > 0 ? Math.round((1000 * lost) / (received + lost)) / 10 : 0,
-    };
+    return this.quality.sample(report, performance.now());
   }
 
   close() {
     window.clearTimeout(this.disconnectedTimer);
-    window.clearTimeout(this.connectTimer);
     this.pc.close();
   }
 }
@@ -162,27 +290,43 @@ export class CallSession extends EventTarget {
     this.relayAvailable = Boolean(welcome.relayAvailable);
     this.relayGranted = this.policy === "relay";
     this.relayAsked = false;
+    this.relayDeclined = false;
     this.fileMaxBytes = welcome.fileMaxBytes || 100 * 1024 * 1024;
     this.links = new Map();
+    this.away = new Set();
     this.known = new Map((welcome.peers || []).map((peer) => [peer.id, peer]));
     this.cameraTrack = localStream.getVideoTracks()[0] || null;
     this.screenTrack = null;
+    this.muted = false;
+    this.cameraOff = false;
+    this.audioOnly = false;
+    this.limited = false;
     this.statsTimer = window.setInterval(() => this.collectStats(), STATS_INTERVAL_MS);
+    this.watchTimer = window.setInterval(() => this.watch(), WATCH_INTERVAL_MS);
     this.fileCounter = 0;
-    window.addEventListener("online", () => this.restartAll());
-    if (navigator.connection) navigator.connection.addEventListener("change", () => this.restartAll());
+    window.addEventListener("online", () => this.recoverAll());
+    if (navigator.connection) navigator.connection.addEventListener("change", () => this.recoverAll());
 
+    // Back after the socket dropped: renegotiate whatever is not connected.
+    signal.on("welcome", () => this.recoverAll());
+    signal.on("reconnecting", () => signal.setUrgent(true));
     signal.on("admitted", (message) => message.peers.forEach((peer) => this.connectTo(peer)));
     signal.on("peer-joined", (message) => {
       this.peerInfo(message.peer);
+      this.away.delete(message.peer.id);
+      // Known already: the other side came back after a drop or a reload.
+      this.links.get(message.peer.id)?.recover();
       this.emit("peer-known", { peer: message.peer });
     });
     signal.on("peer-left", (message) => this.drop(message.peer));
-    signal.on("peer-offline", (message) => this.emit("peer-offline", { peer: message.peer }));
+    signal.on("peer-offline", (message) => {
+      this.away.add(message.peer);
+      this.emit("peer-offline", { peer: message.peer });
+    });
     signal.on("offer", (message) => this.offered(message.from, message.sdp));
     signal.on("answer", (message) => this.links.get(message.from)?.description("answer", message.sdp));
     signal.on("candidate", (message) => this.links.get(message.from)?.candidate(message.candidate));
-    signal.on("ice-restart", (message) => this.links.get(message.from)?.restart());
+    signal.on("ice-restart", (message) => this.links.get(message.from)?.recover());
     signal.on("relay", (message) => this.relayArrived(message.iceServers));
   }
 
@@ -190,18 +334,23 @@ export class CallSession extends EventTarget {
     return { iceServers: this.iceServers, iceTransportPolicy: this.policy, bundlePolicy: "max-bundle" };
   }
 
+  isAway(peerId) {
+    return this.away.has(peerId);
+  }
+
   /** The newcomer starts: a link whose tracks trigger the first offer. */
   connectTo(peer) {
     this.peerInfo(peer);
+    this.away.delete(peer.id);
     this.linkFor(peer.id);
   }
 
   offered(peerId, sdp) {
+    this.away.delete(peerId);
     const link = this.links.get(peerId);
     if (link && link.fromAnotherPage(sdp)) {
-      // The other side reloaded (a language switch, say): its old connection is gone for good.
-      link.close();
-      this.links.delete(peerId);
+      // The other side reloaded, or replaced a stuck connection: ours is of no use any more.
+      this.replaceLink(link, new Trouble(link.trouble.everConnected));
     }
     this.linkFor(peerId).description("offer", sdp);
   }
@@ -210,15 +359,29 @@ export class CallSession extends EventTarget {
     if (peer && peer.id) this.known.set(peer.id, peer);
   }
 
-  linkFor(peerId) {
+  linkFor(peerId, trouble) {
     let link = this.links.get(peerId);
     if (!link) {
       const peer = this.known.get(peerId) || { id: peerId, name: "" };
-      link = new PeerLink(this, peer);
+      link = new PeerLink(this, peer, trouble);
       this.links.set(peerId, link);
+      if (this.limited) link.setVideoLimit(true);
       this.emit("peer-added", { peer });
     }
     return link;
+  }
+
+  replaceLink(link, trouble) {
+    link.close();
+    this.links.delete(link.peer.id);
+    return this.linkFor(link.peer.id, trouble);
+  }
+
+  /** A link that does not recover although both sides talk: start over with a fresh one. */
+  renew(link) {
+    const trouble = new Trouble(true);
+    this.replaceLink(link, trouble);
+    this.emit("link-renewed", { peer: link.peer });
   }
 
   drop(peerId) {
@@ -227,18 +390,31 @@ export class CallSession extends EventTarget {
       link.close();
       this.links.delete(peerId);
     }
+    this.away.delete(peerId);
     this.emit("peer-removed", { peerId });
+  }
+
+  watch() {
+    const now = performance.now();
+    for (const link of [...this.links.values()]) link.watch(now);
+    const troubled = [...this.links.values()].some((link) => !link.isConnected);
+    this.signal.setUrgent(troubled || !this.signal.joined);
+  }
+
+  recoverAll() {
+    for (const link of this.links.values()) if (!link.isConnected) link.recover();
   }
 
   directFailed(link) {
     if (this.relayGranted) {
-      link.restart();
+      this.renew(link);
       return;
     }
-    if (!this.relayAsked) {
-      this.relayAsked = true;
-      this.emit("relay-needed", { available: this.relayAvailable });
-    }
+    if (this.relayAsked) return;
+    this.relayAsked = true;
+    // Once declined, the person is reminded why there is no picture, not asked again.
+    if (this.relayDeclined) this.emit("relay-declined", {});
+    else this.emit("relay-needed", { available: this.relayAvailable });
   }
 
   /** The person agreed: ask for credentials (the server refuses without consent). */
@@ -247,6 +423,7 @@ export class CallSession extends EventTarget {
   }
 
   declineRelay() {
+    this.relayDeclined = true;
     this.emit("relay-declined", {});
   }
 
@@ -254,19 +431,48 @@ export class CallSession extends EventTarget {
     this.iceServers = iceServers;
     this.relayGranted = true;
     this.emit("relay-granted", {});
-    this.restartAll();
+    for (const link of this.links.values()) {
+      if (!link.isConnected) {
+        link.lastRecovery = 0;
+        link.recover();
+      }
+    }
   }
 
-  restartAll() {
-    for (const link of this.links.values()) link.restart();
+  mediaState() {
+    return { microphone: !this.muted, camera: !this.cameraOff && !this.audioOnly, audioOnly: this.audioOnly };
+  }
+
+  tellMedia() {
+    for (const link of this.links.values()) link.tellMedia();
   }
 
   setMuted(muted) {
+    this.muted = muted;
     this.localStream.getAudioTracks().forEach((track) => { track.enabled = !muted; });
+    this.tellMedia();
   }
 
   setCameraOff(off) {
+    this.cameraOff = off;
     if (this.cameraTrack) this.cameraTrack.enabled = !off;
+    this.tellMedia();
+  }
+
+  currentVideoTrack() {
+    if (this.audioOnly) return null;
+    return this.screenTrack || this.cameraTrack;
+  }
+
+  /** Sound only, chosen by the person when the connection is weak: no picture either way. */
+  async setAudioOnly(on) {
+    this.audioOnly = on;
+    for (const link of this.links.values()) {
+      link.sendControl({ t: "audio-only", on });
+      await link.replaceVideo(this.currentVideoTrack());
+    }
+    this.tellMedia();
+    this.emit("audio-only", { on });
   }
 
   async switchCamera(deviceId) {
@@ -276,9 +482,10 @@ export class CallSession extends EventTarget {
       this.localStream.removeTrack(this.cameraTrack);
       this.cameraTrack.stop();
     }
+    track.enabled = !this.cameraOff;
     this.cameraTrack = track;
     this.localStream.addTrack(track);
-    if (!this.screenTrack) await Promise.all([...this.links.values()].map((link) => link.replaceVideo(track)));
+    if (!this.screenTrack) await Promise.all([...this.links.values()].map((link) => link.replaceVideo(this.currentVideoTrack())));
     this.emit("local-changed", {});
   }
 
@@ -286,7 +493,7 @@ export class CallSession extends EventTarget {
     const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
     this.screenTrack = stream.getVideoTracks()[0];
     this.screenTrack.addEventListener("ended", () => this.stopScreenShare());
-    await Promise.all([...this.links.values()].map((link) => link.replaceVideo(this.screenTrack)));
+    await Promise.all([...this.links.values()].map((link) => link.replaceVideo(this.currentVideoTrack())));
     this.emit("screen", { sharing: true, stream });
   }
 
@@ -294,7 +501,7 @@ export class CallSession extends EventTarget {
     if (!this.screenTrack) return;
     this.screenTrack.stop();
     this.screenTrack = null;
-    await Promise.all([...this.links.values()].map((link) => link.replaceVideo(this.cameraTrack)));
+    await Promise.all([...this.links.values()].map((link) => link.replaceVideo(this.currentVideoTrack())));
     this.emit("screen", { sharing: false });
   }
 
@@ -331,14 +538,32 @@ export class CallSession extends EventTarget {
   }
 
   async collectStats() {
-    for (const link of this.links.values()) {
+    let weak = false;
+    for (const link of [...this.links.values()]) {
       const stats = await link.stats().catch(() => null);
-      if (stats) this.emit("stats", { peer: link.peer, ...stats });
+      if (!stats) continue;
+      this.emit("stats", { peer: link.peer, ...stats });
+      weak = weak || stats.weak;
+    }
+    this.adapt(weak);
+  }
+
+  /** A weak connection lowers the picture by itself; sound only is the person's choice. */
+  adapt(weak) {
+    if (weak && !this.limited) {
+      this.limited = true;
+      for (const link of this.links.values()) link.setVideoLimit(true);
+      this.emit("weak", { weak: true });
+    } else if (!weak && this.limited) {
+      this.limited = false;
+      for (const link of this.links.values()) link.setVideoLimit(false);
+      this.emit("weak", { weak: false });
     }
   }
 
   hangUp() {
     window.clearInterval(this.statsTimer);
+    window.clearInterval(this.watchTimer);
     for (const link of this.links.values()) link.close();
     this.links.clear();
     this.localStream.getTracks().forEach((track) => track.stop());

@@ -4,6 +4,9 @@
 import { $, announce, el, formatBytes, show } from "./dom.js";
 import { t } from "./strings.js";
 
+// No new picture for this long (while one is expected): the tile says it is reconnecting.
+const FROZEN_AFTER_MS = 1000;
+
 export class CallView {
   constructor(root, session, { onLeave }) {
     this.root = root;
@@ -16,6 +19,7 @@ export class CallView {
     this.dialog = $("[data-relay-dialog]", root);
     this.onLeave = onLeave;
     this.tileOf = new Map();
+    this.frozenTimer = window.setInterval(() => this.checkFrozen(), 500);
     this.addLocalTile();
     this.wireControls();
     this.wireSession();
@@ -35,15 +39,57 @@ export class CallView {
     let tile = this.tileOf.get(peer.id);
     if (!tile) {
       const video = el("video", { autoplay: true, playsinline: true, "data-remote": peer.id });
-      const caption = el("figcaption", {}, [el("span", { text: peer.name || t("participant") }), el("span", { class: "vc-tile-state", "data-state": true })]);
+      const caption = el("figcaption", {}, [
+        el("span", { text: peer.name || t("participant") }),
+        el("span", { class: "vc-tile-state", "data-state": true }),
+        el("span", { class: "vc-badge", "data-microphone-off": true, hidden: true, text: t("microphone_is_off") }),
+        el("span", { class: "vc-badge", "data-camera-off-badge": true, hidden: true, text: t("camera_is_off") }),
+      ]);
       const play = el("button", { type: "button", class: "vc-button vc-play", hidden: true, text: t("tap_to_play"),
         onclick: () => { video.play(); play.hidden = true; } });
       tile = el("figure", { class: "vc-tile", "data-peer": peer.id }, [video, caption, play]);
       this.tiles.append(tile);
       this.tileOf.set(peer.id, tile);
+      this.watchFrames(video, tile);
       this.layout();
     }
     return tile;
+  }
+
+  /** Remembers when the last picture arrived; a still picture is shown as such, not as a live one. */
+  watchFrames(video, tile) {
+    const seen = () => { tile.lastFrame = performance.now(); };
+    if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {
+      const next = () => video.requestVideoFrameCallback(() => { seen(); next(); });
+      next();
+    } else {
+      let last = -1;
+      tile.pollFrames = () => {
+        if (video.currentTime !== last) { last = video.currentTime; seen(); }
+      };
+    }
+  }
+
+  /** Every half second: which remote pictures stand still although a picture is expected? */
+  checkFrozen() {
+    const now = performance.now();
+    for (const tile of this.tileOf.values()) {
+      tile.pollFrames?.();
+      const video = $("video", tile);
+      const expected = tile.dataset.camera !== "off" && video.srcObject && video.srcObject.getVideoTracks().some((track) => track.readyState === "live");
+      const frozen = Boolean(expected && tile.lastFrame && now - tile.lastFrame > FROZEN_AFTER_MS);
+      if (frozen !== (tile.dataset.frozen === "true")) {
+        tile.dataset.frozen = String(frozen);
+        this.showTileState(tile);
+      }
+    }
+  }
+
+  showTileState(tile) {
+    const state = $("[data-state]", tile);
+    if (tile.dataset.frozen === "true" || tile.dataset.link === "lost") state.textContent = t("state_reconnecting");
+    else if (tile.dataset.link && tile.dataset.link !== "connected") state.textContent = t(`state_${tile.dataset.link}`);
+    else state.textContent = "";
   }
 
   layout() {
@@ -61,12 +107,31 @@ export class CallView {
     });
     session.on("peer-state", ({ peer, state }) => {
       const tile = this.tileFor(peer);
-      $("[data-state]", tile).textContent = state === "connected" ? "" : t(`state_${state}`);
+      tile.dataset.link = state;
+      this.showTileState(tile);
       if (state === "connected") announce(this.status, t("connected_with", { name: peer.name || t("participant") }));
     });
     session.on("peer-offline", ({ peer }) => {
       const tile = this.tileOf.get(peer);
-      if (tile) $("[data-state]", tile).textContent = t("state_reconnecting");
+      if (!tile) return;
+      tile.dataset.link = "lost";
+      this.showTileState(tile);
+    });
+    session.on("remote-media", ({ peer, microphone, camera, audioOnly }) => {
+      const tile = this.tileFor(peer);
+      tile.dataset.microphone = microphone ? "on" : "off";
+      tile.dataset.camera = camera ? "on" : "off";
+      show($("[data-microphone-off]", tile), !microphone);
+      const badge = $("[data-camera-off-badge]", tile);
+      badge.textContent = audioOnly ? t("sound_only_badge") : t("camera_is_off");
+      show(badge, !camera);
+      this.checkFrozen();
+    });
+    session.on("link-connected", () => this.recovered());
+    session.on("weak", ({ weak }) => this.weakConnection(weak));
+    session.on("audio-only", ({ on }) => this.audioOnlyChanged(on));
+    session.on("peer-audio-only", ({ peer, on }) => {
+      if (on) announce(this.status, t("peer_chose_sound_only", { name: peer.name || t("participant") }));
     });
     session.on("peer-removed", ({ peerId }) => {
       this.tileOf.get(peerId)?.remove();
@@ -82,7 +147,10 @@ export class CallView {
     session.on("file-refused", ({ name }) => this.chatLine("", t("file_refused", { name }), false, true));
     session.on("relay-needed", ({ available }) => this.askForRelay(available));
     session.on("relay-granted", () => announce(this.status, t("relay_connecting")));
-    session.on("relay-declined", () => announce(this.status, t("relay_declined_text")));
+    session.on("relay-declined", () => {
+      show($("[data-relay-declined]", this.root), true);
+      announce(this.status, t("relay_declined_text"));
+    });
     session.on("screen", ({ sharing }) => {
       const button = $("[data-share]", this.root);
       button.setAttribute("aria-pressed", String(sharing));
@@ -147,8 +215,13 @@ export class CallView {
     $("[data-relay-decline]", root)?.addEventListener("click", () => {
       this.dialog.close();
       this.session.declineRelay();
-      show($("[data-relay-declined]", root), true);
     });
+    $("[data-sound-only]", root)?.addEventListener("click", () => this.session.setAudioOnly(true));
+    $("[data-keep-picture]", root)?.addEventListener("click", () => {
+      this.weakDismissed = true;
+      show($("[data-weak]", root), false);
+    });
+    $("[data-picture-back]", root)?.addEventListener("click", () => this.session.setAudioOnly(false));
     $("[data-relay-reconsider]", root)?.addEventListener("click", () => {
       show($("[data-relay-declined]", root), false);
       this.askForRelay(this.session.relayAvailable);
@@ -171,16 +244,50 @@ export class CallView {
     this.localVideo.srcObject = this.session.localStream;
   }
 
-  showStats({ relayed, rttMs, lossPercent }) {
+  showStats({ relayed, rttMs, lossPercent, receiving }) {
     if (!this.connection) return;
+    if (receiving === false) {
+      // Nothing arrives: old figures would pretend all is well.
+      this.connection.textContent = t("state_disconnected");
+      this.connection.dataset.quality = "lost";
+      delete this.connection.dataset.rtt;
+      return;
+    }
     const path = relayed ? t("path_relayed") : t("path_direct");
     const parts = [path];
     if (rttMs !== null) parts.push(t("rtt", { ms: rttMs }));
     parts.push(t("loss", { percent: new Intl.NumberFormat(document.documentElement.lang || undefined).format(lossPercent) }));
     this.connection.textContent = parts.join(" · ");
     this.connection.dataset.path = relayed ? "relayed" : "direct";
+    this.connection.dataset.loss = String(lossPercent);
     if (rttMs !== null) this.connection.dataset.rtt = String(rttMs);
     this.connection.dataset.quality = lossPercent > 5 || (rttMs || 0) > 400 ? "poor" : "good";
+  }
+
+  /** The connection works again: questions and warnings about it are no longer true. */
+  recovered() {
+    if (this.dialog?.open) this.dialog.close();
+    show($("[data-relay-declined]", this.root), false);
+    show($("[data-no-direct]", this.root), false);
+  }
+
+  weakConnection(weak) {
+    const box = $("[data-weak]", this.root);
+    if (weak && !this.session.audioOnly && !this.weakDismissed) {
+      show(box, true);
+      announce(this.status, t("weak_connection"));
+    } else if (!weak) {
+      show(box, false);
+      this.weakDismissed = false;
+    }
+  }
+
+  audioOnlyChanged(on) {
+    show($("[data-weak]", this.root), false);
+    show($("[data-audio-only]", this.root), on);
+    const local = $(".vc-local", this.tiles);
+    if (local) local.dataset.camera = on ? "off" : "on";
+    announce(this.status, on ? t("sound_only_on") : t("picture_back"));
   }
 
   chatLine(author, text, mine, notice = false) {
@@ -256,13 +363,17 @@ export class CallView {
   }
 
   askForRelay(available) {
-    const text = $("[data-relay-unavailable]", this.root);
-    show(text, !available);
-    show($("[data-relay-agree]", this.root), available);
+    if (!available) {
+      // Nothing to agree to: say plainly what is wrong and what the person can try.
+      show($("[data-no-direct]", this.root), true);
+      return;
+    }
+    show($("[data-relay-declined]", this.root), false);
     if (this.dialog && !this.dialog.open) this.dialog.showModal();
   }
 
   close(message) {
+    window.clearInterval(this.frozenTimer);
     this.session.hangUp();
     announce(this.status, message);
   }

@@ -36,7 +36,8 @@ function memberRow(room, member) {
     actions.push(el("button", { type: "button", class: "vc-button", text: t("decline"), "data-key": `decline:${member.id}`,
       onclick: () => signal.send({ type: "decline", appointment: room.appointment, participant: member.id }) }));
   }
-  return el("li", { class: `vc-member${member.fresh ? " vc-new" : ""}`, "data-member": member.id, "data-state": member.state }, [
+  return el("li", { class: `vc-member${member.fresh ? " vc-new" : ""}`, "data-member": member.id, "data-state": member.state,
+    "data-presence": member.offline ? "offline" : "online" }, [
     el("span", { class: "vc-member-name", text: member.role === "practitioner" ? `${member.name} (${t("practitioner")})` : member.name }),
     el("span", { class: "vc-hint", text: ` ${t(`kind_${member.kind}`)} · ${state}` }),
     el("span", { class: "vc-actions" }, actions),

@@ -32,11 +32,13 @@ export async function sendFile(channel, file, id, progress) {
   return hash;
 }
 
-/** Receives one peer's chat and files; calls `events` handlers. Refuses files over `maxBytes`. */
+/** Receives one peer's chat and files; calls `events` handlers. Refuses files over `maxBytes`.
+ *  Other control messages (microphone and camera state, sound only) go to `control`. */
 export class Inbox {
-  constructor(maxBytes, events) {
+  constructor(maxBytes, events, control = () => {}) {
     this.maxBytes = maxBytes;
     this.events = events;
+    this.control = control;
     this.current = null;
   }
 
@@ -71,6 +73,8 @@ export class Inbox {
       const blob = new Blob(file.parts, { type: "application/octet-stream" });
       const hash = await sha256Hex(await blob.arrayBuffer());
       this.events.finished(file, blob, hash, hash === message.sha256);
+    } else if (message.t === "media" || message.t === "audio-only") {
+      this.control(message);
     }
   }
 

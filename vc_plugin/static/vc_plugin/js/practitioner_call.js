@@ -19,9 +19,10 @@ let pendingAdmit = config.admit || null;
 
 function render(members) {
   const waiting = members.filter((member) => member.state === "waiting");
-  waitingList.replaceChildren(...waiting.map((member) => el("li", { class: "vc-member", "data-member": member.id }, [
+  waitingList.replaceChildren(...waiting.map((member) => el("li", { class: "vc-member", "data-member": member.id,
+    "data-presence": member.offline ? "offline" : "online" }, [
     el("span", { class: "vc-member-name", text: member.name }),
-    el("span", { class: "vc-hint", text: ` ${t(`kind_${member.kind}`)}` }),
+    el("span", { class: "vc-hint", text: ` ${t(`kind_${member.kind}`)}${member.offline ? ` · ${t("member_offline")}` : ""}` }),
     el("button", { type: "button", class: "vc-button vc-primary", text: t("admit"), onclick: () => admit(member.id) }),
     el("button", { type: "button", class: "vc-button", text: t("decline"),
       onclick: () => queue.send({ type: "decline", appointment: config.appointment, participant: member.id }) }),
@@ -52,6 +53,8 @@ queue.on("queue-update", (update) => {
     members = members.filter((m) => m.id !== update.member.id).concat([update.member]);
   } else if (update.op === "admitted") {
     members = members.map((m) => (m.id === update.member_id ? { ...m, state: "admitted" } : m));
+  } else if (update.op === "offline") {
+    members = members.map((m) => (m.id === update.member_id ? { ...m, offline: true } : m));
   } else if (update.op === "left") {
     members = members.filter((m) => m.id !== update.member_id);
   }
@@ -101,9 +104,16 @@ const check = new DeviceCheck($("[data-check]", root), room, config.stun || []);
 room.connect();
 queue.connect();
 const mediaReady = check.start();
-$("[data-start]", root).addEventListener("click", async (event) => {
-  event.currentTarget.disabled = true;
+const startButton = $("[data-start]", root);
+
+async function start() {
+  startButton.disabled = true;
   await mediaReady;
   check.stop();
   room.join();
-});
+}
+
+startButton.addEventListener("click", start);
+// Reloaded during the consultation: the devices were checked already, so go straight back into
+// the running call (the patient's page does the same).
+if (room.resumable) start();

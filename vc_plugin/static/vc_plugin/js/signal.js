@@ -1,11 +1,23 @@
-// The signalling socket: joins with "hello", reconnects by itself after a network drop and
-// comes back to the same place with the resume token kept in sessionStorage.
+// The signalling socket: joins with "hello", notices by itself when the network is gone (no
+// answer to its pings), reconnects quickly once it is back, and returns to the same place with
+// the resume token kept in sessionStorage.
+//
+// Media signalling (offers, answers, candidates) is never kept for later: a message that could
+// not be sent is stale by the time the socket is back, and the call renegotiates instead.
 
 const FINAL_CLOSE = new Set(["ended", "declined", "left", "replaced", "expired", "revoked"]);
-const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
+// Short waits: during an outage nothing is sent, so trying every two seconds costs nothing,
+// and the call is back within moments of the network's return.
+const BACKOFF_MS = [250, 500, 1000, 2000];
+const CONNECT_TIMEOUT_MS = 4000;
+const PING_EVERY_MS = 5000;
+const URGENT_PING_EVERY_MS = 1000;
+// Heard nothing for this many ping periods: the connection is dead even if the browser has not noticed.
+const SILENT_PERIODS = 2.5;
+const MIN_SILENCE_MS = 3000;
 
 export class Signal extends EventTarget {
-  constructor(path) {
+  constructor(path, { pingEvery = PING_EVERY_MS } = {}) {
     super();
     this.path = path;
     this.resumeKey = `vc-resume:${path}`;
@@ -16,7 +28,15 @@ export class Signal extends EventTarget {
     this.finished = false;
     this.pending = [];
     this.pings = new Map();
-    this.pingTimer = null;
+    this.pingEvery = pingEvery;
+    this.urgent = false;
+    this.lastHeard = 0;
+    this.lastPing = 0;
+    this.retryTimer = null;
+    this.connectTimer = null;
+    this.watchTimer = null;
+    this.waiters = [];
+    window.addEventListener("online", () => this.reconnectNow());
   }
 
   get url() {
@@ -26,21 +46,35 @@ export class Signal extends EventTarget {
 
   connect() {
     if (this.finished) return;
+    window.clearTimeout(this.retryTimer);
     const socket = new WebSocket(this.url);
     this.socket = socket;
+    this.connectTimer = window.setTimeout(() => this.abandon(socket, "connect timeout"), CONNECT_TIMEOUT_MS);
     socket.addEventListener("open", () => {
+      if (socket !== this.socket) return;
+      window.clearTimeout(this.connectTimer);
       this.attempt = 0;
+      this.heard();
       this.emit("open", {});
       if (this.wantJoin) this.sendHello();
-      this.startPings();
+      this.startWatch();
     });
-    socket.addEventListener("message", (event) => this.receive(event.data));
-    socket.addEventListener("close", (event) => this.closed(event));
+    socket.addEventListener("message", (event) => {
+      if (socket === this.socket) this.receive(event.data);
+    });
+    socket.addEventListener("close", (event) => {
+      if (socket === this.socket) this.closed(event);
+    });
   }
 
   /** True when this tab was in the room before (a reload): hello will come back to the same place. */
   get resumable() {
     return Boolean(window.sessionStorage.getItem(this.resumeKey));
+  }
+
+  /** Joined, and heard from the server a moment ago: what is sent now arrives. */
+  get alive() {
+    return this.joined && performance.now() - this.lastHeard < MIN_SILENCE_MS;
   }
 
   /** Enter the room (or the dashboard); repeated automatically after every reconnect. */
@@ -54,19 +88,46 @@ export class Signal extends EventTarget {
     this.raw({ type: "hello", ...(resume ? { resume } : {}) });
   }
 
+  /** Commands wait for the room; returns false if the message could not go out now. */
   send(message) {
     if (this.socket && this.socket.readyState === WebSocket.OPEN && this.joined) {
       this.raw(message);
-    } else if (this.pending.length < 200) {
-      this.pending.push(message);
+      return true;
     }
+    if (this.pending.length < 200) this.pending.push(message);
+    return false;
+  }
+
+  /** Media signalling: now or never (see the note at the top). */
+  sendNow(message) {
+    if (!(this.socket && this.socket.readyState === WebSocket.OPEN && this.joined)) return false;
+    this.raw(message);
+    return true;
   }
 
   raw(message) {
     this.socket.send(JSON.stringify(message));
   }
 
+  /** Run `action` as soon as the server is known to hear us (at once if it answered a moment ago). */
+  whenAlive(action) {
+    if (this.alive) {
+      action();
+      return;
+    }
+    this.waiters.push(action);
+    this.ping();
+  }
+
+  heard() {
+    this.lastHeard = performance.now();
+    if (!this.joined || !this.waiters.length) return;
+    const waiting = this.waiters.splice(0);
+    waiting.forEach((action) => action());
+  }
+
   receive(data) {
+    this.heard();
     let message;
     try {
       message = JSON.parse(data);
@@ -78,6 +139,7 @@ export class Signal extends EventTarget {
       this.joined = true;
       const queued = this.pending.splice(0);
       queued.forEach((item) => this.raw(item));
+      this.heard();
     } else if (message.type === "pong" && this.pings.has(message.t)) {
       const rtt = performance.now() - this.pings.get(message.t);
       this.pings.delete(message.t);
@@ -91,17 +153,57 @@ export class Signal extends EventTarget {
 
   closed(event) {
     this.joined = false;
-    this.stopPings();
+    this.stopWatch();
+    window.clearTimeout(this.connectTimer);
     if (this.finished || FINAL_CLOSE.has(event.reason)) {
       this.finished = true;
       window.sessionStorage.removeItem(this.resumeKey);
       this.emit("finished", { reason: event.reason, code: event.code });
       return;
     }
+    this.retry(event.code);
+  }
+
+  retry(code) {
     const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
     this.attempt += 1;
-    this.emit("reconnecting", { delay, code: event.code });
-    window.setTimeout(() => this.connect(), delay);
+    this.emit("reconnecting", { delay, code });
+    window.clearTimeout(this.retryTimer);
+    this.retryTimer = window.setTimeout(() => this.connect(), delay);
+  }
+
+  /** Give up on a socket the network has silently lost, without waiting for the browser to notice. */
+  abandon(socket, why) {
+    if (socket !== this.socket || this.finished) return;
+    this.socket = null;
+    this.joined = false;
+    this.stopWatch();
+    window.clearTimeout(this.connectTimer);
+    try {
+      socket.close(4000, why);
+    } catch {
+      // already closing
+    }
+    this.retry(1006);
+  }
+
+  /** The browser says the network is back: do not wait for the next retry. */
+  reconnectNow() {
+    if (this.finished) return;
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.ping();
+      return;
+    }
+    this.attempt = 0;
+    if (this.socket) this.abandon(this.socket, "network changed");
+    else this.connect();
+  }
+
+  /** Ping more often while the call is in trouble, so that the network's return is noticed at once. */
+  setUrgent(urgent) {
+    if (this.urgent === urgent) return;
+    this.urgent = urgent;
+    if (urgent) this.ping();
   }
 
   /** Measures the round trip through the server (also keeps presence fresh). */
@@ -109,24 +211,36 @@ export class Signal extends EventTarget {
     if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return;
     const stamp = Math.round(performance.now() * 1000) / 1000;
     this.pings.set(stamp, performance.now());
+    if (this.pings.size > 20) this.pings.delete(this.pings.keys().next().value);
+    this.lastPing = performance.now();
     this.raw({ type: "ping", t: stamp });
   }
 
-  startPings() {
-    this.stopPings();
+  startWatch() {
+    this.stopWatch();
     this.ping();
-    this.pingTimer = window.setInterval(() => this.ping(), 15000);
+    this.watchTimer = window.setInterval(() => this.watch(), 500);
   }
 
-  stopPings() {
-    if (this.pingTimer) window.clearInterval(this.pingTimer);
-    this.pingTimer = null;
+  watch() {
+    const every = this.urgent ? URGENT_PING_EVERY_MS : this.pingEvery;
+    const now = performance.now();
+    if (now - this.lastPing >= every) this.ping();
+    const silence = Math.max(MIN_SILENCE_MS, every * SILENT_PERIODS);
+    if (now - this.lastHeard > silence && this.socket) this.abandon(this.socket, "no answer");
+  }
+
+  stopWatch() {
+    if (this.watchTimer) window.clearInterval(this.watchTimer);
+    this.watchTimer = null;
   }
 
   /** Leave for good (closes the socket, forgets the resume token). */
   leave() {
     this.finished = true;
     window.sessionStorage.removeItem(this.resumeKey);
+    window.clearTimeout(this.retryTimer);
+    this.stopWatch();
     if (this.socket && this.socket.readyState === WebSocket.OPEN && this.joined) this.raw({ type: "leave" });
     else if (this.socket) this.socket.close(1000, "left");
   }
