@@ -42,10 +42,18 @@ class Trouble {
   }
 
   begin(now) {
-    if (this.since === null) {
-      this.since = now;
-      this.heard = false;
-    }
+    if (this.since !== null) return;
+    this.since = now;
+    // After a connection was lost, only an answer from now on shows that the other side is there;
+    // before the first connection, the answer that started it counts.
+    if (this.everConnected) this.heard = false;
+  }
+
+  /** The other side answered: from now on, both demonstrably talk; the clock for "stuck" starts. */
+  hear(now) {
+    if (this.heard) return;
+    this.heard = true;
+    if (this.since !== null) this.since = now;
   }
 
   pause() {
@@ -122,7 +130,7 @@ class PeerLink {
   }
 
   async description(type, sdp) {
-    this.trouble.heard = true;
+    this.trouble.hear(performance.now());
     const collision = type === "offer" && (this.makingOffer || this.pc.signalingState !== "stable");
     this.ignoreOffer = !this.polite && collision;
     if (this.ignoreOffer) return;
@@ -235,7 +243,7 @@ class PeerLink {
         encoding.scaleResolutionDownBy = 2;
         encoding.maxBitrate = 250000;
       } else {
-        delete encoding.scaleResolutionDownBy;
+        encoding.scaleResolutionDownBy = 1;
         delete encoding.maxBitrate;
       }
     }

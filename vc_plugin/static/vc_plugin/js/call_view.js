@@ -46,7 +46,7 @@ export class CallView {
         el("span", { class: "vc-badge", "data-camera-off-badge": true, hidden: true, text: t("camera_is_off") }),
       ]);
       const play = el("button", { type: "button", class: "vc-button vc-play", hidden: true, text: t("tap_to_play"),
-        onclick: () => { video.play(); play.hidden = true; } });
+        onclick: () => video.play().then(() => { play.hidden = true; }, () => { play.hidden = false; }) });
       tile = el("figure", { class: "vc-tile", "data-peer": peer.id }, [video, caption, play]);
       this.tiles.append(tile);
       this.tileOf.set(peer.id, tile);
@@ -76,7 +76,7 @@ export class CallView {
     for (const tile of this.tileOf.values()) {
       tile.pollFrames?.();
       const video = $("video", tile);
-      const expected = tile.dataset.camera !== "off" && video.srcObject && video.srcObject.getVideoTracks().some((track) => track.readyState === "live");
+      const expected = tile.dataset.camera !== "off" && !video.paused && video.srcObject && video.srcObject.getVideoTracks().some((track) => track.readyState === "live");
       const frozen = Boolean(expected && tile.lastFrame && now - tile.lastFrame > FROZEN_AFTER_MS);
       if (frozen !== (tile.dataset.frozen === "true")) {
         tile.dataset.frozen = String(frozen);

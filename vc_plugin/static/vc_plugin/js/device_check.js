@@ -52,7 +52,9 @@ export class DeviceCheck {
     this.mark("camera", video ? "ok" : "fail", video ? t("camera_ok") : t("camera_missing"));
     this.mark("microphone", audio ? "ok" : "fail", audio ? t("microphone_ok") : t("microphone_missing"));
     if (audio) this.stopMeter = levelMeter(this.stream, this.meter);
-    await this.fillCameras(video);
+    // Not awaited: Firefox answers enumerateDevices() only while the window has focus, and a tab
+    // reloaded in the background must still go back into its call.
+    this.fillCameras(video);
     this.checkNetwork();
     return this.stream;
   }
