@@ -138,11 +138,19 @@ def test_resume_puts_the_patient_back_in_the_same_place(world):
         back = await SignalClient.open(second.ws_url, f"/vc/ws/room/{appointment}", cookies[0])
         again = await back.hello(resume=welcome["resume"])
         assert again["position"] == 1 and again["you"]["id"] == welcome["you"]["id"]
+        # The socket is lost again before its welcome arrived: the token before the newest still works.
+        await back.close()
+        lost = await SignalClient.open(first.ws_url, f"/vc/ws/room/{appointment}", cookies[0])
+        assert (await lost.hello(resume=welcome["resume"]))["position"] == 1
+        await lost.close()
+        # Two generations back it does not: a newcomer, at the end of the queue.
+        back = await SignalClient.open(first.ws_url, f"/vc/ws/room/{appointment}", cookies[0])
+        assert (await back.hello(resume=welcome["resume"]))["position"] == 2
         # A reloaded dashboard sees the same queue, in the same order.
         dashboard = await SignalClient.open(second.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
         queue = await dashboard.hello()
         [room] = queue["rooms"]
-        assert [m["name"] for m in room["members"]] == ["Erste", "Zweite"]
+        assert [m["name"] for m in room["members"]] == ["Zweite", "Erste"]
         for client in (back, two, dashboard):
             await client.close()
 

@@ -37,6 +37,7 @@ class Member:
     invitation: str | None = None
     kind: str = "patient"  # patient, interpreter, relative, other
     resume: str = ""  # digest of the resume token
+    resume_before: str = ""  # digest of the token it replaced (see WaitingRoom.arrive)
     connection: str = ""  # the socket that speaks for this member now
 
     def public(self) -> dict[str, Any]:

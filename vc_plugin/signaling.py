@@ -55,13 +55,21 @@ class Leave(Incoming):
     type: Literal["leave"]
 
 
-class Offer(Incoming):
+class Negotiation(Incoming):
+    """Media signalling names the sender's peer connection (``pc``) and, once known, the receiver's
+    (``to_pc``): after a reload or a fresh peer connection, what belonged to the old one is dropped."""
+
+    pc: Id | None = None
+    to_pc: Id | None = None
+
+
+class Offer(Negotiation):
     type: Literal["offer"]
     to: Id
     sdp: str = Field(max_length=MAX_SDP)
 
 
-class Answer(Incoming):
+class Answer(Negotiation):
     type: Literal["answer"]
     to: Id
     sdp: str = Field(max_length=MAX_SDP)
@@ -74,7 +82,7 @@ class CandidateBody(Incoming):
     usernameFragment: str | None = Field(None, max_length=256)
 
 
-class Candidate(Incoming):
+class Candidate(Negotiation):
     type: Literal["candidate"]
     to: Id
     candidate: CandidateBody | None  # None: end of candidates

@@ -131,8 +131,10 @@ class WaitingRoom:
         """Enter the room, or come back to the same place with the resume token."""
         existing = self.presence.get(room.appointment, member.id)
         token = secrets.token_urlsafe(18)
-        if existing is not None and resume and secrets.compare_digest(existing.resume, digest(resume)):
-            member = replace(existing, resume=digest(token), name=member.name, connection=connection)
+        if existing is not None and resume and _resumes(existing, resume):
+            member = replace(
+                existing, resume=digest(token), resume_before=existing.resume, name=member.name, connection=connection
+            )
             previous = existing.connection
         else:
             member = replace(member, resume=digest(token), since=self.now(), connection=connection)
@@ -348,3 +350,12 @@ class WaitingRoom:
             index = index_of_organisation(actor.organisation_id)
         rooms = [self.presence.room(a) for a in self.presence.rooms_of(index)]
         return [self.room_snapshot(r) for r in sorted((r for r in rooms if r), key=lambda r: r.starts_at)]
+
+
+def _resumes(member: Member, token: str) -> bool:
+    """The newest token, or the one before it: a page that lost its socket between ``hello`` and
+    ``welcome`` never saw the newest and must not be sent back to the end of the queue."""
+    given = digest(token)
+    current = secrets.compare_digest(member.resume, given)
+    before = bool(member.resume_before) and secrets.compare_digest(member.resume_before, given)
+    return current or before

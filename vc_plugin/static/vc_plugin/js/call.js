@@ -27,6 +27,15 @@ const MEDIA_SILENCE_MS = 4000;
 // While a link stays down although both sides talk, ICE is tried again this often: the network
 // may have changed (another Wi-Fi, a firewall rule lifted).
 const RETRY_EVERY_MS = 10000;
+// Fresh peer connections tried before the network itself is suspected (then: the relay question).
+const RENEWALS_BEFORE_RELAY = 2;
+// The other side counts as talking if a description came from it within this time.
+const HEARD_RECENTLY_MS = 20000;
+
+function randomId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(9));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_");
+}
 
 function fingerprint(sdp) {
   const match = /^a=fingerprint:(.+)$/m.exec(sdp || "");
@@ -38,7 +47,9 @@ class Trouble {
   constructor(everConnected = false) {
     this.since = null; // when both sides could talk but the link was not connected
     this.heard = false; // a description came from the other side since then
+    this.heardAt = 0;
     this.everConnected = everConnected;
+    this.renewals = 0; // fresh peer connections tried in this trouble
   }
 
   begin(now) {
@@ -51,6 +62,7 @@ class Trouble {
 
   /** The other side answered: from now on, both demonstrably talk; the clock for "stuck" starts. */
   hear(now) {
+    this.heardAt = now;
     if (this.heard) return;
     this.heard = true;
     if (this.since !== null) this.since = now;
@@ -60,12 +72,22 @@ class Trouble {
     this.since = null;
     this.heard = false;
   }
+
+  /** Connected again: the next trouble starts from scratch. */
+  over() {
+    this.pause();
+    this.everConnected = true;
+    this.renewals = 0;
+  }
 }
 
 class PeerLink {
   constructor(session, peer, trouble = new Trouble()) {
     this.session = session;
     this.peer = peer;
+    this.id = randomId(); // names this peer connection in every message (see docs/signaling.md)
+    this.remoteId = null;
+    this.chain = Promise.resolve(); // descriptions and candidates, one after another
     this.polite = session.me.id < peer.id;
     this.makingOffer = false;
     this.ignoreOffer = false;
@@ -84,6 +106,7 @@ class PeerLink {
     this.channel.addEventListener("message", (event) => this.inbox.handle(event.data));
     this.channel.addEventListener("open", () => {
       this.tellMedia();
+      if (session.audioOnly) this.sendControl({ t: "audio-only", on: true });
       session.emit("channel-open", { peer });
     });
     this.disconnectedTimer = null;
@@ -93,7 +116,7 @@ class PeerLink {
       session.emit("remote-stream", { peer, stream: this.stream });
     });
     this.pc.addEventListener("icecandidate", (event) => {
-      session.signal.sendNow({ type: "candidate", to: peer.id, candidate: event.candidate ? event.candidate.toJSON() : null });
+      this.send({ type: "candidate", candidate: event.candidate ? event.candidate.toJSON() : null });
     });
     this.pc.addEventListener("negotiationneeded", () => this.offer());
     this.pc.addEventListener("iceconnectionstatechange", () => this.iceChanged());
@@ -102,6 +125,18 @@ class PeerLink {
       session.emit("peer-state", { peer, state: this.pc.connectionState });
     });
     for (const track of session.localStream.getTracks()) this.pc.addTrack(track, session.localStream);
+    // A fresh link during sound only or a screen share sends what the others see now.
+    if (session.currentVideoTrack() !== session.cameraTrack) this.replaceVideo(session.currentVideoTrack());
+  }
+
+  send(message) {
+    return this.session.signal.sendNow({ ...message, to: this.peer.id, pc: this.id, ...(this.remoteId ? { to_pc: this.remoteId } : {}) });
+  }
+
+  /** Messages of one link are handled in order: two descriptions at once break the state machine. */
+  enqueue(step) {
+    this.chain = this.chain.then(step).catch((error) => this.session.emit("problem", { peer: this.peer, error: String(error) }));
+    return this.chain;
   }
 
   get isConnected() {
@@ -109,11 +144,9 @@ class PeerLink {
   }
 
   connected() {
-    this.trouble.pause();
-    this.trouble.everConnected = true;
+    this.trouble.over();
     this.quality.reset();
-    this.session.relayAsked = false; // a later failure (another network) may ask again
-    this.session.emit("link-connected", { peer: this.peer });
+    this.session.linkConnected(this);
   }
 
   async offer() {
@@ -121,7 +154,7 @@ class PeerLink {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
       this.offeredAt = performance.now();
-      this.session.signal.sendNow({ type: "offer", to: this.peer.id, sdp: this.pc.localDescription.sdp });
+      if (this.pc.localDescription.type === "offer") this.send({ type: "offer", sdp: this.pc.localDescription.sdp });
     } catch (error) {
       this.session.emit("problem", { peer: this.peer, error: String(error) });
     } finally {
@@ -129,21 +162,21 @@ class PeerLink {
     }
   }
 
-  async description(type, sdp) {
-    this.trouble.hear(performance.now());
-    const collision = type === "offer" && (this.makingOffer || this.pc.signalingState !== "stable");
-    this.ignoreOffer = !this.polite && collision;
-    if (this.ignoreOffer) return;
-    try {
+  description(type, sdp, from) {
+    return this.enqueue(async () => {
+      if (this.pc.connectionState === "closed") return;
+      if (type === "answer" && this.pc.signalingState !== "have-local-offer") return; // late: superseded
+      this.trouble.hear(performance.now());
+      if (from) this.remoteId = from;
+      const collision = type === "offer" && (this.makingOffer || this.pc.signalingState !== "stable");
+      this.ignoreOffer = !this.polite && collision;
+      if (this.ignoreOffer) return;
       await this.pc.setRemoteDescription({ type, sdp });
-      if (type === "offer") {
+      if (type === "offer" && this.pc.signalingState === "have-remote-offer") {
         await this.pc.setLocalDescription();
-        this.session.signal.sendNow({ type: "answer", to: this.peer.id, sdp: this.pc.localDescription.sdp });
+        if (this.pc.localDescription.type === "answer") this.send({ type: "answer", sdp: this.pc.localDescription.sdp });
       }
-    } catch (error) {
-      // An answer to an offer that was replaced meanwhile: the newer offer's answer follows.
-      this.session.emit("problem", { peer: this.peer, error: String(error) });
-    }
+    });
   }
 
   /** An offer with another DTLS certificate comes from a new page or a fresh peer connection. */
@@ -153,12 +186,15 @@ class PeerLink {
     return Boolean(current && offered && current !== offered);
   }
 
-  async candidate(candidate) {
-    try {
-      await this.pc.addIceCandidate(candidate || null);
-    } catch (error) {
-      if (!this.ignoreOffer) this.session.emit("problem", { peer: this.peer, error: String(error) });
-    }
+  candidate(candidate, from) {
+    return this.enqueue(async () => {
+      if (this.pc.connectionState === "closed" || (from && this.remoteId && from !== this.remoteId)) return;
+      try {
+        await this.pc.addIceCandidate(candidate || null);
+      } catch (error) {
+        if (!this.ignoreOffer) throw error;
+      }
+    });
   }
 
   iceChanged() {
@@ -193,23 +229,28 @@ class PeerLink {
   watch(now) {
     if (this.pc.connectionState === "closed") return;
     this.watchMedia(now);
+    const talking = this.session.signal.alive && !this.session.isAway(this.peer.id);
+    if (talking && this.pc.signalingState === "have-local-offer" && now - this.offeredAt > ANSWER_TIMEOUT_MS) {
+      this.offeredAt = now;
+      this.session.signal.whenAlive(() => this.enqueue(() => this.offer())); // the offer was lost: again
+      return;
+    }
     if (this.isConnected) return;
-    if (!this.session.signal.alive || this.session.isAway(this.peer.id)) {
+    if (!talking) {
       this.trouble.pause(); // nothing can be negotiated now; the return restarts it
       return;
     }
     this.trouble.begin(now);
-    if (this.pc.signalingState === "have-local-offer" && now - this.offeredAt > ANSWER_TIMEOUT_MS) {
-      this.restartIce();
-      return;
-    }
     const stuckFor = now - this.trouble.since;
-    if (!this.trouble.heard) return; // the other side has not answered yet: it may be away
-    if (this.trouble.everConnected && stuckFor > RENEW_AFTER_MS[this.polite ? "polite" : "impolite"]) {
+    // Only while the other side answers now: one answer long ago says nothing about this moment.
+    if (!this.trouble.heard || now - this.trouble.heardAt > HEARD_RECENTLY_MS) return;
+    const renewAfter = RENEW_AFTER_MS[this.polite ? "polite" : "impolite"];
+    if (this.trouble.everConnected && this.trouble.renewals < RENEWALS_BEFORE_RELAY && stuckFor > renewAfter) {
       this.session.renew(this);
       return;
     }
-    if (!this.trouble.everConnected && stuckFor > DIRECT_TIMEOUT_MS) this.session.directFailed(this);
+    // Never connected, or fresh peer connections did not help either: the network blocks the direct path.
+    if (stuckFor > DIRECT_TIMEOUT_MS) this.session.directFailed(this);
     if (now - this.lastRecovery > RETRY_EVERY_MS && this.pc.signalingState === "stable") this.restartIce();
   }
 
@@ -259,8 +300,9 @@ class PeerLink {
 
   control(message) {
     if (message.t === "media") {
-      this.remoteMedia = { microphone: message.microphone !== false, camera: message.camera !== false };
-      this.session.emit("remote-media", { peer: this.peer, ...this.remoteMedia, audioOnly: Boolean(message.audioOnly) });
+      this.remoteMedia = { microphone: message.microphone !== false, camera: message.camera !== false,
+        audioOnly: Boolean(message.audioOnly), screen: Boolean(message.screen) };
+      this.session.emit("remote-media", { peer: this.peer, ...this.remoteMedia });
     } else if (message.t === "audio-only") {
       this.pauseVideoForPeer(Boolean(message.on));
       this.session.emit("peer-audio-only", { peer: this.peer, on: Boolean(message.on) });
@@ -284,6 +326,7 @@ class PeerLink {
   close() {
     window.clearTimeout(this.disconnectedTimer);
     this.pc.close();
+    this.channel.dispatchEvent(new Event("close")); // a file transfer waiting to drain gives up
   }
 }
 
@@ -301,6 +344,7 @@ export class CallSession extends EventTarget {
     this.relayDeclined = false;
     this.fileMaxBytes = welcome.fileMaxBytes || 100 * 1024 * 1024;
     this.links = new Map();
+    this.closed = false;
     this.away = new Set();
     this.known = new Map((welcome.peers || []).map((peer) => [peer.id, peer]));
     this.cameraTrack = localStream.getVideoTracks()[0] || null;
@@ -331,9 +375,9 @@ export class CallSession extends EventTarget {
       this.away.add(message.peer);
       this.emit("peer-offline", { peer: message.peer });
     });
-    signal.on("offer", (message) => this.offered(message.from, message.sdp));
-    signal.on("answer", (message) => this.links.get(message.from)?.description("answer", message.sdp));
-    signal.on("candidate", (message) => this.links.get(message.from)?.candidate(message.candidate));
+    signal.on("offer", (message) => this.offered(message));
+    signal.on("answer", (message) => this.forLink(message)?.description("answer", message.sdp, message.pc));
+    signal.on("candidate", (message) => this.forLink(message)?.candidate(message.candidate, message.pc));
     signal.on("ice-restart", (message) => this.links.get(message.from)?.recover());
     signal.on("relay", (message) => this.relayArrived(message.iceServers));
   }
@@ -353,14 +397,25 @@ export class CallSession extends EventTarget {
     this.linkFor(peer.id);
   }
 
-  offered(peerId, sdp) {
+  /** The link a message belongs to; none if it was meant for a peer connection replaced meanwhile. */
+  forLink(message) {
+    const link = this.links.get(message.from);
+    if (!link || (message.to_pc && message.to_pc !== link.id)) return null;
+    return link;
+  }
+
+  offered(message) {
+    if (this.closed) return;
+    const peerId = message.from;
     this.away.delete(peerId);
-    const link = this.links.get(peerId);
-    if (link && link.fromAnotherPage(sdp)) {
+    let link = this.links.get(peerId);
+    if (link && message.to_pc && message.to_pc !== link.id) return; // for our previous page or connection
+    const fresh = message.pc ? link?.remoteId && message.pc !== link.remoteId : link?.fromAnotherPage(message.sdp);
+    if (link && fresh) {
       // The other side reloaded, or replaced a stuck connection: ours is of no use any more.
-      this.replaceLink(link, new Trouble(link.trouble.everConnected));
+      link = this.replaceLink(link, new Trouble(link.trouble.everConnected));
     }
-    this.linkFor(peerId).description("offer", sdp);
+    (link || this.linkFor(peerId)).description("offer", message.sdp, message.pc);
   }
 
   peerInfo(peer) {
@@ -369,7 +424,7 @@ export class CallSession extends EventTarget {
 
   linkFor(peerId, trouble) {
     let link = this.links.get(peerId);
-    if (!link) {
+    if (!link && !this.closed) {
       const peer = this.known.get(peerId) || { id: peerId, name: "" };
       link = new PeerLink(this, peer, trouble);
       this.links.set(peerId, link);
@@ -388,8 +443,15 @@ export class CallSession extends EventTarget {
   /** A link that does not recover although both sides talk: start over with a fresh one. */
   renew(link) {
     const trouble = new Trouble(true);
+    trouble.renewals = link.trouble.renewals + 1;
     this.replaceLink(link, trouble);
     this.emit("link-renewed", { peer: link.peer });
+  }
+
+  linkConnected(link) {
+    const all = [...this.links.values()].every((other) => other.isConnected);
+    if (all) this.relayAsked = false; // a later failure (another network) may ask again
+    this.emit("link-connected", { peer: link.peer, all });
   }
 
   drop(peerId) {
@@ -448,7 +510,7 @@ export class CallSession extends EventTarget {
   }
 
   mediaState() {
-    return { microphone: !this.muted, camera: !this.cameraOff && !this.audioOnly, audioOnly: this.audioOnly };
+    return { microphone: !this.muted, camera: !this.cameraOff && !this.audioOnly, audioOnly: this.audioOnly, screen: Boolean(this.screenTrack) };
   }
 
   tellMedia() {
@@ -502,6 +564,7 @@ export class CallSession extends EventTarget {
     this.screenTrack = stream.getVideoTracks()[0];
     this.screenTrack.addEventListener("ended", () => this.stopScreenShare());
     await Promise.all([...this.links.values()].map((link) => link.replaceVideo(this.currentVideoTrack())));
+    this.tellMedia();
     this.emit("screen", { sharing: true, stream });
   }
 
@@ -510,6 +573,7 @@ export class CallSession extends EventTarget {
     this.screenTrack.stop();
     this.screenTrack = null;
     await Promise.all([...this.links.values()].map((link) => link.replaceVideo(this.currentVideoTrack())));
+    this.tellMedia();
     this.emit("screen", { sharing: false });
   }
 
@@ -570,6 +634,7 @@ export class CallSession extends EventTarget {
   }
 
   hangUp() {
+    this.closed = true;
     window.clearInterval(this.statsTimer);
     window.clearInterval(this.watchTimer);
     for (const link of this.links.values()) link.close();

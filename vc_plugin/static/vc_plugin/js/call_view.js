@@ -6,6 +6,8 @@ import { t } from "./strings.js";
 
 // No new picture for this long (while one is expected): the tile says it is reconnecting.
 const FROZEN_AFTER_MS = 1000;
+// A shared screen that does not change is sent at about one picture per second.
+const FROZEN_SCREEN_AFTER_MS = 3000;
 
 export class CallView {
   constructor(root, session, { onLeave }) {
@@ -65,7 +67,8 @@ export class CallView {
     } else {
       let last = -1;
       tile.pollFrames = () => {
-        if (video.currentTime !== last) { last = video.currentTime; seen(); }
+        const frames = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality().totalVideoFrames : 0;
+        if (frames !== last) { last = frames; seen(); }
       };
     }
   }
@@ -73,11 +76,15 @@ export class CallView {
   /** Every half second: which remote pictures stand still although a picture is expected? */
   checkFrozen() {
     const now = performance.now();
+    // A hidden tab gets no frame callbacks; with sound only, nobody sends a picture.
+    const looking = !document.hidden && !this.session.audioOnly;
     for (const tile of this.tileOf.values()) {
       tile.pollFrames?.();
+      if (!looking) tile.lastFrame = now;
       const video = $("video", tile);
+      const limit = tile.dataset.screen === "true" ? FROZEN_SCREEN_AFTER_MS : FROZEN_AFTER_MS;
       const expected = tile.dataset.camera !== "off" && !video.paused && video.srcObject && video.srcObject.getVideoTracks().some((track) => track.readyState === "live");
-      const frozen = Boolean(expected && tile.lastFrame && now - tile.lastFrame > FROZEN_AFTER_MS);
+      const frozen = Boolean(expected && tile.lastFrame && now - tile.lastFrame > limit);
       if (frozen !== (tile.dataset.frozen === "true")) {
         tile.dataset.frozen = String(frozen);
         this.showTileState(tile);
@@ -117,8 +124,9 @@ export class CallView {
       tile.dataset.link = "lost";
       this.showTileState(tile);
     });
-    session.on("remote-media", ({ peer, microphone, camera, audioOnly }) => {
+    session.on("remote-media", ({ peer, microphone, camera, audioOnly, screen }) => {
       const tile = this.tileFor(peer);
+      tile.dataset.screen = String(screen);
       tile.dataset.microphone = microphone ? "on" : "off";
       tile.dataset.camera = camera ? "on" : "off";
       show($("[data-microphone-off]", tile), !microphone);
@@ -127,7 +135,14 @@ export class CallView {
       show(badge, !camera);
       this.checkFrozen();
     });
-    session.on("link-connected", () => this.recovered());
+    session.on("link-connected", ({ all }) => { if (all) this.recovered(); });
+    session.on("peer-known", ({ peer }) => {
+      const tile = this.tileOf.get(peer.id);
+      if (tile && tile.dataset.link === "lost") {
+        tile.dataset.link = session.links.get(peer.id)?.pc.connectionState || "";
+        this.showTileState(tile);
+      }
+    });
     session.on("weak", ({ weak }) => this.weakConnection(weak));
     session.on("audio-only", ({ on }) => this.audioOnlyChanged(on));
     session.on("peer-audio-only", ({ peer, on }) => {

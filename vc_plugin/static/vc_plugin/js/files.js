@@ -14,6 +14,7 @@ function drained(channel) {
   return new Promise((resolve) => {
     channel.bufferedAmountLowThreshold = BUFFER_HIGH / 2;
     channel.addEventListener("bufferedamountlow", () => resolve(), { once: true });
+    channel.addEventListener("close", () => resolve(), { once: true }); // the sender then sees it closed
   });
 }
 

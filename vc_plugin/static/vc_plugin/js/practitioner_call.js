@@ -78,7 +78,15 @@ room.on("ended", () => closeCall());
 // Signed out elsewhere, or the appointment is gone: the page itself says what is left.
 room.on("revoked", () => window.location.reload());
 queue.on("revoked", () => window.location.reload());
-room.on("error", (message) => announce(status, t(`error_${message.code}`)));
+room.on("error", (message) => {
+  // Opened again in another tab: this one lets go of camera and call.
+  if (message.code === "replaced") {
+    if (view) view.close(t("error_replaced"));
+    queue.leave();
+    show($("[data-call]", root), false);
+  }
+  announce(status, t(`error_${message.code}`));
+});
 queue.on("error", (message) => announce(status, t(`error_${message.code}`)));
 
 function end() {

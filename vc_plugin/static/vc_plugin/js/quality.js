@@ -50,17 +50,17 @@ export class Quality {
   reset() {
     this.samples = [];
     this.weakRun = 0;
-    this.audioAt = performance.now();
+    this.audioAt = null; // silence counts only once sound has arrived on the new path
   }
 
-  /** How long no sound packet has arrived (0 if the other side sends no sound at all). */
+  /** How long no sound packet has arrived (0 if none arrived yet: the other side may have no microphone). */
   silentFor(now) {
     return this.audioAt === null ? 0 : now - this.audioAt;
   }
 
   sample(report, now) {
     const current = totals(report);
-    if (current.audio !== null && current.audio !== this.lastAudio) {
+    if (current.audio !== null && current.audio > (this.lastAudio ?? 0)) {
       this.lastAudio = current.audio;
       this.audioAt = now;
     }
@@ -69,7 +69,7 @@ export class Quality {
     while (this.samples.length > 2 && now - this.samples[0].now > WINDOW_MS) this.samples.shift();
     if (!current.hasPair) return null;
     const first = this.samples[0];
-    const received = current.received - first.received;
+    const received = Math.max(0, current.received - first.received);
     const lost = Math.max(0, current.lost - first.lost);
     const receiving = previous ? current.received > previous.received : null;
     const lossPercent = received + lost > 0 ? Math.round((1000 * lost) / (received + lost)) / 10 : 0;

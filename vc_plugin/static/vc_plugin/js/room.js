@@ -46,7 +46,7 @@ function waitingText(message) {
 }
 
 function startCall() {
-  if (!session) return;
+  if (!session || root.dataset.view === "call") return; // back after a drop: no focus jump, no announcement
   showView("call");
   announce(status, t("admitted"));
 }

@@ -5,11 +5,12 @@
 // Media signalling (offers, answers, candidates) is never kept for later: a message that could
 // not be sent is stale by the time the socket is back, and the call renegotiates instead.
 
-const FINAL_CLOSE = new Set(["ended", "declined", "left", "replaced", "expired", "revoked"]);
+const FINAL_CLOSE = new Set(["ended", "declined", "left", "replaced", "expired", "revoked", "unknown_room", "not_allowed"]);
 // Short waits: during an outage nothing is sent, so trying every two seconds costs nothing,
 // and the call is back within moments of the network's return.
 const BACKOFF_MS = [250, 500, 1000, 2000];
-const CONNECT_TIMEOUT_MS = 4000;
+// A slow network gets longer for each attempt.
+const CONNECT_TIMEOUT_MS = [4000, 6000, 8000, 12000];
 const PING_EVERY_MS = 5000;
 const URGENT_PING_EVERY_MS = 1000;
 // Heard nothing for this many ping periods: the connection is dead even if the browser has not noticed.
@@ -32,11 +33,16 @@ export class Signal extends EventTarget {
     this.urgent = false;
     this.lastHeard = 0;
     this.lastPing = 0;
+    this.unansweredSince = null; // the first ping sent after the server was last heard
     this.retryTimer = null;
     this.connectTimer = null;
     this.watchTimer = null;
     this.waiters = [];
     window.addEventListener("online", () => this.reconnectNow());
+    // The device lost its network: this socket is gone, whatever the browser still says.
+    window.addEventListener("offline", () => {
+      if (this.socket) this.abandon(this.socket, "offline");
+    });
   }
 
   get url() {
@@ -49,11 +55,11 @@ export class Signal extends EventTarget {
     window.clearTimeout(this.retryTimer);
     const socket = new WebSocket(this.url);
     this.socket = socket;
-    this.connectTimer = window.setTimeout(() => this.abandon(socket, "connect timeout"), CONNECT_TIMEOUT_MS);
+    const timeout = CONNECT_TIMEOUT_MS[Math.min(this.attempt, CONNECT_TIMEOUT_MS.length - 1)];
+    this.connectTimer = window.setTimeout(() => this.abandon(socket, "connect timeout"), timeout);
     socket.addEventListener("open", () => {
       if (socket !== this.socket) return;
       window.clearTimeout(this.connectTimer);
-      this.attempt = 0;
       this.heard();
       this.emit("open", {});
       if (this.wantJoin) this.sendHello();
@@ -121,9 +127,16 @@ export class Signal extends EventTarget {
 
   heard() {
     this.lastHeard = performance.now();
+    this.unansweredSince = null;
     if (!this.joined || !this.waiters.length) return;
     const waiting = this.waiters.splice(0);
-    waiting.forEach((action) => action());
+    for (const action of waiting) {
+      try {
+        action();
+      } catch (error) {
+        this.emit("problem", { error: String(error) });
+      }
+    }
   }
 
   receive(data) {
@@ -137,6 +150,7 @@ export class Signal extends EventTarget {
     if (message.type === "welcome" || message.type === "queue") {
       if (message.resume) window.sessionStorage.setItem(this.resumeKey, message.resume);
       this.joined = true;
+      this.attempt = 0; // back for real: the next drop starts with short waits again
       const queued = this.pending.splice(0);
       queued.forEach((item) => this.raw(item));
       this.heard();
@@ -155,7 +169,9 @@ export class Signal extends EventTarget {
     this.joined = false;
     this.stopWatch();
     window.clearTimeout(this.connectTimer);
-    if (this.finished || FINAL_CLOSE.has(event.reason)) {
+    // 1008: the server refused this page for good (except a page too slow to read its messages).
+    const refused = event.code === 1008 && event.reason !== "too slow";
+    if (this.finished || refused || FINAL_CLOSE.has(event.reason)) {
       this.finished = true;
       window.sessionStorage.removeItem(this.resumeKey);
       this.emit("finished", { reason: event.reason, code: event.code });
@@ -213,6 +229,7 @@ export class Signal extends EventTarget {
     this.pings.set(stamp, performance.now());
     if (this.pings.size > 20) this.pings.delete(this.pings.keys().next().value);
     this.lastPing = performance.now();
+    if (this.unansweredSince === null) this.unansweredSince = this.lastPing;
     this.raw({ type: "ping", t: stamp });
   }
 
@@ -226,8 +243,10 @@ export class Signal extends EventTarget {
     const every = this.urgent ? URGENT_PING_EVERY_MS : this.pingEvery;
     const now = performance.now();
     if (now - this.lastPing >= every) this.ping();
+    // Measured from the first unanswered ping, not from the last message: a background tab whose
+    // timers run once a minute must not give up a healthy socket.
     const silence = Math.max(MIN_SILENCE_MS, every * SILENT_PERIODS);
-    if (now - this.lastHeard > silence && this.socket) this.abandon(this.socket, "no answer");
+    if (this.unansweredSince !== null && now - this.unansweredSince > silence && this.socket) this.abandon(this.socket, "no answer");
   }
 
   stopWatch() {
