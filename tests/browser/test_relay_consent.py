@@ -27,7 +27,7 @@ from tests.browser.conftest import (
 from tests.support.coturn import SECRET, Coturn
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
-from tests.support.netns import LINKS, Network
+from tests.support.netns import Network
 from tests.support.people import make_people
 from tests.support.signal_client import practitioner_cookie
 from vc_plugin.access import Principal
@@ -36,30 +36,30 @@ from vc_plugin.schemas import AppointmentIn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PATIENT_SIDE, DOCTOR_SIDE, TEST_SIDE = LINKS["patient"][0], LINKS["doctor"][0], LINKS["root"][0]
-
 
 @pytest.fixture
 def firewalled(playwright_instance, tmp_path):
     network = Network().create()
     try:
+        # The server namespace's addresses on each link (each network has its own, see netns.py).
+        patient_side, doctor_side, test_side = (network.server_address(r) for r in ("patient", "doctor", "root"))
         database = f"sqlite:///{tmp_path / 'vc.sqlite'}"
         engine = create_engine(database)
         Base.metadata.create_all(engine)
         engine.dispose()
         coturn = Coturn(
             tmp_path,
-            listen=(PATIENT_SIDE, DOCTOR_SIDE, TEST_SIDE),
-            relay=PATIENT_SIDE,
+            listen=(patient_side, doctor_side, test_side),
+            relay=patient_side,
             wrap=network.run("server", []),
-            probe_host=TEST_SIDE,
+            probe_host=test_side,
         ).start()
-        server = LiveServer(database, {}, tmp_path, host=TEST_SIDE, bind="0.0.0.0", wrap=network.run("server", []))
-        patient_origin, doctor_origin = f"http://{PATIENT_SIDE}:{server.port}", f"http://{DOCTOR_SIDE}:{server.port}"
+        server = LiveServer(database, {}, tmp_path, host=test_side, bind="0.0.0.0", wrap=network.run("server", []))
+        patient_origin, doctor_origin = f"http://{patient_side}:{server.port}", f"http://{doctor_side}:{server.port}"
         server.config.update(
             VC_PUBLIC_URL=patient_origin + "/",
             VC_ALLOWED_ORIGINS=[doctor_origin],
-            VC_TURN_URLS=[f"turn:{PATIENT_SIDE}:{coturn.port}", f"turn:{DOCTOR_SIDE}:{coturn.port}"],
+            VC_TURN_URLS=[f"turn:{patient_side}:{coturn.port}", f"turn:{doctor_side}:{coturn.port}"],
             VC_TURN_SECRET=SECRET,
         )
         server.start()

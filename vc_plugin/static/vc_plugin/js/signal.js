@@ -6,9 +6,12 @@
 // not be sent is stale by the time the socket is back, and the call renegotiates instead.
 
 const FINAL_CLOSE = new Set(["ended", "declined", "left", "replaced", "expired", "revoked", "unknown_room", "not_allowed"]);
-// Short waits: during an outage nothing is sent, so trying every two seconds costs nothing,
-// and the call is back within moments of the network's return.
-const BACKOFF_MS = [250, 500, 1000, 2000];
+// Short waits, so that the call is back within moments of the network's return; longer ones
+// later, because Chromium delays new sockets after many failed ones.
+const BACKOFF_MS = [250, 500, 1000, 2000, 2000, 2000, 2000, 3000, 5000];
+// While the browser knows it is offline, attempts only fail (and count as failures); the
+// "online" event reconnects at once, this is for a browser that never says so.
+const OFFLINE_RETRY_MS = 15000;
 // A slow network gets longer for each attempt.
 const CONNECT_TIMEOUT_MS = [4000, 6000, 8000, 12000];
 const PING_EVERY_MS = 5000;
@@ -181,7 +184,8 @@ export class Signal extends EventTarget {
   }
 
   retry(code) {
-    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    const offline = navigator.onLine === false;
+    const delay = offline ? OFFLINE_RETRY_MS : BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
     this.attempt += 1;
     this.emit("reconnecting", { delay, code });
     window.clearTimeout(this.retryTimer);
@@ -212,7 +216,7 @@ export class Signal extends EventTarget {
     }
     this.attempt = 0;
     if (this.socket) this.abandon(this.socket, "network changed");
-    else this.connect();
+    this.connect();
   }
 
   /** Ping more often while the call is in trouble, so that the network's return is noticed at once. */
