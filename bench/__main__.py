@@ -25,6 +25,7 @@ from bench import (
     callsetup,
     connections,
     invitations,
+    outages,
     pages,
     procs,
     purge,
@@ -53,6 +54,7 @@ BENCHMARKS = (
     "invitations",
     "purge",
     "revocation",
+    "outages",
 )
 
 
@@ -101,6 +103,7 @@ def _steps(ctx: Context) -> dict[str, Callable[[], Any]]:
         "invitations": lambda: invitations.invitations(ctx),
         "purge": lambda: purge.purge(ctx, purge_timeout),
         "revocation": lambda: asyncio.run(revocation.revocation(ctx, PRODUCTION_WORKER)),
+        "outages": lambda: outages.outages(ctx),
     }
 
 

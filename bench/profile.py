@@ -1,4 +1,4 @@
-"""How much each benchmark does: the full run (15 minutes on 2 cores) and a quick smoke run."""
+"""How much each benchmark does: the full run (15 minutes on 2 cores, 60 with the outages) and a quick smoke run."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ class Profile:
     invitations: int
     purge_rows: int
     revocations: int  # trials per kind of revocation (delete, new code)
+    outage_runs: int  # runs per case (side × outage length) of the network outage benchmark
 
 
 FULL = Profile(
@@ -44,6 +45,7 @@ FULL = Profile(
     invitations=100,
     purge_rows=1_000_000,
     revocations=100,
+    outage_runs=20,
 )
 
 QUICK = Profile(
@@ -64,4 +66,5 @@ QUICK = Profile(
     invitations=20,
     purge_rows=20_000,
     revocations=20,
+    outage_runs=2,
 )

@@ -197,6 +197,7 @@ def tables(results: dict[str, Any]) -> str:
         out += ["### 8. Retention purge", "", f"pending: {purge.get('error')}", ""]
 
     out += _revocation(results.get("revocation"))
+    out += _outages(results.get("outages"))
     return "\n".join(out)
 
 
@@ -242,6 +243,60 @@ def _revocation(rev: dict[str, Any] | None) -> list[str]:
         f"{new_code['trials']} new codes; on a new code the practitioner's socket stayed open "
         f"{new_code['practitioner_kept']} of {new_code['trials']} times. Requests refused: "
         f"{delete['refused'] + new_code['refused']}.",
+        "",
+    ]
+    return out
+
+
+def _seconds(value: float, bound: float) -> str:
+    """Seconds with two digits; a run that never came back reads "> bound"."""
+    if isinstance(value, float) and math.isinf(value):
+        return f"> {bound:.0f}"
+    return _n(value, 2)
+
+
+def _pct(share: float | None) -> str:
+    return _n(math.nan if share is None else share * 100, 0, " %")
+
+
+def _outages(data: dict[str, Any] | None) -> list[str]:
+    if not data:
+        return []
+    if "cases" not in data:
+        return ["### 10. Network outages", "", f"failed: {data.get('error')}", ""]
+    bound, within = data["bound_seconds"], data["within_seconds"]
+    width, height, fps = data["video"]
+    out = [
+        f"### 10. Network outages: network back → call back (two Chromiums, direct path, "
+        f"{data['lanes']} calls at a time)",
+        "",
+        f"| side offline | outage | runs | back ≤ {within:.0f} s | back ≤ {bound:.0f} s | p50 s | p95 s | worst s "
+        "| video / audio / chat p50 s | relay dialog during / left open | CPU busy p50 / max "
+        "| waiting for CPU p50 / max |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    errors = 0
+    for case in data["cases"].values():
+        errors += case["errors"]
+        stall = f"{_pct(case.get('stall_p50'))} / {_pct(case.get('stall_max'))}"
+        parts = " / ".join(_seconds(case[f"{k}_p50"], bound) for k in ("video", "audio", "chat"))
+        out.append(
+            f"| {case['side']} | {case['seconds']} s | {case['measured']} | {case['within']} | {case['recovered']} "
+            f"| {_seconds(case['p50'], bound)} | {_seconds(case['p95'], bound)} | {_seconds(case['worst'], bound)} "
+            f"| {parts} | {case['dialog_during']} / {case['dialog_after']} "
+            f"| {_pct(case['busy_p50'])} / {_pct(case['busy_max'])} "
+            f"| {stall} |"
+        )
+    out += [
+        "",
+        f"{data['runs_per_case']} runs per case, each a call of its own; times from the link's return (with its "
+        f"routes) until remote pictures move and sound arrives on both sides and a chat line sent after the "
+        f"return has arrived each way (the slowest of the three). CPU busy: share of both cores in use while "
+        f"a run waited for recovery; waiting for CPU: share of that time in which some task was runnable but "
+        f"found no free core (/proc/pressure/cpu), the sign of a starved run. "
+        f"Fake camera {width}×{height} at {fps} fps. "
+        f"Runs that could not be measured (set-up failed): {errors}."
+        + (f" App served from `{data['app_root']}`." if data.get("app_root") else ""),
         "",
     ]
     return out

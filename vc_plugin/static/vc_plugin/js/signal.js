@@ -12,6 +12,9 @@ const BACKOFF_MS = [250, 500, 1000, 2000, 2000, 2000, 2000, 3000, 5000];
 // While the browser knows it is offline, attempts only fail (and count as failures); the
 // "online" event reconnects at once, this is for a browser that never says so.
 const OFFLINE_RETRY_MS = 15000;
+// Right after the network returns, Chromium sometimes holds a new socket for seconds before its
+// handshake; a fresh one a moment later connects at once.
+const AFTER_ONLINE_TIMEOUT_MS = 1500;
 // A slow network gets longer for each attempt.
 const CONNECT_TIMEOUT_MS = [4000, 6000, 8000, 12000];
 const PING_EVERY_MS = 5000;
@@ -53,12 +56,11 @@ export class Signal extends EventTarget {
     return `${scheme}://${window.location.host}${this.path}`;
   }
 
-  connect() {
+  connect(timeout = CONNECT_TIMEOUT_MS[Math.min(this.attempt, CONNECT_TIMEOUT_MS.length - 1)]) {
     if (this.finished) return;
     window.clearTimeout(this.retryTimer);
     const socket = new WebSocket(this.url);
     this.socket = socket;
-    const timeout = CONNECT_TIMEOUT_MS[Math.min(this.attempt, CONNECT_TIMEOUT_MS.length - 1)];
     this.connectTimer = window.setTimeout(() => this.abandon(socket, "connect timeout"), timeout);
     socket.addEventListener("open", () => {
       if (socket !== this.socket) return;
@@ -216,7 +218,7 @@ export class Signal extends EventTarget {
     }
     this.attempt = 0;
     if (this.socket) this.abandon(this.socket, "network changed");
-    this.connect();
+    this.connect(AFTER_ONLINE_TIMEOUT_MS);
   }
 
   /** Ping more often while the call is in trouble, so that the network's return is noticed at once. */
