@@ -1,7 +1,7 @@
 """Many concurrent sockets with keep-alive pings: connect rate, memory per socket, errors.
 
 Each side's sockets behave like its own browsers: ours join a waiting room (a patient's
-pass, ``hello``) and ping every 15 s as ``signal.js`` does; PeerJS clients open with an id and
+pass, ``hello``) and ping every 5 s as ``signal.js`` does; PeerJS clients open with an id and
 send ``HEARTBEAT`` every 5 s as the PeerJS client library does. The ramp stops at each stage
 (1k, 5k, 10k) to read the server's memory, threads and descriptors, and holds the sockets
 for a while to see whether keep-alives and the server's housekeeping cost CPU or drop any.
@@ -24,7 +24,7 @@ from bench import procs
 from bench.peers import connect_options, peerjs_client
 from bench.seed import Seat
 
-OUR_PING_SECONDS = 15.0  # vc_plugin/static/vc_plugin/js/signal.js
+OUR_PING_SECONDS = 5.0  # PING_EVERY_MS in vc_plugin/static/vc_plugin/js/signal.js
 PEERJS_HEARTBEAT_SECONDS = 5.0  # the PeerJS client's default pingInterval
 PARALLEL = 64
 #: A socket that takes longer than this to open counts as failed (a browser would give up too).

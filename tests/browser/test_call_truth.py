@@ -137,3 +137,15 @@ def test_the_other_side_sees_microphone_off_camera_off_and_a_still_picture(in_a_
       .map((sender) => sender.replaceTrack(window.__vcStopped)))""")
     doctor.wait_for_selector(f"{tile}[data-frozen=false]", timeout=10000)
     assert doctor.inner_text(f"{tile} [data-state]") == ""
+
+
+def test_a_peer_connection_the_browser_gave_up_is_replaced_by_a_fresh_one(in_a_call):
+    """Not every failure comes from the network: a closed peer connection is replaced, and the
+    other side takes the fresh one (its id and certificate are new) instead of waiting forever."""
+    doctor, patient = in_a_call
+    patient.evaluate("() => window.__vcPcs.forEach((pc) => pc.close())")
+    patient.wait_for_function("() => window.__vcPcs.some((pc) => pc.connectionState === 'connected')", timeout=20000)
+    in_call(doctor, patient)
+    frames_advance(doctor)
+    frames_advance(patient)
+    assert patient.evaluate("() => window.__vcPcs.length") >= 2

@@ -88,6 +88,7 @@ class PeerLink {
     this.id = randomId(); // names this peer connection in every message (see docs/signaling.md)
     this.remoteId = null;
     this.chain = Promise.resolve(); // descriptions and candidates, one after another
+    this.closedByUs = false;
     this.polite = session.me.id < peer.id;
     this.makingOffer = false;
     this.ignoreOffer = false;
@@ -227,7 +228,11 @@ class PeerLink {
 
   /** Called every second: what should happen to a link that is not connected? */
   watch(now) {
-    if (this.pc.connectionState === "closed") return;
+    if (this.pc.connectionState === "closed") {
+      // Closed, but not by us (the browser gave it up): nothing can bring it back but a fresh one.
+      if (!this.closedByUs) this.session.renew(this);
+      return;
+    }
     this.watchMedia(now);
     const talking = this.session.signal.alive && !this.session.isAway(this.peer.id);
     if (talking && this.pc.signalingState === "have-local-offer" && now - this.offeredAt > ANSWER_TIMEOUT_MS) {
@@ -324,6 +329,7 @@ class PeerLink {
   }
 
   close() {
+    this.closedByUs = true;
     window.clearTimeout(this.disconnectedTimer);
     this.pc.close();
     this.channel.dispatchEvent(new Event("close")); // a file transfer waiting to drain gives up
@@ -411,7 +417,7 @@ export class CallSession extends EventTarget {
     let link = this.links.get(peerId);
     if (link && message.to_pc && message.to_pc !== link.id) return; // for our previous page or connection
     const fresh = message.pc ? link?.remoteId && message.pc !== link.remoteId : link?.fromAnotherPage(message.sdp);
-    if (link && fresh) {
+    if (link && (fresh || link.pc.connectionState === "closed")) {
       // The other side reloaded, or replaced a stuck connection: ours is of no use any more.
       link = this.replaceLink(link, new Trouble(link.trouble.everConnected));
     }
