@@ -237,9 +237,10 @@ class Network:
     def outage(self, role: str, seconds: float | None = None) -> Iterator[Outage]:
         """``role``'s link down for the body (and at least ``seconds`` in all); up again even on error."""
         outage = Outage(role, down_at=self.link_down(role))
+        began = time.monotonic()  # the length by the monotonic clock; down_at is for the pages' Date.now()
         try:
             yield outage
             if seconds is not None:
-                time.sleep(max(0.0, outage.down_at + seconds - time.time()))
+                time.sleep(max(0.0, began + seconds - time.monotonic()))
         finally:
             outage.up_at = self.link_up(role)

@@ -448,14 +448,14 @@ class OutageCall:
         sent = dict.fromkeys(directions, 0)
         logs: dict[str, list[dict[str, Any]]] = {r: [] for r in ROLES}
         latest = dict(baseline)
-        deadline = up + bound
+        deadline = time.monotonic() + bound  # the wall clock only to compare with the pages' Date.now()
         cpu_at_return, stall_at_return, clock_at_return = cpu_times(), cpu_stall(), time.monotonic()
         while True:
             for name, (sender, _) in directions.items():
-                if name not in found["chat"] and time.time() >= next_chat[name]:
+                if name not in found["chat"] and time.monotonic() >= next_chat[name]:
                     sent[name] += 1
                     self.pages[sender].evaluate("(text) => window.__vcChat(text)", f"{tag}-{name}-{sent[name]}")
-                    next_chat[name] = time.time() + CHAT_RETRY_SECONDS
+                    next_chat[name] = time.monotonic() + CHAT_RETRY_SECONDS
             for r in ROLES:
                 sample, log = _sample(self.pages[r], self._seen[r])
                 self._seen[r] += len(log)
@@ -476,7 +476,7 @@ class OutageCall:
                 if arrived:
                     found["chat"][name] = min(arrived)
             done = all(len(found[k]) == 2 for k in found)
-            if done or time.time() > deadline:
+            if done or time.monotonic() > deadline:
                 break
             time.sleep(POLL_SECONDS)
         machine_busy = busy_share(cpu_at_return, cpu_times())
