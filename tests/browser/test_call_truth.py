@@ -118,7 +118,7 @@ def test_the_other_side_sees_microphone_off_camera_off_and_a_still_picture(in_a_
     doctor.wait_for_selector(f"{tile} [data-camera-off-badge]:not([hidden])", timeout=5000)
     assert doctor.inner_text(f"{tile} [data-camera-off-badge]") == "Kamera aus"
     # A camera switched off is not a broken connection: no "reconnecting" on its black picture.
-    doctor.wait_for_timeout(1500)  # longer than the frozen-picture threshold (1 s)
+    doctor.wait_for_timeout(3000)  # longer than the frozen-picture threshold (2.5 s)
     assert doctor.get_attribute(tile, "data-frozen") != "true"
 
     patient.click("[data-camera-off]")

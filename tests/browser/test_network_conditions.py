@@ -143,6 +143,26 @@ def test_a_weak_connection_lowers_the_picture_and_offers_sound_only(no_relay, we
     patient.wait_for_selector("[data-connection][data-quality=good]", timeout=20000)
 
 
+def test_the_quality_line_says_when_nothing_arrives_and_forgets_the_outage_afterwards(no_relay, weak_call):
+    """During an outage no "Direct · 1 ms · 0 % loss"; afterwards the loss of now, not since the start."""
+    patient, doctor = weak_call.pages["patient"], weak_call.pages["doctor"]
+    doctor.wait_for_selector("[data-connection][data-quality=good]", timeout=15000)
+    with no_relay.network.outage("patient", 10):
+        doctor.wait_for_selector("[data-connection][data-quality=lost]", timeout=5000)
+        assert doctor.inner_text("[data-connection]") == "connection interrupted …"
+        doctor.wait_for_selector("[data-peer][data-frozen=true]", timeout=5000)  # the still picture says so
+    for page in (patient, doctor):
+        page.wait_for_selector("[data-connection][data-quality=good]", timeout=20000)
+        # A tile that never stood still has no mark at all: "not frozen" is the claim, and moving frames.
+        page.wait_for_selector("[data-peer]:not([data-frozen=true])", state="attached", timeout=20000)
+        advancing(page, "frames", 10, timeout=20000)
+    # Ten seconds of nothing are about a third of this call so far: counted since the start of the
+    # call, the loss would still be far above 5 % now.
+    doctor.wait_for_function(
+        "() => Number(document.querySelector('[data-connection]').dataset.loss) < 5", timeout=15000
+    )
+
+
 def test_without_a_relay_the_page_says_plainly_that_no_direct_path_exists(no_relay):
     block_direct_path(no_relay)
     try:

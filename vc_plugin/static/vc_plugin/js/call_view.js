@@ -4,8 +4,9 @@
 import { $, announce, el, formatBytes, show } from "./dom.js";
 import { t } from "./strings.js";
 
-// No new picture for this long (while one is expected): the tile says it is reconnecting.
-const FROZEN_AFTER_MS = 1000;
+// No new picture for this long (while one is expected): the tile says it is reconnecting. Longer
+// than two rounds of the once-a-second statistics, which vouch for pictures the page cannot see.
+const FROZEN_AFTER_MS = 2500;
 // A shared screen that does not change is sent at about one picture per second.
 const FROZEN_SCREEN_AFTER_MS = 3000;
 
@@ -71,6 +72,15 @@ export class CallView {
         if (frames !== last) { last = frames; seen(); }
       };
     }
+  }
+
+  /**
+   * The browser decoded new pictures from this peer. Frame callbacks alone are not enough: a
+   * browser shows (and reports) no frames for a video outside the visible part of the page.
+   */
+  picturesArrive(peer) {
+    const tile = this.tileOf.get(peer.id);
+    if (tile) tile.lastFrame = performance.now();
   }
 
   /** Every half second: which remote pictures stand still although a picture is expected? */
@@ -154,7 +164,10 @@ export class CallView {
       this.layout();
       announce(this.status, t("participant_left"));
     });
-    session.on("stats", (stats) => this.showStats(stats));
+    session.on("stats", (stats) => {
+      if (stats.pictures) this.picturesArrive(stats.peer);
+      this.showStats(stats);
+    });
     session.on("chat", ({ peer, text }) => this.chatLine(peer.name || t("participant"), text, false));
     session.on("file-started", ({ file }) => this.incoming(file));
     session.on("file-progress", ({ file }) => this.incoming(file));

@@ -72,10 +72,12 @@ export class Quality {
     const received = Math.max(0, current.received - first.received);
     const lost = Math.max(0, current.lost - first.lost);
     const receiving = previous ? current.received > previous.received : null;
+    // Decoded, whether or not the page shows it: a picture scrolled out of view still arrives.
+    const pictures = previous && current.frames !== null ? current.frames > (previous.frames ?? 0) : null;
     const lossPercent = received + lost > 0 ? Math.round((1000 * lost) / (received + lost)) / 10 : 0;
     const rttMs = receiving === false || current.rtt === null ? null : Math.round(current.rtt);
     const poor = receiving !== false && (lossPercent > WEAK_LOSS_PERCENT || (rttMs || 0) > WEAK_RTT_MS);
     this.weakRun = poor ? this.weakRun + 1 : 0;
-    return { relayed: current.relayed, rttMs, lossPercent, receiving, poor, weak: this.weakRun >= WEAK_SAMPLES };
+    return { relayed: current.relayed, rttMs, lossPercent, receiving, pictures, poor, weak: this.weakRun >= WEAK_SAMPLES };
   }
 }
