@@ -20,8 +20,7 @@ INSTALL_REQUIRES = [
     "cryptography>=42",
     "rq>=2.6",
     "redis>=5.0",
-    "flask-wtf>=1.2",
-    "flask-limiter[redis]>=3.5",
+    "limits[redis]>=3.7",
     "flask-babel>=4.0",
     "babel>=2.14",
     "pydantic>=2.6",
@@ -46,6 +45,12 @@ TEST_REQUIRES = [
     "ruff>=0.5",
     "gunicorn>=22",
     "schemathesis>=3.30",
+    # Real host applications mount vc_plugin in tests/hosts/ (Flask-AppBuilder, an intranet stack).
+    "flask-appbuilder>=5.3",
+    "flask-login>=0.6.3",
+    "flask-wtf>=1.2",
+    "flask-talisman>=1.1",
+    "flask-limiter>=3.5",
 ]
 
 setup(

@@ -197,7 +197,7 @@ def test_python_api(host, state, people, clock):
     with signals.invitation_queued.connected_to(lambda _, **p: events.append(("queued", p))):
         resent = host.vc.send_invitation(first.invitation.public_id, email="neu@example.org", language="en")
     assert resent.code != first.code and not verify_code(first.code, resent.invitation.code_hash)
-    assert events == [("queued", {"invitation_id": first.invitation.public_id})]
+    assert events == [("queued", {"appointment_id": appointment_id, "invitation_id": first.invitation.public_id})]
     assert state.jobs.wait_idle()
     with pytest.raises(NotFound):
         host.vc.send_invitation("nope", email="neu@example.org")

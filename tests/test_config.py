@@ -44,7 +44,7 @@ def _start(**overrides) -> None:
         ({"VC_ENCRYPTON_KEYS": ["x"]}, r"VC_ENCRYPTON_KEYS is not a vc_plugin setting"),
         ({"SECRET_KEY": None}, r"SECRET_KEY is missing"),
         ({"VC_FRAME_ANCESTORS": "'self'; script-src *"}, r"VC_FRAME_ANCESTORS: .*CSP source list"),
-        ({"VC_RATELIMIT_JOIN": "lots"}, r"VC_RATELIMIT_JOIN: .*Flask-Limiter syntax"),
+        ({"VC_RATELIMIT_JOIN": "lots"}, r"VC_RATELIMIT_JOIN: .*expected a rate limit like"),
     ],
 )
 def test_bad_configuration_stops_start_up(overrides, message):

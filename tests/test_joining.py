@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.support.web import csrf, sign_in_as
+from tests.support.web import csrf, sign_in_as, vc_cookie
 from vc_plugin.access import Principal
 from vc_plugin.crypto import generate_access_code
 from vc_plugin.models import AuditEvent, ConsentKind, ConsentRecord
@@ -49,7 +49,7 @@ def test_check_in_stores_consent_but_no_name(app, planned, state):
         client, issued.invitation.public_id, issued.code.lower().replace("-", " "), name="  Frau\tMüller "
     )
     assert response.status_code == 302 and response.headers["Location"].endswith("/room")
-    with client.session_transaction() as session:
+    with vc_cookie(client) as session:
         participant = session[PASS_KEY]
     assert participant["appointment"] == planned.appointment.public_id
     assert "Müller" not in str(participant)  # ids only; the name waits in presence

@@ -76,22 +76,47 @@ def test_things_that_only_look_like_addresses_stay(text):
     assert scrub(text) == text
 
 
-def test_every_record_is_scrubbed_whoever_logs_it(host, caplog):
-    """The extension installs the scrubber: Werkzeug's request line, a library's message, a traceback."""
+def test_every_record_of_ours_is_scrubbed_and_the_hosts_own_lines_stay(host, caplog):
+    """Our loggers, anything logged while our routes are served, Werkzeug's request lines for our
+    paths; the host's own lines (its start line, its pages) stay as the host wrote them."""
     assert log_privacy.installed_mode() == "drop"
     caplog.set_level(logging.DEBUG)
-    logging.getLogger("werkzeug").info(
-        '%s - - [24/Nov/2026 10:00:00] "%s" %s -', "198.51.100.23", "GET /vc/ HTTP/1.1", 200
-    )
-    logging.getLogger("some.library").debug("connected to %s for %s", "2001:db8::7", "someone@example.org")
+    werkzeug = logging.getLogger("werkzeug")
+    werkzeug.info('%s - - [24/Nov/2026 10:00:00] "%s" %s -', "198.51.100.23", "GET /vc/join/x HTTP/1.1", 200)
+    logging.getLogger("vc_plugin.sockets").info("socket of %s for %s", "2001:db8::7", "someone@example.org")
+    with host.app.test_request_context("/vc/practice/"):
+        logging.getLogger("some.library").debug("connected to %s", "2001:db8::8")
+        try:
+            raise ConnectionError("peer 198.51.100.24 reset")
+        except ConnectionError:
+            logging.getLogger("host.app").exception("request from 198.51.100.25 failed")
+    ours = "\n".join(logging.Formatter("%(message)s").format(record) for record in caplog.records)
+    assert "[ip] - - [24/Nov/2026" in ours and "socket of [ip] for [email]" in ours and "connected to [ip]" in ours
+    assert "peer [ip] reset" in ours and "request from [ip] failed" in ours
+    assert addresses_in(ours) == [] and _EMAIL.findall(ours) == []
+
+    caplog.clear()
+    werkzeug.info(" * Running on http://127.0.0.1:5811")
+    werkzeug.info('%s - - [24/Nov/2026 10:00:00] "%s" %s -', "198.51.100.26", "GET /intranet/ HTTP/1.1", 200)
+    with host.app.test_request_context("/intranet/"):
+        logging.getLogger("host.app").info("report for %s", "chef@intranet.example")
+    theirs = "\n".join(logging.Formatter("%(message)s").format(record) for record in caplog.records)
+    assert "Running on http://127.0.0.1:5811" in theirs, "the server's start line is not ours to rewrite"
+    assert "198.51.100.26 - - [24/Nov/2026" in theirs and "report for chef@intranet.example" in theirs
+
+
+def test_processes_of_our_own_scrub_every_record(host):
+    """The RQ worker (``flask vc worker``) is ours: there every library's record is scrubbed too."""
+    factory = logging.getLogRecordFactory()
+    assert isinstance(factory, log_privacy._ScrubbingFactory)
+    before = factory.scope
+    message = ("rq.worker", logging.DEBUG, "", 0, "redis at %s", ("192.0.2.9",), None)
     try:
-        raise ConnectionError("peer 198.51.100.24 reset")
-    except ConnectionError:
-        logging.getLogger("host.app").exception("request from 198.51.100.25 failed")
-    text = "\n".join(logging.Formatter("%(message)s").format(record) for record in caplog.records)
-    assert "[ip] - - [24/Nov/2026" in text and "connected to [ip] for [email]" in text
-    assert "peer [ip] reset" in text and "request from [ip] failed" in text
-    assert addresses_in(text) == [] and _EMAIL.findall(text) == []
+        assert factory(*message).getMessage() == "redis at 192.0.2.9", "in the host's process: not ours"
+        log_privacy.install("drop")  # what `flask vc worker` does
+        assert factory(*message).getMessage() == "redis at [ip]"
+    finally:
+        factory.scope = before
 
 
 # --- a whole consultation at DEBUG -----------------------------------------------------------------

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask.sessions import SecureCookieSessionInterface
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
@@ -23,7 +22,7 @@ from tests.support.oidc import (
     path_and_query,
 )
 from tests.support.rogue_idp import DEFECTS, RogueProvider
-from tests.support.web import csrf
+from tests.support.web import cookie_serializer, csrf
 from vc_plugin.models import Practitioner, Role
 
 APP_ROOT = "http://127.0.0.1"
@@ -151,11 +150,11 @@ def test_sign_out_ends_the_provider_session_too(oidc_host, provider):
 def test_signing_out_voids_copies_of_the_session_cookie(oidc_host, provider, clock):
     client = oidc_host.app.test_client()
     sign_in(client, provider, "doc")
-    copied = client.get_cookie("vc_session").value
+    copied = client.get_cookie("vc_session", path="/vc").value
     clock.advance(timedelta(seconds=1))
     client.post("/vc/auth/sign-out", data={"csrf_token": csrf(client, "/vc/practice/")})
     thief = oidc_host.app.test_client()
-    thief.set_cookie("vc_session", copied)
+    thief.set_cookie("vc_session", copied, path="/vc")
     assert thief.get("/vc/practice/").status_code == 302, "the copy died with the sign-out"
     clock.advance(timedelta(seconds=1))
     sign_in(client, provider, "doc")
@@ -247,17 +246,18 @@ def test_cookie_signed_by_another_app_is_ignored(oidc_host, provider):
     sign_in(client, provider, "doc")
     [person] = practitioners(oidc_host)
     foreign_app = make_host_app("sqlite://", SECRET_KEY="another-apps-secret")
+    claims = {"vc_user": {"pid": person.public_id, "role": "practitioner", "iat": 1e10, "seen": 1e10}}
     try:
-        serializer = SecureCookieSessionInterface().get_signing_serializer(foreign_app.app)
-        forged = serializer.dumps(
-            {"vc_user": {"pid": person.public_id, "role": "practitioner", "iat": 1e10, "seen": 1e10}}
-        )
+        forged = cookie_serializer(foreign_app.app).dumps(claims)
     finally:
         foreign_app.close()
     attacker = oidc_host.app.test_client()
-    attacker.set_cookie("vc_session", forged)
+    attacker.set_cookie("vc_session", forged, path="/vc")
     response = attacker.get("/vc/practice/")
     assert response.status_code == 302 and "/vc/auth/sign-in" in response.headers["Location"]
+    # The same claims signed with this app's secret would pass: only the signature was wrong.
+    attacker.set_cookie("vc_session", cookie_serializer(oidc_host.app).dumps(claims), path="/vc")
+    assert attacker.get("/vc/practice/").status_code == 200
 
 
 def test_provider_down_shows_a_clear_page_and_the_rest_keeps_serving(database_url, clock, tmp_path):
@@ -301,10 +301,11 @@ def test_session_cookie_is_strictly_necessary_and_hardened(database_url, clock, 
         response = client.get("/vc/auth/sign-in", base_url="https://praxis.example")
         [cookie] = response.headers.getlist("Set-Cookie")
         name, _, attributes = cookie.partition("=")
-        assert name == "__Host-session"
+        assert name == "__Secure-vc_session"
         flags = {part.strip().split("=")[0].lower() for part in attributes.split(";")}
         assert {"secure", "httponly", "path"} <= flags
         assert "samesite=lax" in cookie.lower()
+        assert "; path=/vc;" in cookie.lower(), "sent to our routes only, never to the host's pages"
         assert "expires" not in flags and "max-age" not in flags and "domain" not in flags
     finally:
         host.close()

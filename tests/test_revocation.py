@@ -417,14 +417,15 @@ def test_consent_is_json_true_and_nothing_else(world, consent):
 def test_no_cookie_of_ours_holds_more_than_ids(world):
     host, people, first, _second, redis = world
     from flask import Flask
-    from flask.sessions import SecureCookieSessionInterface
+
+    from tests.support.web import cookie_serializer
 
     planned = plan(host, people, participants=1)
     issued = planned.invitations[0]
     cookie = check_in(first.url, issued.invitation.public_id, issued.code, name="Erika Mustermann")
     app = Flask("decode")
     app.secret_key = TEST_SECRET
-    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    serializer = cookie_serializer(app)
     [value] = [c.split("=", 1)[1] for c in cookie.split("; ") if c.startswith("vc_session=")]
     data = serializer.loads(value)
     assert "Erika" not in json.dumps(data) and "Mustermann" not in json.dumps(data)

@@ -235,15 +235,12 @@ def test_handshakes_that_never_become_sockets(arena, case):
     expected = 401
     if case == "foreign secret":
         from flask import Flask
-        from flask.sessions import SecureCookieSessionInterface
+
+        from tests.support.web import cookie_serializer
 
         app = Flask("evil")
         app.secret_key = "not-the-secret"
-        forged = (
-            SecureCookieSessionInterface()
-            .get_signing_serializer(app)
-            .dumps({"vc_pass": {**valid_pass, "appointment": appointment}})
-        )
+        forged = cookie_serializer(app).dumps({"vc_pass": {**valid_pass, "appointment": appointment}})
         cookie = f"vc_session={forged}"
     elif case == "expired pass":
         cookie = session_cookie({"vc_pass": {**valid_pass, "appointment": appointment, "expires_at": time.time() - 5}})

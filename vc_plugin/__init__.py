@@ -8,7 +8,7 @@ See the README for configuration. Importing this package has no side effects.
 
 from .config import ConfigurationError, Settings
 from .extension import VideoConsultation
-from .sessions import HostUser
+from .sessions import NOT_ALLOWED, HostUser, NotAllowed
 
-__all__ = ["ConfigurationError", "HostUser", "Settings", "VideoConsultation"]
+__all__ = ["NOT_ALLOWED", "ConfigurationError", "HostUser", "NotAllowed", "Settings", "VideoConsultation"]
 __version__ = "0.1.0"

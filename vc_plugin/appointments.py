@@ -96,7 +96,9 @@ class AppointmentBook:
         directory: Directory,
         sender: InvitationSender,
         revoker: Revoker,
+        site_root: Callable[[], str],
     ) -> None:
+        self._site_root = site_root
         self._session = session
         self._clock = clock
         self._settings = settings
@@ -168,8 +170,7 @@ class AppointmentBook:
         return Contact(**json.loads(raw)) if raw else None
 
     def link(self, invitation: Invitation, code: str | None = None) -> str:
-        base = (self._settings.public_url or "/").rstrip("/")
-        link = f"{base}{self._settings.url_prefix}/join/{invitation.public_id}"
+        link = f"{self._site_root()}{self._settings.url_prefix}/join/{invitation.public_id}"
         return f"{link}#code={code}" if code else link
 
     def link_state(self, invitation: Invitation) -> LinkState:

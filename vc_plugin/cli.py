@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from . import schema
+from . import log_privacy, schema
 from .crypto import generate_master_key, new_token, token_digest
 from .revocation import Reason
 from .state import vc_state
@@ -66,6 +66,7 @@ def worker(burst: bool, log_level: str) -> None:
     state = vc_state()
     if state.redis is None:
         raise click.ClickException("VC_REDIS_URL is not set: without Redis, jobs run inside the app process.")
+    log_privacy.install(state.settings.log_ip_mode)  # our own process: every record
     run_worker(current_app._get_current_object(), burst=burst, log_level=log_level.upper())  # type: ignore[attr-defined]
 
 
@@ -151,7 +152,7 @@ def privacy_notice(lang: str, output: str | None) -> None:
 
     from .privacy_notice import build_notice
 
-    text = build_notice(vc_state().settings, current_app.config, lang).markdown()
+    text = build_notice(vc_state().settings, lang).markdown()
     if output:
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"written to {output}")

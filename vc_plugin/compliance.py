@@ -18,6 +18,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from .config import RETENTION_BOUNDS, Settings, key_name
+from .cookie import OwnCookieInterface
 from .mail import ConsoleMailer, SmtpMailer
 from .models import AuditEvent
 from .state import VCState
@@ -162,20 +163,14 @@ def https_public_url(settings: Settings) -> Finding:
 
 
 def secure_cookies(app: Flask, settings: Settings) -> Finding:
+    """Our own cookie (the host's session cookie is the host's to configure and to check)."""
     item = "secure cookies"
-    config = app.config
-    problems = []
-    if not config.get("SESSION_COOKIE_SECURE"):
-        problems.append("SESSION_COOKIE_SECURE is off")
-    if not config.get("SESSION_COOKIE_HTTPONLY"):
-        problems.append("SESSION_COOKIE_HTTPONLY is off")
-    if str(config.get("SESSION_COOKIE_SAMESITE")) not in {"Lax", "Strict"}:
-        problems.append("SESSION_COOKIE_SAMESITE is neither Lax nor Strict")
-    if settings.public_is_https and not str(config.get("SESSION_COOKIE_NAME", "")).startswith("__Host-"):
-        problems.append("the session cookie has no __Host- name")
-    if problems:
-        return _fail(item, "; ".join(problems))
-    return _ok(item, f"{config['SESSION_COOKIE_NAME']}: Secure, HttpOnly, SameSite={config['SESSION_COOKIE_SAMESITE']}")
+    interface = OwnCookieInterface(settings)
+    name = interface.get_cookie_name(app)
+    if not interface.get_cookie_secure(app):
+        return _fail(item, f"{name} is sent over plain http: VC_PUBLIC_URL is not https://")
+    flags = f"Secure, HttpOnly, SameSite={interface.get_cookie_samesite(app)}, Path={interface.get_cookie_path(app)}"
+    return _ok(item, f"{name}: {flags}")
 
 
 def production_mode(app: Flask) -> Finding:

@@ -64,6 +64,26 @@ class Settings(BaseModel):
         "'none'", description="CSP `frame-ancestors` value; set it when a host embeds our pages."
     )
 
+    # --- the host's layout, language and login ---------------------------------------------
+    base_template: str | None = Field(
+        None,
+        description="The host's base template (e.g. `layout.html`): our pages for practitioners render inside "
+        "it. Unset: our own standalone pages.",
+    )
+    base_template_blocks: dict[str, str] = Field(
+        default_factory=lambda: {"title": "title", "head": "head", "content": "content", "scripts": "scripts"},
+        description="Which blocks of `VC_BASE_TEMPLATE` take our `title` (optional), `head` (our stylesheet), "
+        "`content` and `scripts`; checked against the template when it is first used.",
+    )
+    host_layout_for_patients: bool = Field(
+        False, description="Show patients the host's layout too (default: our own calm page for them)."
+    )
+    login_url: str | None = Field(
+        None,
+        description="Where a host with its own login signs people in; `next` is added as a query parameter. "
+        "Unset: `@vc.login_url`, else Flask-Login's `login_view` (Flask-AppBuilder sets it).",
+    )
+
     # --- storage and services ------------------------------------------------------------
     encryption_keys: list[str] = Field(
         default_factory=list,
@@ -100,6 +120,24 @@ class Settings(BaseModel):
     invitation_backoff_seconds: list[int] = Field(
         default_factory=lambda: [30, 120, 600, 1800],
         description="Waits before each retry of an invitation; the last one repeats.",
+    )
+
+    # --- webhooks for case tools ------------------------------------------------------------
+    webhook_url: str | None = Field(
+        None,
+        description="Where every signal is also POSTed as signed JSON (docs/integration.md, \"Events\"); "
+        "https:// outside debug and testing. Unset: no webhooks.",
+    )
+    webhook_secret: str | None = Field(
+        None, description="HMAC-SHA256 key for the `X-VC-Signature` header; at least 32 characters."
+    )
+    webhook_events: list[str] = Field(
+        default_factory=list, description="Which events to send, e.g. `[\"appointment-created\"]`; empty: all."
+    )
+    webhook_retries: int = Field(6, ge=0, le=20, description="Retries of a webhook the receiver did not accept.")
+    webhook_backoff_seconds: list[int] = Field(
+        default_factory=lambda: [10, 60, 300, 900, 3600],
+        description="Waits before each retry of a webhook; the last one repeats.",
     )
 
     # --- sign-in -------------------------------------------------------------------------
@@ -152,9 +190,14 @@ class Settings(BaseModel):
     )
     consent_version: str = Field("2026-11", description="Version of the consent text patients agree to.")
     ratelimit_code_entry: str = Field(
-        "20/minute;100/hour", description="Code entries per client (Flask-Limiter syntax)."
+        "20/minute;100/hour", description="Code entries per client (syntax of the `limits` library)."
     )
     ratelimit_api: str = Field("600/minute", description="JSON API requests per token or session.")
+    host_limits_apply: bool = Field(
+        False,
+        description="Let the host's Flask-Limiter default and application-wide limits count requests to our "
+        "routes too (ours apply in any case). Off: a practice behind one address would share the host's budget.",
+    )
     ratelimit_join: str = Field(
         "120/minute", description="WebSocket handshakes (joins, reconnects) per client, counted before any check."
     )
@@ -211,6 +254,19 @@ class Settings(BaseModel):
             raise ValueError("must start with '/' and not end with '/', e.g. '/vc'")
         return value
 
+    @field_validator("base_template_blocks")
+    @classmethod
+    def _our_slots_in_host_blocks(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - {"title", "head", "content", "scripts"}
+        if unknown:
+            raise ValueError(f"unknown slots {sorted(unknown)}: expected title, head, content, scripts")
+        if not {"head", "content", "scripts"} <= set(value):
+            raise ValueError("head, content and scripts each need a block, or our styles or scripts are lost")
+        wrong = [name for name in value.values() if not name.isidentifier()]
+        if wrong:
+            raise ValueError(f"not block names: {wrong}")
+        return value
+
     @field_validator("frame_ancestors")
     @classmethod
     def _one_csp_source_list(cls, value: str) -> str:
@@ -226,7 +282,7 @@ class Settings(BaseModel):
         try:
             parse_many(value)
         except ValueError:
-            raise ValueError("expected Flask-Limiter syntax like '20/minute;100/hour'") from None
+            raise ValueError("expected a rate limit like '20/minute;100/hour'") from None
         return value
 
     @field_validator("display_timezone")
@@ -366,6 +422,7 @@ def _check_whole(settings: Settings, *, debug: bool, testing: bool, secret_key: 
             f"(VC_RETENTION_PRESENCE_GRACE_MINUTES = {settings.retention_presence_grace_minutes}, at most 60): "
             "a late check-in would find no waiting room. Shorten the first or lengthen the second."
         )
+    _check_webhooks(settings, relaxed=relaxed)
     if settings.turn_urls and not settings.turn_secret:
         raise ConfigurationError("VC_TURN_URLS is set but VC_TURN_SECRET is not: set coturn's static-auth-secret.")
     if settings.oidc_issuer or settings.oidc_metadata_url:
@@ -375,6 +432,22 @@ def _check_whole(settings: Settings, *, debug: bool, testing: bool, secret_key: 
             raise ConfigurationError("Set VC_OIDC_CLIENT_SECRET or VC_OIDC_PRIVATE_KEY_FILE for the OIDC client.")
     if settings.default_language not in settings.languages:
         raise ConfigurationError("VC_DEFAULT_LANGUAGE must be one of VC_LANGUAGES.")
+
+
+def _check_webhooks(settings: Settings, *, relaxed: bool) -> None:
+    if not settings.webhook_url:
+        return
+    if not settings.webhook_url.startswith("https://") and not (relaxed and settings.webhook_url.startswith("http://")):
+        raise ConfigurationError("VC_WEBHOOK_URL must be an https:// URL (http:// only in debug or testing mode).")
+    if not settings.webhook_secret or len(settings.webhook_secret) < 32:
+        raise ConfigurationError(
+            "VC_WEBHOOK_SECRET must be at least 32 characters: receivers check every webhook's signature with it."
+        )
+    from .signals import EVENTS
+
+    unknown = sorted(set(settings.webhook_events) - set(EVENTS))
+    if unknown:
+        raise ConfigurationError(f"VC_WEBHOOK_EVENTS names unknown events {unknown}; known: {', '.join(EVENTS)}.")
 
 
 def _check_mail(settings: Settings, *, relaxed: bool) -> None:

@@ -27,18 +27,20 @@ from .jobs import JobQueue, RQJobQueue, ThreadJobQueue
 from .joining import CheckIn
 from .mail import ConsoleMailer, Mailer, SmtpMailer
 from .models import Base
+from .navigation import public_root
 from .oidc import SignInProvider
 from .presence import MemoryPresence, PresenceStore, RedisPresence
 from .public_api import PublicAPI
-from .ratelimits import install_limiter
+from .ratelimits import RateLimits
 from .retention import Purger, PurgeTimer
 from .revocation import Revoker
-from .sessions import HostUser
+from .sessions import HostUser, Loader, NotAllowed
 from .sms import load_sms_sender
 from .sockets import LiveConnections
 from .state import EXTENSION_KEY, VCState
 from .subject_rights import SubjectRights
 from .waiting_room import WaitingRoom
+from .webhooks import WebhookSender
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -57,7 +59,9 @@ class VideoConsultation(PublicAPI):
     def __init__(self, app: Flask | None = None, db: SQLAlchemy | None = None, *, clock: Clock | None = None) -> None:
         self._db = db
         self._clock = clock
-        self._practitioner_loader: Callable[[], HostUser | None] | None = None
+        self._practitioner_loader: Callable[[], HostUser | NotAllowed | None] | None = None
+        self._locale_loader: Callable[[], str | None] | None = None
+        self._login_url_builder: Callable[[str], str] | None = None
         self._states: list[VCState] = []
         if app is not None:
             self.init_app(app)
@@ -66,7 +70,7 @@ class VideoConsultation(PublicAPI):
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("vc_plugin is already initialised on this app")
         settings = load_settings(app.config, debug=app.debug, testing=app.testing)
-        log_privacy.install(settings.log_ip_mode)
+        log_privacy.install(settings.log_ip_mode, log_privacy.our_records(settings.url_prefix))
         db = self._database(app)
         clock = self._clock or SystemClock()
         redis = _redis_client(settings)
@@ -95,6 +99,7 @@ class VideoConsultation(PublicAPI):
             directory=directory,
             sender=InvitationSender(jobs, keyring, clock, settings, session),
             revoker=revoker,
+            site_root=lambda: public_root(settings),
         )
         state = VCState(
             settings=settings,
@@ -144,12 +149,16 @@ class VideoConsultation(PublicAPI):
             purger=Purger(session=session, clock=clock, settings=settings, audit=audit, presence=presence, redis=redis),
             sms=load_sms_sender(settings),
             practitioner_loader=self._practitioner_loader,
+            locale_loader=self._locale_loader,
+            login_url_builder=self._login_url_builder,
         )
         if redis is None:
             # Embedded mode: a timer purges; with Redis, `rq cron` schedules it (docs/privacy.md).
             state.purge_timer = PurgeTimer(lambda: _purge_in_context(app), settings.purge_interval_minutes * 60).start()
         if settings.oidc_issuer or settings.oidc_metadata_url:
             state.sign_in_provider = SignInProvider(app, settings)
+        if settings.webhook_url:
+            state.webhooks = WebhookSender(app, settings, jobs, clock)
         bus.on_reconnect(lambda: threading.Thread(target=state.connections.reannounce, daemon=True).start())
         state.connections.listen_for_revocations(bus)
         app.extensions[EXTENSION_KEY] = state
@@ -161,12 +170,14 @@ class VideoConsultation(PublicAPI):
         from .cli import vc_cli
 
         register_blueprints(app, settings)
-        state.limiter = install_limiter(app, settings)
+        state.rate_limits = RateLimits(settings)
         app.cli.add_command(vc_cli)
 
     # --- helpers for hosts and tests -------------------------------------------------------------
-    def practitioner_loader(self, loader: Callable[[], HostUser | None]) -> Callable[[], HostUser | None]:
-        """Decorator for hosts with their own login: return a ``HostUser`` for the current user, or None.
+    def practitioner_loader(self, loader: Loader) -> Loader:
+        """Decorator for hosts with their own login: return a ``HostUser`` for the current user,
+        ``NOT_ALLOWED`` for a signed-in user who may not use video consultations (a 403 page), or
+        None for nobody signed in (sent to the host's login page, see :meth:`login_url`).
 
         OIDC sign-in is then not offered; the host's session decides who is signed in.
         """
@@ -174,6 +185,27 @@ class VideoConsultation(PublicAPI):
         for state in self._states:
             state.practitioner_loader = loader
         return loader
+
+    def locale_loader(self, loader: Callable[[], str | None]) -> Callable[[], str | None]:
+        """Decorator: the language the host chose for its signed-in user (``"de"``, ``"en_GB"``), or None.
+
+        Without it, the host's own Flask-Babel ``locale_selector`` is asked. Patients are not asked
+        about: they have no account with the host.
+        """
+        self._locale_loader = loader
+        for state in self._states:
+            state.locale_loader = loader
+        return loader
+
+    def login_url(self, builder: Callable[[str], str]) -> Callable[[str], str]:
+        """Decorator: the host's login page for someone not signed in, given the page to return to.
+
+        Needed only when neither ``VC_LOGIN_URL`` nor Flask-Login's ``login_view`` says it.
+        """
+        self._login_url_builder = builder
+        for state in self._states:
+            state.login_url_builder = builder
+        return builder
 
     @staticmethod
     def create_tables(app: Flask) -> None:

@@ -1,13 +1,16 @@
 """German and English for everything a person reads.
 
 vc_plugin brings its own catalogue (a Flask-Babel ``Domain``) so it neither needs nor
-disturbs the host's translations. On our pages the language is: the one the person chose
-(kept in the session), else the best match of the browser's ``Accept-Language``, else
-``VC_DEFAULT_LANGUAGE``.
+disturbs the host's translations. On our pages the language is: the one the person chose on
+them (kept in our cookie); else, for practitioners, the host's choice for its signed-in user
+(``@vc.locale_loader``, else the host's own Flask-Babel selector); else the best match of the
+browser's ``Accept-Language``; else ``VC_DEFAULT_LANGUAGE``. Patients have no account with the
+host, so its choice does not apply to them.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -15,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date, format_datetime, format_time
-from flask import Flask, g, has_request_context, request, session
+from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, Domain, force_locale
 
+from .cookie import cookie
 from .state import vc_state
 
 TRANSLATIONS = Path(__file__).with_name("translations")
@@ -30,17 +34,49 @@ lazy_gettext = domain.lazy_gettext
 _ = gettext
 
 
+#: The pages patients see: the host's language choice is for its own users.
+PATIENT_BLUEPRINTS = frozenset({"vc.join", "vc.public"})
+log = logging.getLogger(__name__)
+
+
 def preferred_language() -> str:
     """The language for the current request; hosts with their own Babel selector may call it."""
     settings = vc_state().settings
-    if has_request_context():
-        chosen = session.get(SESSION_KEY)
-        if chosen in settings.languages:
-            return chosen
-        match = request.accept_languages.best_match(settings.languages)
-        if match:
-            return match
-    return settings.default_language
+    if not has_request_context():
+        return settings.default_language
+    cached = g.get("vc_language")
+    if cached:
+        return str(cached)
+    chosen = cookie.get(SESSION_KEY)
+    if chosen in settings.languages:
+        return str(chosen)
+    if request.blueprint not in PATIENT_BLUEPRINTS:
+        hosts = host_language(settings.languages)
+        if hosts:
+            return hosts
+    return request.accept_languages.best_match(settings.languages) or settings.default_language
+
+
+def host_language(languages: list[str]) -> str | None:
+    """What the host chose for this person, if it is one of ours (``en_GB`` counts as ``en``)."""
+    state = vc_state()
+    selector = state.locale_loader
+    if selector is None:
+        babel = current_app.extensions.get("babel")
+        selector = getattr(babel, "locale_selector", None)
+        if selector is preferred_language:
+            return None  # the Babel we installed ourselves: the host has no say
+    if selector is None:
+        return None
+    try:
+        chosen = selector()
+    except Exception:
+        log.exception("the host's language selector failed; using the browser's language")
+        return None
+    if chosen is None:
+        return None
+    code = str(chosen).replace("-", "_").split("_")[0].lower()
+    return code if code in languages else None
 
 
 def install(app: Flask, default_language: str) -> None:
@@ -51,12 +87,15 @@ def install(app: Flask, default_language: str) -> None:
 
 def enter_request_language() -> None:
     """``before_request`` of our blueprints: render this request in the preferred language."""
-    manager = force_locale(preferred_language())
+    chosen = preferred_language()
+    g.vc_language = chosen
+    manager = force_locale(chosen)
     manager.__enter__()
     g.vc_language_manager = manager
 
 
 def leave_request_language(_error: BaseException | None = None) -> None:
+    g.pop("vc_language", None)
     manager = g.pop("vc_language_manager", None)
     if manager is not None:
         manager.__exit__(None, None, None)

@@ -99,7 +99,11 @@ class InvitationSender:
             invitation.delivery_changed_at = self._clock.now()
             session.commit()
             return
-        signals.emit(signals.invitation_queued, invitation_id=invitation.public_id)
+        signals.emit(
+            signals.invitation_queued,
+            appointment_id=invitation.appointment.public_id,
+            invitation_id=invitation.public_id,
+        )
 
 
 # --- the message ------------------------------------------------------------------------------

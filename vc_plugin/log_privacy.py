@@ -1,11 +1,16 @@
-"""Log records without IP addresses or email addresses, whoever writes them.
+"""Log records without IP addresses or email addresses.
 
-``install`` replaces the logging module's record factory, so every record of every logger
-(ours, Werkzeug's request lines, the host's, libraries') is scrubbed when it is created,
-before any handler or formatter sees it; tracebacks are scrubbed too. IP addresses are
-removed (``drop``) or cut to their network (``truncate``: IPv4 to /16, IPv6 to /32);
-email addresses are always replaced. Gunicorn's access log has its own logger class in
-:mod:`vc_plugin.gunicorn_logging`.
+``install`` replaces the logging module's record factory, so a record is scrubbed when it is
+created, before any handler or formatter sees it; tracebacks are scrubbed too. IP addresses are
+removed (``drop``) or cut to their network (``truncate``: IPv4 to /16, IPv6 to /32); email
+addresses are always replaced.
+
+Which records: in processes of our own (the RQ worker, gunicorn with our logger class) every
+record. In the host's web process, ours alone (:func:`our_records`): our loggers, every record
+written while a request to our routes is served (Werkzeug's, libraries', the host's hooks), and
+Werkzeug's request lines for our paths. The host's own lines, such as its server's start line
+"Running on http://127.0.0.1:5000", stay as the host wrote them. Gunicorn's access log has its
+own logger class in :mod:`vc_plugin.gunicorn_logging`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 Mode = Literal["drop", "truncate"]
+Scope = Callable[[logging.LogRecord], bool]
 
 #: Candidates only; each is confirmed by the ``ipaddress`` module before it is replaced.
 _IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)"
@@ -52,12 +58,15 @@ def scrub(text: str, mode: Mode = "drop") -> str:
 class _ScrubbingFactory:
     """Wraps the previous record factory; the message is formatted once, then scrubbed."""
 
-    def __init__(self, previous: Callable[..., logging.LogRecord], mode: Mode) -> None:
+    def __init__(self, previous: Callable[..., logging.LogRecord], mode: Mode, scope: Scope | None) -> None:
         self.previous = previous
         self.mode = mode
+        self.scope = scope
 
     def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
         record = self.previous(*args, **kwargs)
+        if self.scope is not None and not self.scope(record):
+            return record
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string stays the logging module's problem
@@ -73,14 +82,40 @@ class _ScrubbingFactory:
 _lock = threading.Lock()
 
 
-def install(mode: Mode) -> None:
-    """Scrub every log record of this process from now on (idempotent; the last mode wins)."""
+def install(mode: Mode, scope: Scope | None = None) -> None:
+    """Scrub the log records in ``scope`` (None: every record of this process) from now on.
+
+    Idempotent; the last mode wins, and a process that was told to scrub everything keeps doing so.
+    """
     with _lock:
         current = logging.getLogRecordFactory()
         if isinstance(current, _ScrubbingFactory):
             current.mode = mode
+            if current.scope is not None:
+                current.scope = scope
             return
-        logging.setLogRecordFactory(_ScrubbingFactory(current, mode))
+        logging.setLogRecordFactory(_ScrubbingFactory(current, mode, scope))
+
+
+def our_records(url_prefix: str) -> Scope:
+    """The records that belong to vc_plugin in a host's process (see the module's docstring)."""
+    from flask import has_request_context, request
+
+    request_line = re.compile(r'"[A-Z]+ [^" ]*?' + re.escape(url_prefix) + r'(?:[/?# ]|")')
+
+    def scope(record: logging.LogRecord) -> bool:
+        if record.name == "vc_plugin" or record.name.startswith("vc_plugin."):
+            return True
+        if has_request_context() and (request.path == url_prefix or request.path.startswith(f"{url_prefix}/")):
+            return True
+        if record.name == "werkzeug":
+            try:
+                return bool(request_line.search(record.getMessage()))
+            except Exception:  # noqa: BLE001 - a bad format string: scrub rather than guess
+                return True
+        return False
+
+    return scope
 
 
 def installed_mode() -> Mode | None:

@@ -15,12 +15,13 @@ from typing import Any
 
 import requests
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.flask_client import OAuth
+from authlib.integrations.flask_client import FlaskIntegration, OAuth
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from flask import Flask
 from joserfc.errors import JoseError
 
 from .config import Settings
+from .cookie import cookie
 from .models import Role
 
 CLIENT_NAME = "vc_signin"
@@ -101,8 +102,24 @@ def identity_from_claims(claims: dict[str, Any], settings: Settings, issuer: str
     )
 
 
+class _OwnCookieIntegration(FlaskIntegration):
+    """authlib keeps the sign-in's state and nonce in Flask's ``session``, which is the host's:
+    ours go into our own cookie instead."""
+
+    def get_state_data(self, session: Any, state: str | None) -> Any:
+        return super().get_state_data(cookie, state)
+
+    def set_state_data(self, session: Any, state: str, data: Any) -> None:
+        super().set_state_data(cookie, state, data)
+
+    def clear_state_data(self, session: Any, state: str | None) -> None:
+        super().clear_state_data(cookie, state)
+
+
 class _PrivateOAuth(OAuth):
     """authlib's registry for our client only; the host's own authlib slot stays untouched."""
+
+    framework_integration_cls = _OwnCookieIntegration
 
     def init_app(self, app: Flask, cache: Any = None, fetch_token: Any = None, update_token: Any = None) -> None:
         self.app = app

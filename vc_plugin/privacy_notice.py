@@ -7,11 +7,10 @@ adds the legal part (legal basis, data protection officer, supervisory authority
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from .config import Settings
+from .cookie import cookie_name
 from .i18n import gettext as _
 from .i18n import language, ngettext
 from .turn import ice_host
@@ -58,8 +57,8 @@ def _hosts(urls: list[str]) -> str:
     return ", ".join(dict.fromkeys(ice_host(url) for url in urls))
 
 
-def build_notice(settings: Settings, config: Mapping[str, Any], lang: str) -> Notice:
-    """The notice in ``lang`` for these settings; ``config`` is the app's (for the cookie)."""
+def build_notice(settings: Settings, lang: str) -> Notice:
+    """The notice in ``lang`` for these settings."""
     with language(lang):
         return Notice(
             language=lang,
@@ -74,7 +73,7 @@ def build_notice(settings: Settings, config: Mapping[str, Any], lang: str) -> No
                 _connections(settings),
                 _locations(settings),
                 _processors(settings),
-                _cookies(config),
+                _cookies(settings),
                 _rights(),
             ],
         )
@@ -195,8 +194,8 @@ def _processors(settings: Settings) -> Section:
     )
 
 
-def _cookies(config: Mapping[str, Any]) -> Section:
-    name = config.get("SESSION_COOKIE_NAME") or "session"
+def _cookies(settings: Settings) -> Section:
+    name = cookie_name(settings)
     return Section(
         _("Cookies"),
         [

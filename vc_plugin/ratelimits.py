@@ -1,4 +1,4 @@
-"""Rate limits per client (Flask-Limiter), keyed without storing IP addresses.
+"""Rate limits per client on our routes, keyed without storing IP addresses.
 
 The key is an HMAC of the client address with a secret that changes every day, so the
 limiter's storage (Redis, or memory) holds no IP address and yesterday's keys cannot be
@@ -12,21 +12,25 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import math
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import Flask, current_app, request, session
-from flask_limiter import Limiter
-from limits import parse_many
+from flask import Response, current_app, request
+from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from werkzeug.exceptions import TooManyRequests
 
 from .config import Settings
+from .cookie import cookie
 from .web import bearer_token
 
 log = logging.getLogger(__name__)
 
-#: Endpoint → the setting that holds its limit.
-LIMITED_ENDPOINTS = {
-    "vc.join.check_in": "ratelimit_code_entry",
-}
+#: Where access codes are entered (``VC_RATELIMIT_CODE_ENTRY`` per client).
+CODE_ENTRY_ENDPOINTS = frozenset({"vc.join.check_in"})
 #: Every JSON API endpoint shares one budget (``VC_RATELIMIT_API``) per token or signed-in person.
 API_PREFIX = "vc.api."
 
@@ -70,31 +74,93 @@ def api_key() -> str:
     token = bearer_token()
     if token:
         return _digest("t", token)
-    user = session.get("vc_user")
+    user = cookie.get("vc_user")
     if isinstance(user, dict) and isinstance(user.get("pid"), str):
         return _digest("u", user["pid"])
     return _digest("a", request.remote_addr or "unknown")
 
 
-def install_limiter(app: Flask, settings: Settings) -> Limiter:
-    limiter = Limiter(
-        client_key,
-        app=app,
-        storage_uri=settings.redis_url or "memory://",
-        storage_options={"socket_connect_timeout": 3} if settings.redis_url else {},
-        key_prefix="vc:limiter",
-        strategy="moving-window",
-        headers_enabled=True,
-        # A Redis outage must not lock patients out; it is logged, not raised.
-        swallow_errors=True,
-    )
-    for endpoint, setting in LIMITED_ENDPOINTS.items():
-        view = app.view_functions[endpoint]
-        app.view_functions[endpoint] = limiter.limit(getattr(settings, setting), methods=["POST"])(view)
-    api_limit = limiter.shared_limit(settings.ratelimit_api, scope="vc-api", key_func=api_key)
-    for endpoint in [e for e in app.view_functions if e.startswith(API_PREFIX)]:
-        app.view_functions[endpoint] = api_limit(app.view_functions[endpoint])
-    return limiter
+#: One storage prefix for every limit of ours (the code guard's keys sit beside them).
+PREFIX = "vc:limiter"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The tightest of the limits a request counted against: for the ``X-RateLimit`` headers."""
+
+    limit: RateLimitItem
+    remaining: int
+    reset_at: float
+    allowed: bool
+
+
+class RateLimits:
+    """Our limits, on the ``limits`` library directly rather than through Flask-Limiter.
+
+    A Flask-Limiter instance reads the app's ``RATELIMIT_*`` settings, which belong to the host:
+    ``RATELIMIT_ENABLED = False`` (Flask-AppBuilder's default) would switch code-entry limits off
+    in silence. These limits answer to our settings alone, on our routes alone.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        options = {"socket_connect_timeout": 3} if settings.redis_url else {}
+        self.storage = storage_from_string(settings.redis_url or "memory://", **options)
+        self.window = MovingWindowRateLimiter(self.storage)
+        self.shared = bool(settings.redis_url)
+        self.code_entry = parse_many(settings.ratelimit_code_entry)
+        self.api = parse_many(settings.ratelimit_api)
+        self.join = parse_many(settings.ratelimit_join)
+
+    def hit(self, limits: list[RateLimitItem], scope: str, key: str) -> Verdict | None:
+        """Count one request; None if the storage is away (logged: an outage must not lock people out)."""
+        try:
+            verdicts = []
+            for item in limits:
+                allowed = self.window.hit(item, PREFIX, scope, key)
+                stats = self.window.get_window_stats(item, PREFIX, scope, key)
+                verdicts.append(Verdict(item, stats.remaining, stats.reset_time, allowed))
+        except Exception:  # noqa: BLE001 - any storage failure: count nothing, refuse nothing
+            log.warning("rate limit storage unavailable; a request to %s was not counted", scope)
+            return None
+        refused = [v for v in verdicts if not v.allowed]
+        return max(refused, key=lambda v: v.reset_at) if refused else min(verdicts, key=lambda v: v.remaining)
+
+
+VERDICT_KEY = "vc_plugin.ratelimit"
+
+
+def check_request_limits() -> None:
+    """``before_request`` of our blueprints: code entry per client, the JSON API per token or person."""
+    from .state import vc_state
+
+    limits = vc_state().rate_limits
+    if limits is None or request.endpoint is None:
+        return
+    if request.endpoint in CODE_ENTRY_ENDPOINTS and request.method == "POST":
+        verdict = limits.hit(limits.code_entry, "code-entry", client_key())
+    elif request.endpoint.startswith(API_PREFIX):
+        verdict = limits.hit(limits.api, "api", api_key())
+    else:
+        return
+    if verdict is None:
+        return
+    request.environ[VERDICT_KEY] = verdict
+    if not verdict.allowed:
+        raise TooManyRequests(description="Too many requests. Please wait a moment and try again.")
+
+
+def add_limit_headers(response: Response) -> Response:
+    """``after_request``: what the client may still send, and when to try again after a 429."""
+    verdict: Verdict | None = request.environ.get(VERDICT_KEY)
+    if verdict is None:
+        return response
+    now = time.time()
+    response.headers["X-RateLimit-Limit"] = str(verdict.limit.amount)
+    response.headers["X-RateLimit-Remaining"] = str(max(0, verdict.remaining))
+    response.headers["X-RateLimit-Reset"] = str(math.ceil(verdict.reset_at))
+    if not verdict.allowed:
+        response.headers["Retry-After"] = str(max(1, math.ceil(verdict.reset_at - now)))
+    return response
 
 
 def join_allowed() -> bool:
@@ -102,19 +168,11 @@ def join_allowed() -> bool:
 
     Counted before the handshake is checked, so probing counts too. A reconnect after a network
     change takes one or two; a flood of handshakes would tie up the threads that hold sockets.
-
-    The socket routes refuse in ``before_request`` (origin, sign-in), where Flask-Limiter's route
-    decorators never run, so this asks the limiter's storage directly.
     """
     from .state import vc_state
 
-    limiter = vc_state().limiter
-    if limiter is None:
+    limits = vc_state().rate_limits
+    if limits is None:
         return True
-    key = client_key()
-    try:
-        limits = parse_many(vc_state().settings.ratelimit_join)
-        return all([limiter.limiter.hit(item, "vc:limiter:join", key) for item in limits])
-    except Exception:  # noqa: BLE001 - like swallow_errors: a storage outage must not lock people out
-        log.warning("rate limit storage unavailable; a socket handshake was not counted")
-        return True
+    verdict = limits.hit(limits.join, "join", client_key())
+    return verdict is None or verdict.allowed

@@ -1,4 +1,4 @@
-"""Who is signed in, kept in the one session cookie, with idle and absolute timeouts.
+"""Who is signed in, kept in our own cookie (:mod:`vc_plugin.cookie`), with idle and absolute timeouts.
 
 The cookie holds a practitioner's public id, role and two timestamps; never a name or an
 email address. Hosts with their own login register a ``practitioner_loader`` instead, and
@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, has_request_context, redirect, request, session, url_for
+from flask import abort, has_request_context, redirect, render_template, request, url_for
 
+from .cookie import cookie
+from .host_login import host_login_url
 from .joining import ParticipantPass
 from .models import Practitioner, Role
 from .state import vc_state
@@ -38,17 +40,30 @@ class HostUser:
     organisation: str | None = None
 
 
+class NotAllowed:
+    """What a host's ``practitioner_loader`` returns for a signed-in user without access: a 403 page,
+    not the host's login page (which would send them straight back here)."""
+
+    def __repr__(self) -> str:
+        return "NOT_ALLOWED"
+
+
+NOT_ALLOWED = NotAllowed()
+Loader = Callable[[], "HostUser | NotAllowed | None"]
+NOT_ALLOWED_KEY = "vc_plugin.not_allowed"  # in the WSGI environ, for this request
+
+
 def _now() -> float:
     return vc_state().clock.now().timestamp()
 
 
 def sign_in(practitioner: Practitioner, method: str) -> None:
     """Start a fresh session (no fixation): only the language choice survives."""
-    kept = {key: session[key] for key in KEEP_ON_SIGN_IN if key in session}
-    session.clear()
-    session.update(kept)
+    kept = {key: cookie[key] for key in KEEP_ON_SIGN_IN if key in cookie}
+    cookie.clear()
+    cookie.update(kept)
     now = _now()
-    session[USER_KEY] = {
+    cookie[USER_KEY] = {
         "pid": practitioner.public_id,
         "role": practitioner.role.value,
         "iat": now,
@@ -77,9 +92,9 @@ def end_all_sessions(practitioner: Practitioner) -> None:
 
 
 def sign_out() -> None:
-    kept = {key: session[key] for key in KEEP_ON_SIGN_IN if key in session}
-    session.clear()
-    session.update(kept)
+    kept = {key: cookie[key] for key in KEEP_ON_SIGN_IN if key in cookie}
+    cookie.clear()
+    cookie.update(kept)
     _forget_cached_user()
 
 
@@ -87,7 +102,7 @@ def session_started_at() -> float | None:
     """When the current sign-in session began; None under a host's own login."""
     if vc_state().practitioner_loader is not None:
         return None
-    data = session.get(USER_KEY)
+    data = cookie.get(USER_KEY)
     try:
         return float(data["iat"]) if isinstance(data, dict) else None
     except (KeyError, TypeError, ValueError):
@@ -95,7 +110,7 @@ def session_started_at() -> float | None:
 
 
 def signed_in_method() -> str | None:
-    data = session.get(USER_KEY)
+    data = cookie.get(USER_KEY)
     return data.get("via") if isinstance(data, dict) else None
 
 
@@ -110,7 +125,7 @@ def current_practitioner() -> Practitioner | None:
 
 
 def _from_session() -> Practitioner | None:
-    data = session.get(USER_KEY)
+    data = cookie.get(USER_KEY)
     if not isinstance(data, dict):
         return None
     settings = vc_state().settings
@@ -134,7 +149,7 @@ def _from_session() -> Practitioner | None:
         return None
     if now - seen > SEEN_WRITE_INTERVAL:
         data["seen"] = now
-        session[USER_KEY] = data
+        cookie[USER_KEY] = data
     return practitioner
 
 
@@ -143,6 +158,9 @@ def _from_host_loader() -> Practitioner | None:
     loader = state.practitioner_loader
     assert loader is not None
     host_user = loader()
+    if isinstance(host_user, NotAllowed):
+        request.environ[NOT_ALLOWED_KEY] = True
+        return None
     if host_user is None:
         return None
     try:
@@ -171,6 +189,11 @@ def _from_host_loader() -> Practitioner | None:
     return practitioner
 
 
+def not_allowed_page() -> tuple[str, int]:
+    """Signed in with the host, but without access to video consultations."""
+    return render_template("vc_plugin/auth/not_allowed.html"), 403
+
+
 def _require(roles: frozenset[Role]) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @wraps(view)
@@ -179,8 +202,13 @@ def _require(roles: frozenset[Role]) -> Callable[[F], F]:
             if person is None:
                 if request.path.startswith(f"{vc_state().settings.url_prefix}/api/") or request.is_json:
                     abort(401, description="Sign-in required.")
+                if request.environ.get(NOT_ALLOWED_KEY):
+                    return not_allowed_page()
+                back = request.full_path.rstrip("?")
+                if vc_state().practitioner_loader is not None:
+                    return redirect(host_login_url(back) or url_for("vc.auth.sign_in_page", next=back))
                 expired = {"expired": "1"} if request.environ.get("vc_plugin.session_expired") else {}
-                return redirect(url_for("vc.auth.sign_in_page", next=request.full_path.rstrip("?"), **expired))
+                return redirect(url_for("vc.auth.sign_in_page", next=back, **expired))
             if person.role not in roles:
                 abort(403, description="Your role does not allow this.")
             return view(*args, **kwargs)
@@ -198,22 +226,22 @@ staff_or_practitioner = _require(frozenset({Role.PRACTITIONER, Role.STAFF, Role.
 admin_required = _require(frozenset({Role.ADMIN}))
 
 
-# --- participants (patients and others invited): no account, a pass in the session -------------
+# --- participants (patients and others invited): no account, a pass in our cookie -------------
 
 PASS_KEY = "vc_pass"  # noqa: S105 - a session key, not a password
 
 
 def grant_pass(participant_pass: ParticipantPass) -> None:
-    """Keep the pass (ids only) in the session cookie, replacing an earlier one; the name stays in presence."""
-    session[PASS_KEY] = participant_pass.as_dict()
+    """Keep the pass (ids only) in our cookie, replacing an earlier one; the name stays in presence."""
+    cookie[PASS_KEY] = participant_pass.as_dict()
 
 
 def current_pass(invitation_public_id: str | None = None) -> ParticipantPass | None:
-    found = ParticipantPass.from_dict(session.get(PASS_KEY))
+    found = ParticipantPass.from_dict(cookie.get(PASS_KEY))
     if found is None:
         return None
     if found.expires_at <= vc_state().clock.now().timestamp():
-        session.pop(PASS_KEY, None)
+        cookie.pop(PASS_KEY, None)
         return None
     if invitation_public_id is not None and found.invitation != invitation_public_id:
         return None
@@ -221,4 +249,4 @@ def current_pass(invitation_public_id: str | None = None) -> ParticipantPass | N
 
 
 def drop_pass() -> None:
-    session.pop(PASS_KEY, None)
+    cookie.pop(PASS_KEY, None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from blinker import Namespace
+from blinker import NamedSignal, Namespace
 from flask import current_app, has_app_context
 
 signals = Namespace()
@@ -35,7 +35,48 @@ invitation_deleted = signals.signal("invitation-deleted")
 practitioner_deleted = signals.signal("practitioner-deleted")
 data_purged = signals.signal("data-purged")
 
+_APPOINTMENT = ("appointment_id",)
+_INVITATION = ("appointment_id", "invitation_id")
+#: ``retention.PurgeReport``'s counts (tests/test_host_contract.py holds the two together).
+_PURGED = (
+    "appointments",
+    "invitations",
+    "consents",
+    "audit_events",
+    "outbox_jobs",
+    "failed_jobs",
+    "presence",
+    "orphaned_keys",
+)
 
-def emit(signal: Any, **payload: Any) -> None:
+#: The contract with hosts: every signal's keyword arguments, exactly (docs/integration.md lists
+#: them with their meaning; :func:`emit` refuses any other set, so the table cannot drift).
+FIELDS: dict[NamedSignal, tuple[str, ...]] = {
+    appointment_created: ("appointment_id", "practitioner_id", "starts_at", "ends_at"),
+    appointment_rescheduled: ("appointment_id", "starts_at", "ends_at"),
+    appointment_cancelled: _APPOINTMENT,
+    appointment_deleted: _APPOINTMENT,
+    participant_added: _INVITATION,
+    invitation_queued: _INVITATION,
+    invitation_sent: _INVITATION,
+    invitation_failed: _INVITATION,
+    code_entry_locked: _INVITATION,
+    participant_admitted: ("appointment_id", "invitation_id", "practitioner_id"),
+    consultation_ended: ("appointment_id", "practitioner_id"),
+    invitation_deleted: _INVITATION,
+    practitioner_deleted: ("practitioner_id",),
+    data_purged: _PURGED,
+}
+
+
+#: Event names, as webhooks and ``VC_WEBHOOK_EVENTS`` spell them.
+EVENTS = tuple(signal.name for signal in FIELDS)
+
+
+def emit(signal: NamedSignal, **payload: Any) -> None:
+    """Send ``signal`` (after the change is committed) with exactly its documented fields."""
+    expected = FIELDS[signal]
+    if set(payload) != set(expected):
+        raise TypeError(f"signal {signal.name} sent with {sorted(payload)}; its contract is {sorted(expected)}")
     sender = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
     signal.send(sender, **payload)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 if TYPE_CHECKING:
-    from flask_limiter import Limiter
     from flask_sqlalchemy import SQLAlchemy
     from redis import Redis
 
@@ -27,12 +26,14 @@ if TYPE_CHECKING:
     from .mail import Mailer
     from .oidc import SignInProvider
     from .presence import PresenceStore
+    from .ratelimits import RateLimits
     from .retention import Purger, PurgeTimer
     from .revocation import Revoker
     from .sms import SmsSender
     from .sockets import LiveConnections
     from .subject_rights import SubjectRights
     from .waiting_room import WaitingRoom
+    from .webhooks import WebhookSender
 
 EXTENSION_KEY = "vc_plugin"
 
@@ -62,9 +63,14 @@ class VCState:
     purge_timer: PurgeTimer | None = None
     sms: SmsSender | None = None
     sign_in_provider: SignInProvider | None = None
-    limiter: Limiter | None = None
+    rate_limits: RateLimits | None = None
+    webhooks: WebhookSender | None = None
     #: Set by hosts that sign their users in themselves (``@vc.practitioner_loader``).
     practitioner_loader: Callable[[], Any] | None = None
+    #: Set by hosts that choose the language for their users (``@vc.locale_loader``).
+    locale_loader: Callable[[], Any] | None = None
+    #: Set by hosts whose login page is not found by itself (``@vc.login_url``).
+    login_url_builder: Callable[[str], str] | None = None
 
     def close(self) -> None:
         """Stop this app's background threads (jobs, bus listener, purge timer)."""

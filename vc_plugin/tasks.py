@@ -77,7 +77,9 @@ def _mark_sent(invitation: Invitation) -> None:
     invitation.delivery_changed_at = state.clock.now()
     state.db.session.commit()
     log.info("invitation delivered")
-    signals.emit(signals.invitation_sent, invitation_id=invitation.public_id)
+    signals.emit(
+        signals.invitation_sent, appointment_id=invitation.appointment.public_id, invitation_id=invitation.public_id
+    )
 
 
 def invitation_failed(invitation_public_id: str, sealed: str) -> None:
@@ -95,4 +97,5 @@ def invitation_failed(invitation_public_id: str, sealed: str) -> None:
         invitation.delivery_changed_at = state.clock.now()
         state.db.session.commit()
         log.warning("invitation could not be delivered")
-        signals.emit(signals.invitation_failed, invitation_id=invitation.public_id)
+        appointment_id = invitation.appointment.public_id
+        signals.emit(signals.invitation_failed, appointment_id=appointment_id, invitation_id=invitation.public_id)

@@ -228,7 +228,12 @@ class WaitingRoom:
         self._dashboards(
             room, {"type": "queue-update", "op": "admitted", "appointment": appointment, "member_id": member_id}
         )
-        signals.emit(signals.participant_admitted, appointment_id=appointment)
+        signals.emit(
+            signals.participant_admitted,
+            appointment_id=appointment,
+            invitation_id=member.invitation,
+            practitioner_id=actor.public_id,
+        )
         return member
 
     def decline(self, actor: Staffer, appointment: str, member_id: str) -> None:
@@ -261,7 +266,7 @@ class WaitingRoom:
         invitations = self._mark_ended(room, actor)
         # After the commit: closes the room and its presence, tells the dashboards, forgets the names.
         self._revoker.appointment(appointment, Reason.ENDED, invitations)
-        signals.emit(signals.consultation_ended, appointment_id=appointment)
+        signals.emit(signals.consultation_ended, appointment_id=appointment, practitioner_id=actor.public_id)
 
     def _mark_ended(self, room: Room, actor: Staffer) -> list[str]:
         """The appointment is over in the database too; returns its invitations' ids."""

@@ -1,4 +1,4 @@
-"""Rules every vc_plugin page follows: language, CSRF, security headers, one session cookie.
+"""Rules every vc_plugin page follows: language, CSRF, security headers, our own cookie.
 
 They apply to our blueprints only; the host's own pages are left as the host made them.
 """
@@ -11,39 +11,20 @@ from itertools import chain
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, session
-from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from . import i18n
+from . import csrf, i18n, layout
 from .config import Settings
+from .cookie import cookie, save_own_cookie
+from .hosting import HEADERS_KEY, OWN_HEADERS
 from .state import vc_state
 
 V = TypeVar("V", bound=Callable[..., Any])
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CSRF_HEADER = "X-CSRFToken"
 #: The pages that use camera, microphone and screen sharing; every other page may use none of them.
 MEDIA_ENDPOINTS = frozenset({"vc.join.room", "vc.practice.call"})
-
-
-def configure_session_cookie(app: Flask, settings: Settings) -> None:
-    """Secure defaults for the one session cookie, unless the host chose its own values."""
-    secure = settings.public_is_https
-    if app.config.get("SESSION_COOKIE_NAME") == "session":
-        app.config["SESSION_COOKIE_NAME"] = "__Host-session" if secure else "vc_session"
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
-        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    if secure and not app.config.get("SESSION_COOKIE_SECURE"):
-        app.config["SESSION_COOKIE_SECURE"] = True
-    if app.config["SESSION_COOKIE_NAME"].startswith("__Host-"):
-        # The __Host- prefix requires Secure, Path=/ and no Domain attribute.
-        app.config["SESSION_COOKIE_SECURE"] = True
-        app.config["SESSION_COOKIE_PATH"] = "/"
-        app.config["SESSION_COOKIE_DOMAIN"] = None
-    # Browser-session cookie only: no Expires, so nothing persists after the browser closes.
-    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
 
 
 def accepts_bearer_token(view: V) -> V:
@@ -71,14 +52,10 @@ def check_csrf() -> None:
     # is nothing a forged cross-site request could use, and the view answers 401. A host that
     # signs people in itself (practitioner_loader) does so with its own cookies, which a
     # cross-site request carries as well: then only the Authorization header exempts.
-    signed_in_by_cookie = "vc_user" in session or vc_state().practitioner_loader is not None
+    signed_in_by_cookie = "vc_user" in cookie or vc_state().practitioner_loader is not None
     if token_view and ("Authorization" in request.headers or not signed_in_by_cookie):
         return
-    token = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token")
-    try:
-        validate_csrf(token)
-    except Exception as error:  # noqa: BLE001 - every failure means: refuse
-        raise CSRFError(str(getattr(error, "args", [""])[0] or "CSRF token missing or invalid")) from None
+    csrf.validate(request.headers.get(csrf.HEADER) or request.form.get(csrf.FIELD))
 
 
 def refuse_nul_characters() -> None:
@@ -164,6 +141,8 @@ def add_security_headers(response: Response) -> Response:
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
     if response.mimetype == "text/html":
         headers.setdefault("Cache-Control", "no-store")
+    # A host's own after_request hooks (Flask-Talisman) run after ours: these are put back last.
+    request.environ[HEADERS_KEY] = {name: headers[name] for name in OWN_HEADERS if name in headers}
     return response
 
 
@@ -178,7 +157,7 @@ def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
     from flask import render_template
 
     status = error.code or 500
-    if isinstance(error, CSRFError):
+    if isinstance(error, csrf.CSRFError):
         status = 400
     if wants_json():
         return jsonify(error=_error_slug(status), message=error.description), status
@@ -222,10 +201,13 @@ def install(parent: Blueprint) -> None:
     parent.before_request(check_csrf)
     parent.teardown_request(i18n.leave_request_language)
     parent.after_request(add_security_headers)
+    parent.after_request(save_own_cookie)
     parent.context_processor(
         lambda: {
             **i18n.template_helpers(),
-            "csrf_token": generate_csrf,
+            "csrf_token": csrf.csrf_token,
+            "vc_frame": layout.frame,
+            "vc_host_login": vc_state().practitioner_loader is not None,
             "vc_terms_url": vc_state().settings.terms_url,
             "vc_settings": vc_state().settings,
         }

@@ -30,7 +30,9 @@ class LiveServer:
         env: dict[str, str] | None = None,
         log_name: str = "server",
         ready_seconds: float = 30,
+        app: str = "tests.support.worker_app:create_app()",
     ) -> None:
+        self.app = app
         self.port = free_port()
         self.worker_class = worker_class
         self.workers = workers
@@ -74,7 +76,7 @@ class LiveServer:
                 "--timeout",
                 "120",
                 *self.gunicorn_args,
-                "tests.support.worker_app:create_app()",
+                self.app,
             ],
             env={
                 "VC_TEST_DATABASE_URL": self.database_url,

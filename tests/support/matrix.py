@@ -184,7 +184,7 @@ def build_world(directory: Path, *, hostile: str | None = None, **config: Any) -
             assert checked.status_code == 302, checked.get_data(as_text=True)
         page = "/vc/practice/" if role in persons else "/vc/auth/sign-in"
         token = csrf_from(client.get(page).get_data(as_text=True))
-        cookie = client.get_cookie("vc_session")
+        cookie = client.get_cookie("vc_session", path="/vc")
         assert cookie is not None
         world.sessions[role] = (cookie.value, token)
     world.quiesce()
@@ -274,7 +274,7 @@ def call(
     if csrf_of is not None:
         token = world.sessions[csrf_of][1]
     if cookie is not None:
-        client.set_cookie("vc_session", cookie)
+        client.set_cookie("vc_session", cookie, path="/vc")
     sent: dict[str, str] = {"Accept-Language": "en", **(headers or {})}
     if role in world.tokens:
         sent["Authorization"] = f"Bearer {world.tokens[role]}"

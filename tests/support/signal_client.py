@@ -19,11 +19,12 @@ from tests.support.hosts import TEST_SECRET
 def session_cookie(data: dict[str, Any], name: str = "vc_session") -> str:
     """A session cookie signed with the test app's secret, as the app itself would write it."""
     from flask import Flask
-    from flask.sessions import SecureCookieSessionInterface
+
+    from tests.support.web import cookie_serializer
 
     app = Flask("cookie")
     app.secret_key = TEST_SECRET
-    value = SecureCookieSessionInterface().get_signing_serializer(app).dumps(data)
+    value = cookie_serializer(app).dumps(data)
     return f"{name}={value}"
 
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
 
+from vc_plugin.cookie import OwnCookieInterface
 from vc_plugin.models import Practitioner
 from vc_plugin.sessions import USER_KEY
+from vc_plugin.state import EXTENSION_KEY
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -25,7 +31,7 @@ def csrf(client: FlaskClient, path: str = "/vc/auth/sign-in") -> str:
 
 def sign_in_as(client: FlaskClient, practitioner: Practitioner, now: float, **extra: Any) -> None:
     """Put a signed-in session into the client's cookie, as the sign-in view would."""
-    with client.session_transaction() as session:
+    with vc_cookie(client) as session:
         session[USER_KEY] = {
             "pid": practitioner.public_id,
             "role": practitioner.role.value,
@@ -34,3 +40,24 @@ def sign_in_as(client: FlaskClient, practitioner: Practitioner, now: float, **ex
             "via": "oidc",
             **extra,
         }
+
+
+def cookie_serializer(app: Flask) -> URLSafeTimedSerializer:
+    """Signs and reads vc_plugin's own cookie as ``app`` does (its secret key, our salt)."""
+    serializer = OwnCookieInterface.get_signing_serializer(OwnCookieInterface.__new__(OwnCookieInterface), app)
+    assert serializer is not None, "the app has no SECRET_KEY"
+    return serializer
+
+
+@contextmanager
+def vc_cookie(client: FlaskClient) -> Iterator[dict[str, Any]]:
+    """Read and change vc_plugin's own cookie in the test client, as ``session_transaction`` does
+    for the host's session."""
+    app = client.application
+    interface = OwnCookieInterface(app.extensions[EXTENSION_KEY].settings)
+    name, path = interface.get_cookie_name(app), interface.get_cookie_path(app)
+    serializer = cookie_serializer(app)
+    found = client.get_cookie(name, path=path)
+    data: dict[str, Any] = dict(serializer.loads(found.value)) if found else {}
+    yield data
+    client.set_cookie(name, serializer.dumps(data), path=path)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from .. import web
+from .. import ratelimits, web
 from ..config import Settings
+from ..hosting import HostExtensions
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
     from . import admin, api, auth, join, practice, public, ws
 
-    web.configure_session_cookie(app, settings)
     parent = Blueprint(
         "vc",
         __name__,
@@ -21,9 +21,12 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
         static_url_path="/static",
     )
     web.install(parent)
+    parent.before_request(ratelimits.check_request_limits)  # after the CSRF check, as the view would
+    parent.after_request(ratelimits.add_limit_headers)
     options = app.config.setdefault("SOCK_SERVER_OPTIONS", {})
     options.setdefault("max_message_size", settings.ws_max_message_bytes)
     options.setdefault("ping_interval", 25)
     for child in (public.bp, auth.bp, practice.bp, join.bp, api.bp, ws.bp, admin.bp):
         parent.register_blueprint(child)
     app.register_blueprint(parent)
+    HostExtensions(app, parent, settings).install()

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import ipaddress
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..cookie import cookie
+from ..host_login import host_login_url
 from ..models import Role
 from ..navigation import external_url, safe_next
 from ..oidc import ProviderUnavailable, SignInRejected
-from ..sessions import current_practitioner, end_all_sessions, sign_in, sign_out, signed_in_method
+from ..sessions import (
+    NOT_ALLOWED_KEY,
+    current_practitioner,
+    end_all_sessions,
+    not_allowed_page,
+    sign_in,
+    sign_out,
+    signed_in_method,
+)
 from ..state import vc_state
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -60,7 +70,24 @@ def _sign_in_page(status: int = 200, **extra: object) -> tuple[str, int]:
 def sign_in_page() -> tuple[str, int] | Response:
     if current_practitioner() is not None:
         return redirect(safe_next(request.args.get("next"), default=_home()))
+    if request.environ.get(NOT_ALLOWED_KEY):
+        return not_allowed_page()
+    if vc_state().practitioner_loader is not None:
+        return _host_sign_in(safe_next(request.args.get("next"), default=_home()))
     return _sign_in_page(expired=request.args.get("expired") == "1")
+
+
+def _host_sign_in(next_path: str) -> tuple[str, int] | Response:
+    """The host signs people in: its login page, with the way back to ours."""
+    url = host_login_url(next_path)
+    if url is not None:
+        return redirect(url)
+    current_app.logger.error(
+        "vc_plugin: someone not signed in reached %s, and the host's login page is unknown: "
+        "set VC_LOGIN_URL, Flask-Login's login_view, or @vc.login_url",
+        request.path,
+    )
+    return render_template("vc_plugin/auth/host_sign_in.html"), 401
 
 
 @bp.post("/oidc")
@@ -68,7 +95,7 @@ def start_oidc() -> tuple[str, int] | Response:
     provider = vc_state().sign_in_provider
     if provider is None:
         abort(404)
-    session[NEXT_KEY] = safe_next(request.form.get("next"), default=_home())
+    cookie[NEXT_KEY] = safe_next(request.form.get("next"), default=_home())
     try:
         return provider.start(_absolute("vc.auth.callback"))
     except ProviderUnavailable:
@@ -97,7 +124,7 @@ def callback() -> tuple[str, int] | Response:
         organisation_slug=identity.organisation,
     )
     state.db.session.commit()
-    target = safe_next(session.get(NEXT_KEY), default=_home())
+    target = safe_next(cookie.get(NEXT_KEY), default=_home())
     sign_in(practitioner, "oidc")
     return redirect(target)
 

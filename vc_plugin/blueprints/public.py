@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import text
 
+from ..cookie import cookie
 from ..i18n import SESSION_KEY, preferred_language
 from ..navigation import safe_next
 from ..privacy_notice import build_notice
@@ -38,14 +39,14 @@ def health() -> tuple[Response, int]:
 def choose_language() -> Response:
     language = request.form.get("language", "")
     if language in vc_state().settings.languages:
-        session[SESSION_KEY] = language
+        cookie[SESSION_KEY] = language
     return redirect(safe_next(request.form.get("next"), default=vc_state().settings.url_prefix + "/"))
 
 
 @bp.get("/privacy")
 def privacy_notice() -> str:
     """The technical part of the privacy notice, from the configuration in force (no sign-in needed)."""
-    notice = build_notice(vc_state().settings, current_app.config, preferred_language())
+    notice = build_notice(vc_state().settings, preferred_language())
     return render_template("vc_plugin/privacy.html", notice=notice)
 
 

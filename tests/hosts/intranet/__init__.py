@@ -1,0 +1,1 @@
+"""An ordinary intranet that mounts vc_plugin (tests/test_host_intranet.py)."""
