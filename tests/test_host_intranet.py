@@ -80,6 +80,11 @@ def plan_for_host_user(app: Flask, state: Any, subject: str) -> tuple[str, str]:
         return issued.invitation.public_id, issued.code
 
 
+def our_csrf(page: str) -> str:
+    """Our token on a page inside the host's layout (whose own forms carry the host's token)."""
+    return csrf_from(page.split('class="vc-hosted', 1)[1])
+
+
 def sign_in(client: FlaskClient, username: str) -> None:
     page = client.get("/login").get_data(as_text=True)
     answer = client.post(
@@ -156,7 +161,7 @@ def test_the_hosts_language_choice_is_honoured(intranet):
     page = german.get("/vc/practice/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert 'lang="de"' in page and "Termin planen" in page
     # A choice made on our pages wins over the host's.
-    token = csrf_from(page)
+    token = our_csrf(page)
     german.post("/vc/language", data={"csrf_token": token, "language": "en", "next": "/vc/practice/"})
     assert "Plan appointment" in german.get("/vc/practice/").get_data(as_text=True)
 
@@ -168,7 +173,12 @@ def test_our_pages_sit_in_the_hosts_layout_with_their_scripts(intranet):
     assert '<nav class="intranet-nav">Intranet · Dr. Maria Berg</nav>' in page, "the host's layout"
     assert "/vc/static/vc.css" in page and re.search(r'<script type="module" src="/vc/static/js/[a-z_]+\.js', page)
     assert 'class="vc-language"' in page, "the language switch"
-    assert ">Sign out<" not in page and ">Abmelden<" not in page, "the host's sign-out is the one that counts"
+    assert "/vc/auth/sign-out" not in page, "the host's sign-out is the one that counts"
+    # The layout's own form carries the host's CSRF token (Flask-WTF's csrf_token(), not ours) and works.
+    logout = re.search(r'class="intranet-logout">\s*<input type="hidden" name="csrf_token" value="([^"]+)"', page)
+    assert logout, "the host's sign-out form is in the layout"
+    assert client.post("/logout", data={"csrf_token": logout.group(1)}).status_code == 302
+    assert client.get("/").status_code == 302, "signed out of the host"
     # Patients get our own calm page, not the intranet's menus.
     state = intranet.extensions[EXTENSION_KEY]
     invitation_id, _ = plan_for_host_user(intranet, state, "1")
@@ -268,7 +278,7 @@ def test_the_whole_journey_in_the_intranet(served_intranet):
     planned = doctor.post(
         f"{server.url}/vc/practice/appointments/new",
         data={
-            "csrf_token": csrf_from(form_page.text),
+            "csrf_token": our_csrf(form_page.text),
             "date": start.strftime("%Y-%m-%d"),
             "time": start.strftime("%H:%M"),
             "duration": "30",
@@ -325,3 +335,35 @@ def test_the_whole_journey_in_the_intranet(served_intranet):
                 await client.close()
 
     asyncio.run(call())
+
+
+def test_a_host_cookie_with_our_name_stops_start_up(tmp_path):
+    with pytest.raises(ConfigurationError, match="SESSION_COOKIE_NAME = 'vc_session' is the name of vc_plugin's"):
+        make_intranet(f"sqlite:///{tmp_path / 'intranet.sqlite'}", SESSION_COOKIE_NAME="vc_session")
+
+
+def test_under_a_path_of_its_own_our_cookie_and_links_follow_the_mount(tmp_path):
+    """Served under /intranet (a reverse proxy's SCRIPT_NAME): our cookie's path and the links follow."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.test import Client
+
+    app = make_intranet(f"sqlite:///{tmp_path / 'intranet.sqlite'}")
+    mounted = Client(DispatcherMiddleware(Flask("front"), {"/intranet": app.wsgi_app}))
+    login = mounted.get("/intranet/login")
+    signed_in = mounted.post(
+        "/intranet/login",
+        data={"csrf_token": csrf_from(login.get_data(as_text=True)), "username": "berg", "password": "berg-password"},
+    )
+    assert signed_in.status_code == 302
+    page = mounted.get("/intranet/vc/practice/")
+    assert page.status_code == 200 and "/intranet/vc/static/vc.css" in page.get_data(as_text=True)
+    [ours] = [c for c in page.headers.getlist("Set-Cookie") if c.startswith("vc_session=")]
+    assert "Path=/intranet/vc" in ours
+    state = app.extensions[EXTENSION_KEY]
+    with app.test_request_context("/vc/practice/", base_url="http://praxis.example/intranet/"):
+        practitioner = state.directory.by_subject("host", "1")
+        start = state.clock.now()
+        planned = state.appointments.plan(
+            Principal.of(practitioner), AppointmentIn(starts_at=start, ends_at=start + timedelta(minutes=30))
+        )
+    assert planned.invitations[0].link.startswith("http://praxis.example/intranet/vc/join/")

@@ -101,6 +101,9 @@ def test_check_passes_the_demo_production_example(redis_url, tmp_path):
         "no third-party requests",
         "HTTPS public URL",
         "secure cookies",
+        "rate limits on code entry",
+        "sign-in",
+        "host layout",
         "servers in the EU/EEA",
         "public terms page",
         "invitation mail",
@@ -122,6 +125,8 @@ def test_check_passes_the_demo_production_example(redis_url, tmp_path):
         ({"FLASK_VC_SIGNALING_LOCATION": '""'}, "servers in the EU/EEA", "VC_SIGNALING_LOCATION"),
         ({"FLASK_VC_TERMS_URL": '"/no-such-page"'}, "public terms page", "answers 404"),
         ({"FLASK_DEBUG": "true"}, "production mode", "debug"),
+        ({"FLASK_VC_BASE_TEMPLATE": '"no-such-layout.html"'}, "host layout", "no-such-layout.html"),
+        ({"FLASK_VC_REDIS_URL": '"redis://127.0.0.1:1/0"'}, "rate limits on code entry", "does not answer"),
         ({"FLASK_VC_SMTP_URL": "null", "FLASK_VC_MAILER": '"console"'}, "invitation mail", "VC_MAILER = 'console'"),
     ],
 )

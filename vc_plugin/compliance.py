@@ -15,10 +15,13 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import Flask
+from jinja2 import TemplateNotFound
 from sqlalchemy import select
 
-from .config import RETENTION_BOUNDS, Settings, key_name
+from .config import RETENTION_BOUNDS, ConfigurationError, Settings, key_name
 from .cookie import OwnCookieInterface
+from .host_login import login_url_known
+from .layout import hosted_frame
 from .mail import ConsoleMailer, SmtpMailer
 from .models import AuditEvent
 from .state import VCState
@@ -65,6 +68,9 @@ def run_checks(app: Flask, state: VCState) -> list[Finding]:
         no_third_party_requests(settings),
         https_public_url(settings),
         secure_cookies(app, settings),
+        rate_limits(state),
+        host_sign_in(app, state),
+        host_layout(app, settings),
         production_mode(app),
         invitation_mail(state),
         eu_locations(settings),
@@ -171,6 +177,45 @@ def secure_cookies(app: Flask, settings: Settings) -> Finding:
         return _fail(item, f"{name} is sent over plain http: VC_PUBLIC_URL is not https://")
     flags = f"Secure, HttpOnly, SameSite={interface.get_cookie_samesite(app)}, Path={interface.get_cookie_path(app)}"
     return _ok(item, f"{name}: {flags}")
+
+
+def rate_limits(state: VCState) -> Finding:
+    """Ours, whatever the host's RATELIMIT_* settings say; and only as good as their storage."""
+    item = "rate limits on code entry"
+    limits = state.rate_limits
+    if limits is None:
+        return _fail(item, "no rate limits are installed")
+    try:
+        reachable = bool(limits.storage.check())
+    except Exception:  # noqa: BLE001 - any storage failure means: not counted
+        reachable = False
+    if not reachable:
+        return _fail(item, "their storage does not answer: tries are not counted (check VC_REDIS_URL)")
+    where = "in Redis, shared by all processes" if limits.shared else "in this process's memory (one process only)"
+    return _ok(item, f"{state.settings.ratelimit_code_entry} per client, {where}")
+
+
+def host_sign_in(app: Flask, state: VCState) -> Finding:
+    item = "sign-in"
+    if state.practitioner_loader is None:
+        how = "OpenID Connect" if state.sign_in_provider is not None else "no sign-in configured"
+        return _ok(item, f"vc_plugin's own ({how})")
+    with app.test_request_context(state.settings.url_prefix + "/"):
+        known = login_url_known()
+    if not known:
+        return _fail(item, "the host signs people in, but its login page is unknown: set VC_LOGIN_URL")
+    return _ok(item, "the host's login (practitioner_loader), with its login page for people not signed in")
+
+
+def host_layout(app: Flask, settings: Settings) -> Finding:
+    item = "host layout"
+    if not settings.base_template:
+        return _ok(item, "our own standalone pages")
+    try:
+        hosted_frame(app.jinja_env, settings)
+    except (ConfigurationError, TemplateNotFound) as error:
+        return _fail(item, f"VC_BASE_TEMPLATE = {settings.base_template}: {error}")
+    return _ok(item, f"our pages for practitioners render inside {settings.base_template}")
 
 
 def production_mode(app: Flask) -> Finding:

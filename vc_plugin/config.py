@@ -71,9 +71,10 @@ class Settings(BaseModel):
         "it. Unset: our own standalone pages.",
     )
     base_template_blocks: dict[str, str] = Field(
-        default_factory=lambda: {"title": "title", "head": "head", "content": "content", "scripts": "scripts"},
+        default_factory=dict,
         description="Which blocks of `VC_BASE_TEMPLATE` take our `title` (optional), `head` (our stylesheet), "
-        "`content` and `scripts`; checked against the template when it is first used.",
+        '`content` and `scripts`, e.g. `{"head": "head_css", …}`; checked against the template. Empty: '
+        "found by their usual names (docs/integration.md).",
     )
     host_layout_for_patients: bool = Field(
         False, description="Show patients the host's layout too (default: our own calm page for them)."
@@ -125,14 +126,14 @@ class Settings(BaseModel):
     # --- webhooks for case tools ------------------------------------------------------------
     webhook_url: str | None = Field(
         None,
-        description="Where every signal is also POSTed as signed JSON (docs/integration.md, \"Events\"); "
+        description='Where every signal is also POSTed as signed JSON (docs/integration.md, "Events"); '
         "https:// outside debug and testing. Unset: no webhooks.",
     )
     webhook_secret: str | None = Field(
         None, description="HMAC-SHA256 key for the `X-VC-Signature` header; at least 32 characters."
     )
     webhook_events: list[str] = Field(
-        default_factory=list, description="Which events to send, e.g. `[\"appointment-created\"]`; empty: all."
+        default_factory=list, description='Which events to send, e.g. `["appointment-created"]`; empty: all.'
     )
     webhook_retries: int = Field(6, ge=0, le=20, description="Retries of a webhook the receiver did not accept.")
     webhook_backoff_seconds: list[int] = Field(
@@ -260,7 +261,7 @@ class Settings(BaseModel):
         unknown = set(value) - {"title", "head", "content", "scripts"}
         if unknown:
             raise ValueError(f"unknown slots {sorted(unknown)}: expected title, head, content, scripts")
-        if not {"head", "content", "scripts"} <= set(value):
+        if value and not {"head", "content", "scripts"} <= set(value):
             raise ValueError("head, content and scripts each need a block, or our styles or scripts are lost")
         wrong = [name for name in value.values() if not name.isidentifier()]
         if wrong:

@@ -17,7 +17,7 @@ from flask import Flask, Response, current_app, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.local import LocalProxy
 
-from .config import Settings
+from .config import ConfigurationError, Settings
 from .state import vc_state
 
 ENVIRON_KEY = "vc_plugin.cookie"
@@ -25,6 +25,15 @@ NAME = "vc_session"
 #: Under https: a Secure cookie that browsers refuse to accept from plain http (RFC 6265bis).
 SECURE_NAME = "__Secure-vc_session"
 SAME_SITE = "Lax"
+
+
+def refuse_name_clash(app: Flask) -> None:
+    """A host whose own session cookie has our name would have both overwrite each other."""
+    if app.config.get("SESSION_COOKIE_NAME") in {NAME, SECURE_NAME}:
+        raise ConfigurationError(
+            f"SESSION_COOKIE_NAME = {app.config['SESSION_COOKIE_NAME']!r} is the name of vc_plugin's own cookie: "
+            "give the host's session cookie another name (Flask's default is 'session')."
+        )
 
 
 def cookie_name(settings: Settings) -> str:

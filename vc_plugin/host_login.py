@@ -2,8 +2,8 @@
 
 A host that signs its users in itself (``@vc.practitioner_loader``) has a login page of its own;
 people who reach our pages without being signed in belong there, with the way back. Asked in
-this order: ``@vc.login_url``, ``VC_LOGIN_URL``, Flask-Login's ``login_view`` (which
-Flask-AppBuilder sets too). Without any of them, our page says to sign in with the host first.
+this order: ``@vc.login_url``, ``VC_LOGIN_URL``, Flask-AppBuilder's login page, Flask-Login's
+``login_view``. Without any of them, our page says to sign in with the host first.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import current_app
+from werkzeug.routing import BuildError
 
 from .state import vc_state
 
@@ -25,11 +26,17 @@ def host_login_url(next_path: str) -> str | None:
         return state.login_url_builder(next_path)
     if state.settings.login_url:
         return with_next(state.settings.login_url, next_path)
+    appbuilder = current_app.extensions.get("appbuilder")
+    if appbuilder is not None:  # its Flask-Login login_view ("login") names no endpoint
+        return str(appbuilder.get_url_for_login_with(next_path))
     manager = getattr(current_app, "login_manager", None)
     if manager is not None and getattr(manager, "login_view", None):
         from flask_login import login_url
 
-        return str(login_url(manager.login_view, next_url=next_path))
+        try:
+            return str(login_url(manager.login_view, next_url=next_path))
+        except BuildError:
+            log.error("Flask-Login's login_view %r names no endpoint: set VC_LOGIN_URL", manager.login_view)
     return None
 
 
@@ -47,5 +54,6 @@ def login_url_known() -> bool:
         state.practitioner_loader is None
         or state.login_url_builder is not None
         or state.settings.login_url
+        or "appbuilder" in current_app.extensions
         or (manager is not None and getattr(manager, "login_view", None))
     )

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import flask_babel
 from babel.dates import format_date, format_datetime, format_time
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, Domain, force_locale
@@ -34,8 +35,10 @@ lazy_gettext = domain.lazy_gettext
 _ = gettext
 
 
-#: The pages patients see: the host's language choice is for its own users.
-PATIENT_BLUEPRINTS = frozenset({"vc.join", "vc.public"})
+#: The pages of the host's own users, where its language choice counts. Not patients' pages (they
+#: have no account with the host), nor the token API and sockets (no page; and a host's selector
+#: may write its session cookie, which a Bearer-token call must not receive).
+HOST_LANGUAGE_BLUEPRINTS = frozenset({"vc.practice", "vc.admin", "vc.auth"})
 log = logging.getLogger(__name__)
 
 
@@ -50,7 +53,7 @@ def preferred_language() -> str:
     chosen = cookie.get(SESSION_KEY)
     if chosen in settings.languages:
         return str(chosen)
-    if request.blueprint not in PATIENT_BLUEPRINTS:
+    if request.blueprint in HOST_LANGUAGE_BLUEPRINTS:
         hosts = host_language(settings.languages)
         if hosts:
             return hosts
@@ -157,10 +160,27 @@ def label(value: Any) -> str:
     return str(STATE_LABELS.get(key, key))
 
 
+def _ours(key: object) -> bool:
+    return key in getattr(domain.get_translations(), "_catalog", {})
+
+
+def page_gettext(string: str, **variables: Any) -> str:
+    """``_`` on our pages: our catalogue for our words, the host's for the words of its layout."""
+    if _ours(string):
+        return gettext(string, **variables)
+    return flask_babel.gettext(string, **variables)
+
+
+def page_ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+    if _ours((singular, 0)):
+        return ngettext(singular, plural, num, **variables)
+    return flask_babel.ngettext(singular, plural, num, **variables)
+
+
 def template_helpers() -> dict[str, Any]:
     return {
-        "_": gettext,
-        "ngettext": ngettext,
+        "_": page_gettext,
+        "ngettext": page_ngettext,
         "vc_language": preferred_language,
         "role_label": role_label,
         "local_time": local_time,

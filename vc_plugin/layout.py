@@ -1,17 +1,20 @@
 """Our pages in the host's layout, with one setting.
 
-``VC_BASE_TEMPLATE`` names the host's base template and ``VC_BASE_TEMPLATE_BLOCKS`` which of its
-blocks take our title, head (our stylesheet), content (with our language switch) and scripts.
-Jinja ignores a block that the parent template does not define, so a wrong block name would make
-our page or its scripts vanish without a word: the names are checked against the host's template
-(and the templates it extends) when the frame is first built, and a mismatch is an error that says
-which blocks exist. Patients see our own calm page unless ``VC_HOST_LAYOUT_FOR_PATIENTS`` is on:
+``VC_BASE_TEMPLATE`` names the host's base template; its blocks for our title, head (our
+stylesheet), content (with our language switch) and scripts are found by their usual names
+(``title``/``page_title``, ``head``/``head_css``, ``content``, ``scripts``/``tail_js``: plain
+layouts and Flask-AppBuilder's alike) or named in ``VC_BASE_TEMPLATE_BLOCKS``. Jinja ignores a
+block that the parent template does not define, so a wrong name would make our page or its
+scripts vanish without a word: the names are checked against the host's template (and the
+templates it extends) when the frame is first built, and a mismatch is an error that says which
+blocks exist. Patients see our own calm page unless ``VC_HOST_LAYOUT_FOR_PATIENTS`` is on:
 an intranet's menus mean nothing to them.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from flask import current_app, request
 from jinja2 import Environment, Template, nodes
@@ -63,11 +66,20 @@ def frame() -> str | Template:
     return cached
 
 
+#: Our slots and the names layouts usually give those blocks, in order of preference.
+USUAL_NAMES = {
+    "title": ("title", "page_title"),
+    "head": ("head", "head_css", "extra_head", "styles"),
+    "content": ("content", "main"),
+    "scripts": ("scripts", "tail_js", "extra_js", "javascript"),
+}
+
+
 def hosted_frame(env: Environment, settings: Settings) -> Template:
     """Our frame inside the host's base template, its blocks checked first."""
     base = settings.base_template or ""
-    blocks = settings.base_template_blocks
     available = blocks_of(env, base)
+    blocks = settings.base_template_blocks or usual_blocks(available, base)
     missing = sorted(name for name in blocks.values() if name not in available)
     if missing:
         raise ConfigurationError(
@@ -77,6 +89,27 @@ def hosted_frame(env: Environment, settings: Settings) -> Template:
     names = {"base": base, **blocks}
     title = _TITLE % names if "title" in blocks else ""
     return env.from_string(_HOSTED % {**names, "title": title})
+
+
+def usual_blocks(available: set[str], base: str) -> dict[str, str]:
+    """Our slots in a layout whose blocks go by their usual names (the title is optional)."""
+    found = {}
+    for slot, names in USUAL_NAMES.items():
+        name = next((name for name in names if name in available), None)
+        if name is not None:
+            found[slot] = name
+        elif slot != "title":
+            raise ConfigurationError(
+                f"{base} has no block for our {slot} (looked for {', '.join(names)}; it has: "
+                f"{', '.join(sorted(available)) or 'no blocks'}): name it in VC_BASE_TEMPLATE_BLOCKS"
+            )
+    return found
+
+
+def host_template_context() -> dict[str, Any]:
+    """What a host's layout expects from the host's own views: Flask-AppBuilder's passes ``appbuilder``."""
+    appbuilder = current_app.extensions.get("appbuilder")
+    return {"appbuilder": appbuilder} if appbuilder is not None else {}
 
 
 def blocks_of(env: Environment, name: str, seen: frozenset[str] = frozenset()) -> set[str]:

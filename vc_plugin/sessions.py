@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, has_request_context, redirect, render_template, request, url_for
+from flask import abort, current_app, has_request_context, redirect, render_template, request, url_for
 
 from .cookie import cookie
 from .host_login import host_login_url
@@ -158,6 +158,8 @@ def _from_host_loader() -> Practitioner | None:
     loader = state.practitioner_loader
     assert loader is not None
     host_user = loader()
+    if host_user is None and _signed_in_with_flask_login():
+        host_user = NOT_ALLOWED  # signed in with the host: its login page would only send them back
     if isinstance(host_user, NotAllowed):
         request.environ[NOT_ALLOWED_KEY] = True
         return None
@@ -192,6 +194,15 @@ def _from_host_loader() -> Practitioner | None:
 def not_allowed_page() -> tuple[str, int]:
     """Signed in with the host, but without access to video consultations."""
     return render_template("vc_plugin/auth/not_allowed.html"), 403
+
+
+def _signed_in_with_flask_login() -> bool:
+    """Whether the host's Flask-Login knows a signed-in user (False for hosts without it)."""
+    if getattr(current_app, "login_manager", None) is None:
+        return False
+    from flask_login import current_user
+
+    return bool(getattr(current_user, "is_authenticated", False))
 
 
 def _require(roles: frozenset[Role]) -> Callable[[F], F]:

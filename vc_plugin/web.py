@@ -205,8 +205,9 @@ def install(parent: Blueprint) -> None:
     parent.context_processor(
         lambda: {
             **i18n.template_helpers(),
-            "csrf_token": csrf.csrf_token,
+            "vc_csrf_token": csrf.csrf_token,
             "vc_frame": layout.frame,
+            **layout.host_template_context(),
             "vc_host_login": vc_state().practitioner_loader is not None,
             "vc_terms_url": vc_state().settings.terms_url,
             "vc_settings": vc_state().settings,

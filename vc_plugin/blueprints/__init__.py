@@ -6,6 +6,7 @@ from flask import Blueprint, Flask
 
 from .. import ratelimits, web
 from ..config import Settings
+from ..cookie import refuse_name_clash
 from ..hosting import HostExtensions
 
 
@@ -30,3 +31,4 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
         parent.register_blueprint(child)
     app.register_blueprint(parent)
     HostExtensions(app, parent, settings).install()
+    refuse_name_clash(app)

@@ -24,7 +24,7 @@ from flask_login import current_user
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
 
-from vc_plugin import NOT_ALLOWED, HostUser, NotAllowed, VideoConsultation  # vc_plugin
+from vc_plugin import HostUser, VideoConsultation  # vc_plugin
 
 #: Content-Security-Policy of the host's own pages (Superset's TALISMAN_CONFIG, roughly).
 HOST_CSP = {
@@ -43,11 +43,10 @@ vc = VideoConsultation(db=db)  # vc_plugin
 
 
 @vc.practitioner_loader  # vc_plugin
-def vc_practitioner() -> HostUser | NotAllowed | None:  # vc_plugin
-    if not current_user.is_authenticated:  # vc_plugin
-        return None  # vc_plugin
-    user = HostUser(str(current_user.id), current_user.get_full_name(), role="practitioner")  # vc_plugin
-    return user if any(role.name == "Practitioner" for role in current_user.roles) else NOT_ALLOWED  # vc_plugin
+def vc_practitioner() -> HostUser | None:  # vc_plugin
+    if current_user.is_authenticated and any(role.name == "Practitioner" for role in current_user.roles):  # vc_plugin
+        return HostUser(str(current_user.id), current_user.get_full_name(), role="practitioner")  # vc_plugin
+    return None  # vc_plugin: someone signed in with FAB but without the role gets vc_plugin's 403 page
 
 
 def create_app(database_url: str | None = None, config: dict[str, Any] | None = None) -> Flask:
@@ -69,5 +68,4 @@ def create_app(database_url: str | None = None, config: dict[str, Any] | None = 
             session_cookie_samesite=None,
         )
         vc.init_app(app)  # vc_plugin
-        app.context_processor(lambda: {"appbuilder": appbuilder})  # vc_plugin: FAB's layout outside FAB's views
     return app

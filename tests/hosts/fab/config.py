@@ -16,5 +16,3 @@ FAB_PASSWORD_COMPLEXITY_ENABLED = False
 
 VC_ENCRYPTION_KEYS = [TEST_KEYS[0]]  # vc_plugin
 VC_BASE_TEMPLATE = "appbuilder/baselayout.html"  # vc_plugin
-VC_BASE_TEMPLATE_BLOCKS = dict(title="page_title", head="head_css", content="content", scripts="tail_js")  # vc_plugin
-VC_LOGIN_URL = "/login/"  # vc_plugin: FAB's Flask-Login login_view ("login") names no endpoint
