@@ -12,10 +12,11 @@ once the call was back.
 
 Runs execute in several lanes at once, each a process with its own network, app server, coturn
 and pair of browsers, pulling the next run from a shared list (longest outages first, so the
-lanes finish together). Three lanes fit two cores when the fake camera sends a small clip
-(320×240 at 10 fps): with it, 12 five-second outages gave the same figures with three lanes as
-with one (p50 2.6 / 2.8 s, p95 3.3 / 4.0 s), while at 640×360 and 15 fps three lanes stretched the
-tail (p95 5.6 s against 4.2 s with one lane; audio and chat p50 doubled). Each run records how
+lanes finish together). Two lanes (the published figures) keep two cores busy with the fake
+camera's small clip (320×240 at 10 fps); three still fit (12 five-second outages gave p50 2.6 /
+2.8 s, p95 3.3 / 4.0 s with three lanes and with one) but leave less room for anything else, and
+at 640×360 and 15 fps three lanes stretched the tail (p95 5.6 s against 4.2 s with one lane; audio
+and chat p50 doubled). Each run records how
 busy the machine was while it waited for recovery, and for how much of that time some task
 waited for a CPU (/proc/pressure/cpu), so a starved run can be told apart.
 ``VC_BENCH_OUTAGE_LANES`` and ``VC_BENCH_OUTAGE_VIDEO`` (e.g. ``640x360x15``) change both.
@@ -52,7 +53,7 @@ WITHIN = 5.0
 #: A run not back this long after the network counts as not recovered.
 BOUND = 60.0
 #: Calls at once; each a network, an app server, coturn and two Chromiums.
-LANES = int(os.environ.get("VC_BENCH_OUTAGE_LANES", "3"))
+LANES = int(os.environ.get("VC_BENCH_OUTAGE_LANES", "2"))
 
 
 def _video(spec: str) -> tuple[int, int, int]:
