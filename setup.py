@@ -43,6 +43,7 @@ TEST_REQUIRES = [
     "playwright>=1.45",
     "psycopg[binary]>=3.1.18",
     "ruff>=0.5",
+    "import-linter>=2.1",
     "gunicorn>=22",
     "schemathesis>=3.30",
     # Real host applications mount vc_plugin in tests/hosts/ (Flask-AppBuilder, an intranet stack).

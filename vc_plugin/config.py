@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .signals import EVENTS
+
 PREFIX = "VC_"
 
 #: Upper bounds the product promises (see the retention table in the docs). Longer values
@@ -444,8 +446,6 @@ def _check_webhooks(settings: Settings, *, relaxed: bool) -> None:
         raise ConfigurationError(
             "VC_WEBHOOK_SECRET must be at least 32 characters: receivers check every webhook's signature with it."
         )
-    from .signals import EVENTS
-
     unknown = sorted(set(settings.webhook_events) - set(EVENTS))
     if unknown:
         raise ConfigurationError(f"VC_WEBHOOK_EVENTS names unknown events {unknown}; known: {', '.join(EVENTS)}.")

@@ -185,11 +185,4 @@ def template_helpers() -> dict[str, Any]:
         "role_label": role_label,
         "local_time": local_time,
         "label": label,
-        "client_strings": _client_strings,
     }
-
-
-def _client_strings() -> dict[str, str]:
-    from .client_strings import client_strings
-
-    return client_strings()

@@ -6,7 +6,6 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from . import __version__
 from .api_models import (
     AppointmentListOut,
     AppointmentOut,
@@ -16,6 +15,7 @@ from .api_models import (
     PractitionerListOut,
 )
 from .schemas import AppointmentIn, ParticipantIn, RescheduleIn, SendIn
+from .version import __version__
 
 MODELS = (
     AppointmentIn,

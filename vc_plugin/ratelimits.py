@@ -25,6 +25,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from .config import Settings
 from .cookie import cookie
+from .state import vc_state
 from .web import bearer_token
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,6 @@ VERDICT_KEY = "vc_plugin.ratelimit"
 
 def check_request_limits() -> None:
     """``before_request`` of our blueprints: code entry per client, the JSON API per token or person."""
-    from .state import vc_state
-
     limits = vc_state().rate_limits
     if limits is None or request.endpoint is None:
         return
@@ -169,8 +168,6 @@ def join_allowed() -> bool:
     Counted before the handshake is checked, so probing counts too. A reconnect after a network
     change takes one or two; a flood of handshakes would tie up the threads that hold sockets.
     """
-    from .state import vc_state
-
     limits = vc_state().rate_limits
     if limits is None:
         return True

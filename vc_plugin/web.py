@@ -16,6 +16,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from . import csrf, i18n, layout
+from .client_strings import client_strings
 from .config import Settings
 from .cookie import cookie, save_own_cookie
 from .hosting import HEADERS_KEY, OWN_HEADERS
@@ -206,6 +207,7 @@ def install(parent: Blueprint) -> None:
         lambda: {
             **i18n.template_helpers(),
             "vc_csrf_token": csrf.csrf_token,
+            "client_strings": client_strings,
             "vc_frame": layout.frame,
             **layout.host_template_context(),
             "vc_host_login": vc_state().practitioner_loader is not None,

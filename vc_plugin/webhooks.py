@@ -27,6 +27,7 @@ from .clock import Clock
 from .config import Settings
 from .jobs import JobQueue, JobSpec
 from .signals import FIELDS
+from .state import vc_state
 
 TIMEOUT_SECONDS = 10
 log = logging.getLogger(__name__)
@@ -88,8 +89,6 @@ class WebhookSender:
 
 def deliver(body: str) -> None:
     """The job: POST once; anything but a 2xx raises, so the queue tries again later."""
-    from .state import vc_state
-
     settings = vc_state().settings
     if not settings.webhook_url or not settings.webhook_secret:
         return  # switched off meanwhile
