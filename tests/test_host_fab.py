@@ -13,27 +13,25 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from flask import Flask
 from requests.adapters import HTTPAdapter
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
-from tests.conftest import PG_ADMIN_URL
 from tests.hosts.fab.app import appbuilder, create_app
+from tests.support.databases import new_postgres_database
 from tests.support.live import LiveServer
 from tests.support.processes import wait_for
-from tests.support.signal_client import Peer, SignalClient, check_in
+from tests.support.signal_client import check_in, consultation
 from tests.support.smtp import SmtpServer
+from tests.support.web import plan_form
 from vc_plugin import VideoConsultation
 from vc_plugin.models import Invitation
 from vc_plugin.state import EXTENSION_KEY, VCState
@@ -47,6 +45,7 @@ CONFIG = {
     "VC_PUBLIC_URL": None,  # testing mode: links take the request's address
     "VC_RATELIMIT_CODE_ENTRY": "3/minute",
     "VC_MAIL_SENDER": "Praxis Intranet <praxis@example.net>",
+    "VC_DISPLAY_TIMEZONE": "UTC",  # the plan form's times: no daylight-saving gap at any hour
 }
 #: Another loopback address: a second client for the per-client limits (Linux routes all of 127/8 to lo).
 OTHER_CLIENT = "127.0.0.2"
@@ -66,16 +65,8 @@ class World:
 @pytest.fixture(scope="module")
 def fab_database() -> Iterator[str]:
     """A database of its own: FAB's ``ab_*`` tables stay out of the one other tests share."""
-    name = f"vc_fab_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_postgres_database("vc_fab") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +101,7 @@ CSRF_INPUT = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 def csrf_from(html: str) -> str:
+    """Ours or FAB's (whose field carries ``type="hidden"`` between name and value)."""
     found = CSRF_INPUT.search(html)
     assert found, "no csrf_token field on the page"
     return found.group(1)
@@ -158,20 +150,10 @@ def plan_by_form(world: World, browser: requests.Session, email: str) -> request
     """Our plan form, as the practitioner fills it in: starts in five minutes, so check-in is open."""
     page = browser.get(f"{world.server.url}/vc/practice/appointments/new", timeout=10)
     assert page.status_code == 200, page.text[:300]
-    start = datetime.now(ZoneInfo(world.state.settings.display_timezone)) + timedelta(minutes=5)
+    start = datetime.now(UTC) + timedelta(minutes=5)
     return browser.post(
         f"{world.server.url}/vc/practice/appointments/new",
-        data={
-            "csrf_token": csrf_from(page.text),
-            "date": start.strftime("%Y-%m-%d"),
-            "time": start.strftime("%H:%M"),
-            "duration": "30",
-            "kind": "single",
-            "label": "Kontrolle",
-            "p0-kind": "patient",
-            "p0-language": "en",
-            "p0-email": email,
-        },
+        data=plan_form(csrf_from(page.text), start, email, language="en"),
         headers={"Accept-Language": "en"},
         timeout=10,
     )
@@ -188,7 +170,7 @@ def plan_by_api(world: World, headers: dict[str, str]) -> dict[str, Any]:
     people = requests.get(f"{world.server.url}/vc/api/v1/practitioners", headers=headers, timeout=10)
     assert people.status_code == 200, people.text
     [doctor] = [p for p in people.json()["practitioners"] if p["display_name"] == "Maria Berg"]
-    start = datetime.now().astimezone() + timedelta(minutes=5)
+    start = datetime.now(UTC) + timedelta(minutes=5)
     created = requests.post(
         f"{world.server.url}/vc/api/v1/appointments",
         json={
@@ -363,46 +345,9 @@ def test_plan_invite_check_in_wait_admit_and_call(world: World) -> None:
 
 
 async def _call(world: World, appointment: str, patient_cookie: str, doctor_cookie: str) -> None:
-    ws = world.server.ws_url
-    dashboard = await SignalClient.open(ws, "/vc/ws/practice", doctor_cookie)
-    queue = await dashboard.hello()
-    assert queue["type"] == "queue" and queue["rooms"] == [], queue
-
-    patient = await SignalClient.open(ws, f"/vc/ws/room/{appointment}", patient_cookie)
-    welcome = await patient.hello()
-    assert welcome["type"] == "welcome" and welcome["state"] == "waiting" and welcome["position"] == 1, welcome
-    assert welcome["appointment"]["practitioner_name"] == "Maria Berg"
-    arrived = await dashboard.receive("queue-update")
-    assert arrived["op"] == "arrived" and arrived["member"]["name"] == "Frau Müller"
-    patient_id = arrived["member"]["id"]
-
-    doctor = await SignalClient.open(ws, f"/vc/ws/room/{appointment}", doctor_cookie)
-    doctor_welcome = await doctor.hello()
-    assert doctor_welcome["state"] == "admitted" and doctor_welcome["peers"] == [], doctor_welcome
-    doctor_id = doctor_welcome["you"]["id"]
-
-    await dashboard.send({"type": "admit", "appointment": appointment, "participant": patient_id})
-    admitted = await patient.receive("admitted")
-    assert [p["id"] for p in admitted["peers"]] == [doctor_id]
-    assert (await doctor.receive("peer-joined"))["peer"]["id"] == patient_id
-
-    patient_peer, doctor_peer = Peer(patient), Peer(doctor)
-    try:
-        await asyncio.gather(patient_peer.call(doctor_id), doctor_peer.answer_call())
-        await asyncio.gather(patient_peer.wait_open(), doctor_peer.wait_open())
-        patient_peer.channel.send("Guten Tag")
-        assert await asyncio.wait_for(doctor_peer.received.get(), 10) == "Guten Tag"
-        doctor_peer.channel.send("Hallo")
-        assert await asyncio.wait_for(patient_peer.received.get(), 10) == "Hallo"
-    finally:
-        await patient_peer.close()
-        await doctor_peer.close()
-
-    await dashboard.send({"type": "end", "appointment": appointment})
-    await patient.receive("ended")
-    await doctor.receive("ended")
-    for client in (patient, doctor, dashboard):
-        await client.close()
+    seen = await consultation(world.server.ws_url, appointment, patient_cookie, doctor_cookie)
+    assert seen["welcome"]["position"] == 1 and seen["welcome"]["appointment"]["practitioner_name"] == "Maria Berg"
+    assert seen["arrived"]["member"]["name"] == "Frau Müller"
 
 
 # --- our limits and our API, beside FAB's extensions -----------------------------------------

@@ -23,10 +23,10 @@ from flask.testing import FlaskClient
 from tests.support.hosts import TEST_KEYS
 from tests.support.live import LiveServer
 from tests.support.processes import wait_for
-from tests.support.signal_client import Peer, SignalClient, check_in
+from tests.support.signal_client import check_in, consultation
 from tests.support.smtp import SmtpServer
-from tests.support.web import csrf_from
-from vc_plugin import ConfigurationError, Settings, VideoConsultation
+from tests.support.web import csrf_from, plan_form
+from vc_plugin import ConfigurationError, VideoConsultation
 from vc_plugin.access import Principal
 from vc_plugin.clock import SystemClock
 from vc_plugin.schemas import AppointmentIn
@@ -244,7 +244,7 @@ def test_the_token_api_works_under_the_hosts_csrf_protection(intranet):
 def served_intranet(tmp_path: Path) -> Iterator[tuple[LiveServer, SmtpServer]]:
     database = f"sqlite:///{tmp_path / 'intranet.sqlite'}"
     smtp = SmtpServer().start()
-    config = intranet_config(database, VC_SMTP_URL=smtp.url, VC_PUBLIC_URL=None)
+    config = intranet_config(database, VC_SMTP_URL=smtp.url, VC_PUBLIC_URL=None, VC_DISPLAY_TIMEZONE="UTC")
     make_intranet(database)  # tables and people
     server = LiveServer(
         database,
@@ -273,21 +273,11 @@ def test_the_whole_journey_in_the_intranet(served_intranet):
     assert signed_in.status_code == 200 and "Willkommen" in signed_in.text
     form_page = doctor.get(f"{server.url}/vc/practice/appointments/new", timeout=10)
     assert form_page.status_code == 200 and "intranet-nav" in form_page.text
-    # In the display time zone, as the form means it; two minutes ahead, so that the link is open.
-    start = (SystemClock().now() + timedelta(minutes=2)).astimezone(Settings().zone)
+    # Two minutes ahead, so that the link is open; the form reads UTC here (VC_DISPLAY_TIMEZONE).
+    start = SystemClock().now() + timedelta(minutes=2)
     planned = doctor.post(
         f"{server.url}/vc/practice/appointments/new",
-        data={
-            "csrf_token": our_csrf(form_page.text),
-            "date": start.strftime("%Y-%m-%d"),
-            "time": start.strftime("%H:%M"),
-            "duration": "30",
-            "kind": "single",
-            "label": "Kontrolle",
-            "p0-kind": "patient",
-            "p0-language": "de",
-            "p0-email": "patient@example.org",
-        },
+        data=plan_form(our_csrf(form_page.text), start, "patient@example.org"),
         timeout=10,
     )
     assert planned.status_code == 200, re.findall(r'vc-field-error">([^<]+)', planned.text)
@@ -309,32 +299,7 @@ def test_the_whole_journey_in_the_intranet(served_intranet):
     assert "camera=(self)" in call_page.headers["Permissions-Policy"], "the call page may use the camera"
     assert "media-src 'self' blob: mediastream:" in call_page.headers["Content-Security-Policy"]
 
-    async def call() -> None:
-        room = f"/vc/ws/room/{appointment.group(1)}"
-        dashboard = await SignalClient.open(server.ws_url, "/vc/ws/practice", doctor_cookie)
-        await dashboard.hello()
-        patient = await SignalClient.open(server.ws_url, room, cookie)
-        assert (await patient.hello())["state"] == "waiting"
-        arrived = await dashboard.receive("queue-update")
-        practitioner = await SignalClient.open(server.ws_url, room, doctor_cookie)
-        doctor_id = (await practitioner.hello())["you"]["id"]
-        await dashboard.send(
-            {"type": "admit", "appointment": appointment.group(1), "participant": arrived["member"]["id"]}
-        )
-        await patient.receive("admitted")
-        patient_peer, doctor_peer = Peer(patient), Peer(practitioner)
-        try:
-            await asyncio.gather(patient_peer.call(doctor_id), doctor_peer.answer_call())
-            await asyncio.gather(patient_peer.wait_open(), doctor_peer.wait_open())
-            patient_peer.channel.send("Guten Tag")
-            assert await asyncio.wait_for(doctor_peer.received.get(), 10) == "Guten Tag"
-        finally:
-            await patient_peer.close()
-            await doctor_peer.close()
-            for client in (patient, practitioner, dashboard):
-                await client.close()
-
-    asyncio.run(call())
+    asyncio.run(consultation(server.ws_url, appointment.group(1), cookie, doctor_cookie))
 
 
 def test_a_host_cookie_with_our_name_stops_start_up(tmp_path):

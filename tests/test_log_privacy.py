@@ -17,7 +17,7 @@ from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
 from tests.support.processes import Process, free_port, python
-from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
+from tests.support.signal_client import check_in, consultation, practitioner_cookie
 from tests.support.smtp import SmtpServer
 from vc_plugin import log_privacy
 from vc_plugin.log_privacy import scrub
@@ -192,7 +192,7 @@ def test_a_whole_consultation_leaves_no_address_or_name_in_any_log(pg_url, redis
         assert [recipients for recipients, _ in smtp.messages] == [[PATIENT_EMAIL]]
 
         cookie = check_in(server.url, invitation, code, name=PATIENT_NAME)
-        asyncio.run(_consultation(server, appointment, cookie, doctor))
+        asyncio.run(consultation(server.ws_url, appointment, cookie, doctor))
         server.stop()
 
         logs = {"server": server.process.output, "worker": worker.output}
@@ -206,28 +206,3 @@ def test_a_whole_consultation_leaves_no_address_or_name_in_any_log(pg_url, redis
     finally:
         host.close()
         server.stop()
-
-
-async def _consultation(server, appointment: str, patient_cookie: str, doctor: str) -> None:
-    dashboard = await SignalClient.open(server.ws_url, "/vc/ws/practice", doctor)
-    await dashboard.hello()
-    patient = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", patient_cookie)
-    await patient.hello()
-    patient_id = (await dashboard.receive("queue-update"))["member"]["id"]
-    room = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", doctor)
-    doctor_id = (await room.hello())["you"]["id"]
-    await dashboard.send({"type": "admit", "appointment": appointment, "participant": patient_id})
-    await patient.receive("admitted")
-    patient_peer, doctor_peer = Peer(patient), Peer(room)
-    try:
-        await asyncio.gather(patient_peer.call(doctor_id), doctor_peer.answer_call())
-        await asyncio.gather(patient_peer.wait_open(), doctor_peer.wait_open())
-        patient_peer.channel.send("Guten Tag")
-        assert await asyncio.wait_for(doctor_peer.received.get(), 10) == "Guten Tag"
-    finally:
-        await patient_peer.close()
-        await doctor_peer.close()
-    await dashboard.send({"type": "end", "appointment": appointment})
-    await patient.receive("ended")
-    for client in (patient, room, dashboard):
-        await client.close()

@@ -6,15 +6,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, inspect
 
-from tests.conftest import PG_ADMIN_URL
+from tests.support.databases import new_postgres_database
 from tests.support.hosts import TEST_KEYS, TEST_SECRET
 from vc_plugin.host_migrations import OUR_VERSIONS
 from vc_plugin.models import Base
@@ -26,16 +24,8 @@ def empty_database(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrated.sqlite'}"
         return
-    name = f"vc_migrate_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_postgres_database("vc_migrate") as url:
+        yield url
 
 
 def _ours(name, type_, _parents) -> bool:

@@ -7,9 +7,17 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from . import log_privacy, schema
+from .appointments import NotFound
+from .audit import Actor
+from .compliance import Status, run_checks
 from .crypto import generate_master_key, new_token, token_digest
+from .models import Appointment, AppointmentState, Organisation
+from .privacy_notice import build_notice
+from .public_api import host_principal
 from .revocation import Reason
 from .state import vc_state
+from .subject_rights import as_json
+from .worker import run_worker
 
 vc_cli = AppGroup("vc", help="vc_plugin: video consultations.")
 
@@ -61,8 +69,6 @@ def rotate_keys(data_keys: bool) -> None:
 )
 def worker(burst: bool, log_level: str) -> None:
     """Run an RQ worker for vc_plugin's queue inside this app (needs VC_REDIS_URL)."""
-    from .worker import run_worker
-
     state = vc_state()
     if state.redis is None:
         raise click.ClickException("VC_REDIS_URL is not set: without Redis, jobs run inside the app process.")
@@ -150,8 +156,6 @@ def privacy_notice(lang: str, output: str | None) -> None:
     """Write the technical part of the privacy notice from the running configuration."""
     from pathlib import Path
 
-    from .privacy_notice import build_notice
-
     text = build_notice(vc_state().settings, lang).markdown()
     if output:
         Path(output).write_text(text, encoding="utf-8")
@@ -163,8 +167,6 @@ def privacy_notice(lang: str, output: str | None) -> None:
 @vc_cli.command("check")
 def check() -> None:
     """Check the privacy and security requirements against this configuration; exit 1 on any failure."""
-    from .compliance import Status, run_checks
-
     findings = run_checks(current_app._get_current_object(), vc_state())  # type: ignore[attr-defined]
     for finding in findings:
         click.echo(finding.line())
@@ -178,10 +180,6 @@ def check() -> None:
 @click.argument("appointment_id")
 def export(appointment_id: str) -> None:
     """Print everything stored about one appointment as JSON (Art. 15 and 20 GDPR)."""
-    from .appointments import NotFound
-    from .public_api import host_principal
-    from .subject_rights import as_json
-
     try:
         document = vc_state().subject_rights.export_appointment(host_principal(appointment_id), appointment_id)
     except NotFound:
@@ -194,8 +192,6 @@ def export(appointment_id: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def remove_practitioner(practitioner_id: str, yes: bool) -> None:
     """A practitioner leaves: delete their appointments with all their data, then the person."""
-    from .audit import Actor
-
     if not yes:
         click.confirm(f"Delete {practitioner_id} and all of their appointments now?", abort=True)
     try:
@@ -216,9 +212,6 @@ def shred_organisation(slug: str, yes: bool) -> None:
     The organisation leaves: its planned appointments are cancelled and every socket of it closes.
     """
     from sqlalchemy import select
-
-    from .audit import Actor
-    from .models import Appointment, AppointmentState, Organisation
 
     state = vc_state()
     organisation = state.db.session.scalars(select(Organisation).where(Organisation.slug == slug)).first()

@@ -15,7 +15,9 @@ from . import host_migrations, i18n, log_privacy
 from .api_tokens import ApiTokens
 from .appointments import AppointmentBook
 from .audit import AuditLog
+from .blueprints import register_blueprints
 from .bus import Bus, LocalBus, RedisBus
+from .cli import vc_cli
 from .clock import Clock, SystemClock
 from .code_guard import code_guard
 from .config import ConfigurationError, Settings, load_settings
@@ -165,9 +167,6 @@ class VideoConsultation(PublicAPI):
         self._states.append(state)
         i18n.install(app, settings.default_language)
         host_migrations.join(app)
-
-        from .blueprints import register_blueprints
-        from .cli import vc_cli
 
         register_blueprints(app, settings)
         state.rate_limits = RateLimits(settings)

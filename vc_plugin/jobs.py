@@ -24,6 +24,9 @@ from typing import Any, Protocol
 
 from flask import Flask
 
+from .models import OutboxJob
+from .state import vc_state
+
 log = logging.getLogger(__name__)
 
 #: Seconds between attempts; the last value repeats.
@@ -175,8 +178,6 @@ class RQJobQueue:
         return self._queue
 
     def enqueue(self, spec: JobSpec) -> str:
-        from .models import OutboxJob
-
         job_id = spec.job_id or f"vc-{uuid.uuid4().hex}"
         session = self._session()
         session.add(
@@ -221,8 +222,6 @@ class RQJobQueue:
         from rq.job import Job, JobStatus
         from sqlalchemy import select
 
-        from .models import OutboxJob
-
         session = self._session()
         now = self._clock.now()
         cutoff = now - timedelta(seconds=older_than_seconds)
@@ -257,16 +256,11 @@ class RQJobQueue:
 def _outbox_row(job_id: str) -> Any:
     from sqlalchemy import select
 
-    from .models import OutboxJob
-    from .state import vc_state
-
     return vc_state().db.session.scalars(select(OutboxJob).where(OutboxJob.job_id == job_id)).first()
 
 
 def run_from_outbox(job_id: str) -> None:
     """What a worker runs: the task stored in the outbox; the row goes when the task succeeded."""
-    from .state import vc_state
-
     row = _outbox_row(job_id)
     if row is None:
         return  # done already, or purged after its time: nothing to do
@@ -280,8 +274,6 @@ def rq_failure_hook(job: Any, connection: Any, *exc_info: Any) -> None:
     """RQ calls this on every failure; we act only when no retry is left."""
     if job.retries_left:
         return
-    from .state import vc_state
-
     row = _outbox_row(job.id)
     if row is None:
         return

@@ -26,6 +26,7 @@ from .config import Settings
 from .jobs import resolve
 from .models import Appointment, AuditEvent, ConsentRecord, Invitation, OutboxJob
 from .presence import PresenceStore
+from .state import vc_state
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +239,6 @@ def _call_failure_handler(dotted: str, raw_args: str) -> None:
 
 def purge_job() -> dict[str, int]:
     """The scheduled job (``rq cron``, ``flask vc worker``); logs counts only."""
-    from .state import vc_state
-
     report = vc_state().purger.run()
     log.info("retention purge: %s", report.line())
     return report.as_dict()

@@ -156,3 +156,43 @@ class Peer:
 
     async def close(self) -> None:
         await self.pc.close()
+
+
+async def consultation(ws_base: str, appointment: str, patient_cookie: str, doctor_cookie: str) -> dict[str, Any]:
+    """A whole consultation over the sockets: the patient waits, the practitioner admits from the
+    dashboard, a data-channel call carries a line each way, the practitioner ends it for everyone.
+    Returns what the test may want to look at: the patient's ``welcome`` and the dashboard's ``arrived``."""
+    room = f"/vc/ws/room/{appointment}"
+    dashboard = await SignalClient.open(ws_base, "/vc/ws/practice", doctor_cookie)
+    queue = await dashboard.hello()
+    assert queue["type"] == "queue" and queue["rooms"] == [], queue
+    patient = await SignalClient.open(ws_base, room, patient_cookie)
+    welcome = await patient.hello()
+    assert welcome["type"] == "welcome" and welcome["state"] == "waiting", welcome
+    arrived = await dashboard.receive("queue-update")
+    assert arrived["op"] == "arrived", arrived
+    patient_id = arrived["member"]["id"]
+    doctor = await SignalClient.open(ws_base, room, doctor_cookie)
+    doctor_welcome = await doctor.hello()
+    assert doctor_welcome["state"] == "admitted" and doctor_welcome["peers"] == [], doctor_welcome
+    doctor_id = doctor_welcome["you"]["id"]
+    await dashboard.send({"type": "admit", "appointment": appointment, "participant": patient_id})
+    assert [peer["id"] for peer in (await patient.receive("admitted"))["peers"]] == [doctor_id]
+    assert (await doctor.receive("peer-joined"))["peer"]["id"] == patient_id
+    patient_peer, doctor_peer = Peer(patient), Peer(doctor)
+    try:
+        await asyncio.gather(patient_peer.call(doctor_id), doctor_peer.answer_call())
+        await asyncio.gather(patient_peer.wait_open(), doctor_peer.wait_open())
+        patient_peer.channel.send("Guten Tag")
+        assert await asyncio.wait_for(doctor_peer.received.get(), 10) == "Guten Tag"
+        doctor_peer.channel.send("Hallo")
+        assert await asyncio.wait_for(patient_peer.received.get(), 10) == "Hallo"
+    finally:
+        await patient_peer.close()
+        await doctor_peer.close()
+    await dashboard.send({"type": "end", "appointment": appointment})
+    await patient.receive("ended")
+    await doctor.receive("ended")
+    for client in (patient, doctor, dashboard):
+        await client.close()
+    return {"welcome": welcome, "arrived": arrived}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from flask import Flask
@@ -40,6 +41,22 @@ def sign_in_as(client: FlaskClient, practitioner: Practitioner, now: float, **ex
             "via": "oidc",
             **extra,
         }
+
+
+def plan_form(csrf_token: str, start: datetime, email: str = "", language: str = "de") -> dict[str, str]:
+    """Our plan form as a practitioner fills it in, for an appointment at ``start`` (in the display
+    time zone the form reads, which tests of live servers set to UTC: no hour of the day is special)."""
+    return {
+        "csrf_token": csrf_token,
+        "date": start.strftime("%Y-%m-%d"),
+        "time": start.strftime("%H:%M"),
+        "duration": "30",
+        "kind": "single",
+        "label": "Kontrolle",
+        "p0-kind": "patient",
+        "p0-language": language,
+        "p0-email": email,
+    }
 
 
 def cookie_serializer(app: Flask) -> URLSafeTimedSerializer:

@@ -8,11 +8,10 @@ from .. import ratelimits, web
 from ..config import Settings
 from ..cookie import refuse_name_clash
 from ..hosting import HostExtensions
+from . import admin, api, auth, join, practice, public, ws
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
-    from . import admin, api, auth, join, practice, public, ws
-
     parent = Blueprint(
         "vc",
         __name__,

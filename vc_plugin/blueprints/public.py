@@ -9,6 +9,7 @@ from ..cookie import cookie
 from ..i18n import SESSION_KEY, preferred_language
 from ..navigation import safe_next
 from ..privacy_notice import build_notice
+from ..sessions import current_practitioner
 from ..state import vc_state
 
 bp = Blueprint("public", __name__)
@@ -53,8 +54,6 @@ def privacy_notice() -> str:
 @bp.get("/")
 def home() -> Response:
     """Entry point of our pages: the dashboard when signed in, else the sign-in page."""
-    from ..sessions import current_practitioner
-
     if current_practitioner() is None:
         return redirect(url_for("vc.auth.sign_in_page"))
     return redirect(url_for("vc.practice.dashboard"))

@@ -6,6 +6,8 @@ import argparse
 import ipaddress
 import sys
 
+from . import create_app
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="vc_plugin demo host (development only)")
@@ -20,8 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     if not loopback:
         print("The demo has a development sign-in and runs on loopback only (127.0.0.1 or ::1).", file=sys.stderr)
         return 2
-
-    from . import create_app
 
     app = create_app(args.instance, port=args.port)
     print(f"\n  vc_plugin demo: http://{args.host}:{args.port}/  (sign in at /vc/)\n", flush=True)
