@@ -17,6 +17,7 @@ from vc_plugin.crypto import (
     generate_access_code,
     hash_code,
     normalise_code,
+    public_id,
     verify_code,
 )
 from vc_plugin.data_keys import FieldCipher
@@ -154,3 +155,9 @@ def test_code_hashes_are_slow_salted_and_verified():
     assert not verify_code("not a code", first)
     assert not verify_code(code, "md5$abc")
     assert hash_code(code).startswith("scrypt$16384$8$1$")
+
+
+def test_public_ids_never_look_like_a_command_line_option():
+    draws = iter(["-starts-with-a-dash", "-again", "Kx9-plain"])
+    assert public_id(draw=lambda nbytes: next(draws)) == "Kx9-plain"
+    assert len(public_id()) == 16 and not public_id().startswith("-")

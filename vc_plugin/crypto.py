@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidKey, InvalidTag
@@ -203,6 +204,12 @@ def same_digest(token: str, digest: str) -> bool:
     return hmac.compare_digest(token_digest(token), digest)
 
 
-def public_id(nbytes: int = 12) -> str:
-    """Identifier for URLs: unguessable, carries no meaning."""
-    return secrets.token_urlsafe(nbytes)
+def public_id(nbytes: int = 12, draw: Callable[[int], str] = secrets.token_urlsafe) -> str:
+    """Identifier for URLs: unguessable, carries no meaning.
+
+    It never begins with "-", so an operator can paste it after `flask vc export` without the
+    command line taking it for an option (one id in 64 would otherwise).
+    """
+    while (identifier := draw(nbytes)).startswith("-"):
+        pass
+    return identifier
