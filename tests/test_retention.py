@@ -183,6 +183,7 @@ def test_several_purges_at_once_delete_each_row_once(pg_url, clock):
                 audit=state.audit,
                 presence=state.presence,
                 redis=state.redis,
+                announce=state.announce,
                 batch_size=100,
             )
             for _ in range(3)

@@ -38,6 +38,7 @@ from .models import (
 from .retention import RetentionPolicy
 from .revocation import Reason, Revoker
 from .schemas import AppointmentIn, ParticipantIn, RescheduleIn, SendIn
+from .signals import Announcer
 
 #: Planning a start this far in the past is still accepted (a form filled in slowly).
 PAST_SLACK = timedelta(minutes=5)
@@ -97,7 +98,9 @@ class AppointmentBook:
         sender: InvitationSender,
         revoker: Revoker,
         site_root: Callable[[], str],
+        announce: Announcer,
     ) -> None:
+        self._announce = announce
         self._site_root = site_root
         self._session = session
         self._clock = clock
@@ -218,7 +221,7 @@ class AppointmentBook:
             participants=len(issued),
         )
         session.commit()
-        signals.emit(
+        self._announce(
             signals.appointment_created,
             appointment_id=appointment.public_id,
             practitioner_id=practitioner.public_id,
@@ -242,7 +245,7 @@ class AppointmentBook:
             subject=appointment.public_id,
         )
         self._session().commit()
-        signals.emit(
+        self._announce(
             signals.participant_added, appointment_id=appointment.public_id, invitation_id=item.invitation.public_id
         )
         self._send_if_possible(item, Contact(request.email, request.phone))
@@ -298,7 +301,7 @@ class AppointmentBook:
             subject=appointment.public_id,
         )
         self._session().commit()
-        signals.emit(
+        self._announce(
             signals.appointment_rescheduled,
             appointment_id=appointment.public_id,
             starts_at=appointment.starts_at,
@@ -321,7 +324,7 @@ class AppointmentBook:
         self._revoker.appointment(
             appointment.public_id, Reason.CANCELLED, [i.public_id for i in appointment.invitations]
         )
-        signals.emit(signals.appointment_cancelled, appointment_id=appointment.public_id)
+        self._announce(signals.appointment_cancelled, appointment_id=appointment.public_id)
         return appointment
 
     def delete(self, principal: Principal, appointment_public_id: str) -> None:
@@ -338,7 +341,7 @@ class AppointmentBook:
         )
         self._session().commit()
         self._revoker.appointment(appointment_public_id, Reason.DELETED, invitations)
-        signals.emit(signals.appointment_deleted, appointment_id=appointment_public_id)
+        self._announce(signals.appointment_deleted, appointment_id=appointment_public_id)
 
     def erase(self, appointment: Appointment) -> dict[str, int]:
         """Remove an appointment's rows, children first (works without database cascades)."""

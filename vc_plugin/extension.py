@@ -37,6 +37,7 @@ from .ratelimits import RateLimits
 from .retention import Purger, PurgeTimer
 from .revocation import Revoker
 from .sessions import HostUser, Loader, NotAllowed
+from .signals import Announcer
 from .sms import load_sms_sender
 from .sockets import LiveConnections
 from .state import EXTENSION_KEY, VCState
@@ -92,6 +93,7 @@ class VideoConsultation(PublicAPI):
 
         presence: PresenceStore = RedisPresence(redis, seconds) if redis is not None else MemoryPresence(seconds)
         revoker = Revoker(bus=bus, presence=presence, clock=clock)
+        announce = Announcer(app)
         appointments = AppointmentBook(
             session=session,
             clock=clock,
@@ -99,9 +101,12 @@ class VideoConsultation(PublicAPI):
             cipher=cipher,
             audit=audit,
             directory=directory,
-            sender=InvitationSender(jobs, keyring, clock, settings, session),
+            sender=InvitationSender(
+                jobs=jobs, keyring=keyring, clock=clock, settings=settings, session=session, announce=announce
+            ),
             revoker=revoker,
             site_root=lambda: public_root(settings),
+            announce=announce,
         )
         state = VCState(
             settings=settings,
@@ -128,7 +133,9 @@ class VideoConsultation(PublicAPI):
                 audit=audit,
                 directory=directory,
                 revoker=revoker,
+                announce=announce,
             ),
+            announce=announce,
             check_in=CheckIn(
                 session=session,
                 clock=clock,
@@ -138,6 +145,7 @@ class VideoConsultation(PublicAPI):
                 presence=presence,
                 revoker=revoker,
                 guard=code_guard(redis, settings),
+                announce=announce,
             ),
             connections=LiveConnections(),
             subject_rights=SubjectRights(
@@ -147,8 +155,17 @@ class VideoConsultation(PublicAPI):
                 appointments=appointments,
                 audit=audit,
                 revoker=revoker,
+                announce=announce,
             ),
-            purger=Purger(session=session, clock=clock, settings=settings, audit=audit, presence=presence, redis=redis),
+            purger=Purger(
+                session=session,
+                clock=clock,
+                settings=settings,
+                audit=audit,
+                presence=presence,
+                redis=redis,
+                announce=announce,
+            ),
             sms=load_sms_sender(settings),
             practitioner_loader=self._practitioner_loader,
             locale_loader=self._locale_loader,

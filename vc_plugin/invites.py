@@ -27,6 +27,7 @@ from .i18n import gettext as _
 from .i18n import language
 from .jobs import JobQueue, JobSpec
 from .models import Appointment, Delivery, Invitation, Practitioner
+from .signals import Announcer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,8 +67,16 @@ class InvitationSender:
     """Marks an invitation as queued and puts the sealed job on the queue."""
 
     def __init__(
-        self, jobs: JobQueue, keyring: MasterKeyring, clock: Clock, settings: Settings, session: Callable[[], Session]
+        self,
+        *,
+        jobs: JobQueue,
+        keyring: MasterKeyring,
+        clock: Clock,
+        settings: Settings,
+        session: Callable[[], Session],
+        announce: Announcer,
     ) -> None:
+        self._announce = announce
         self._jobs = jobs
         self._keyring = keyring
         self._clock = clock
@@ -99,7 +108,7 @@ class InvitationSender:
             invitation.delivery_changed_at = self._clock.now()
             session.commit()
             return
-        signals.emit(
+        self._announce(
             signals.invitation_queued,
             appointment_id=invitation.appointment.public_id,
             invitation_id=invitation.public_id,

@@ -31,6 +31,7 @@ from .crypto import verify_code
 from .models import ConsentKind, ConsentRecord, Invitation
 from .presence import CheckInRecord, PresenceStore
 from .revocation import Reason, Revoker
+from .signals import Announcer
 
 MAX_NAME = 60
 
@@ -108,8 +109,10 @@ class CheckIn:
         appointments: AppointmentBook,
         presence: PresenceStore,
         revoker: Revoker,
+        announce: Announcer,
         guard: CodeGuard | None = None,
     ) -> None:
+        self._announce = announce
         self._guard = guard or MemoryCodeGuard(Allowance.of(settings))
         self._session = session
         self._clock = clock
@@ -284,7 +287,7 @@ class CheckIn:
             minutes=max(1, round((until - self._clock.now()).total_seconds() / 60)),
         )
         self._session().commit()
-        signals.emit(
+        self._announce(
             signals.code_entry_locked, appointment_id=appointment.public_id, invitation_id=invitation.public_id
         )
         raise CheckInRefused(CheckInProblem.THROTTLED, until=until)

@@ -26,6 +26,7 @@ from .config import Settings
 from .jobs import resolve
 from .models import Appointment, AuditEvent, ConsentRecord, Invitation, OutboxJob
 from .presence import PresenceStore
+from .signals import Announcer
 from .state import vc_state
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,10 @@ class Purger:
         audit: AuditLog,
         presence: PresenceStore,
         redis: Any | None,
+        announce: Announcer,
         batch_size: int = BATCH_SIZE,
     ) -> None:
+        self._announce = announce
         self._session = session
         self._clock = clock
         self._settings = settings
@@ -125,7 +128,7 @@ class Purger:
         if not dry_run:
             self._audit.record("retention.purged", SYSTEM, **report.as_dict())
             self._session().commit()
-            signals.emit(signals.data_purged, **report.as_dict())
+            self._announce(signals.data_purged, **report.as_dict())
         return report
 
     # --- database ------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from blinker import NamedSignal, Namespace
-from flask import current_app, has_app_context
 
 signals = Namespace()
 
@@ -73,10 +72,19 @@ FIELDS: dict[NamedSignal, tuple[str, ...]] = {
 EVENTS = tuple(signal.name for signal in FIELDS)
 
 
-def emit(signal: NamedSignal, **payload: Any) -> None:
-    """Send ``signal`` (after the change is committed) with exactly its documented fields."""
-    expected = FIELDS[signal]
-    if set(payload) != set(expected):
-        raise TypeError(f"signal {signal.name} sent with {sorted(payload)}; its contract is {sorted(expected)}")
-    sender = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
-    signal.send(sender, **payload)
+class Announcer:
+    """Sends our signals on behalf of one host app, the sender every receiver gets.
+
+    Built once per app by ``init_app`` and handed to the services that announce events, so no
+    service needs to know which app it serves.
+    """
+
+    def __init__(self, sender: object) -> None:
+        self._sender = sender
+
+    def __call__(self, signal: NamedSignal, **payload: Any) -> None:
+        """Send ``signal`` (after the change is committed) with exactly its documented fields."""
+        expected = FIELDS[signal]
+        if set(payload) != set(expected):
+            raise TypeError(f"signal {signal.name} sent with {sorted(payload)}; its contract is {sorted(expected)}")
+        signal.send(self._sender, **payload)

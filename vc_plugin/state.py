@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .ratelimits import RateLimits
     from .retention import Purger, PurgeTimer
     from .revocation import Revoker
+    from .signals import Announcer
     from .sms import SmsSender
     from .sockets import LiveConnections
     from .subject_rights import SubjectRights
@@ -55,6 +56,7 @@ class VCState:
     api_tokens: ApiTokens
     presence: PresenceStore
     revoker: Revoker
+    announce: Announcer
     waiting_room: WaitingRoom
     check_in: CheckIn
     connections: LiveConnections

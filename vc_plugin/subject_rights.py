@@ -26,6 +26,7 @@ from .crypto import DecryptionError
 from .models import Appointment, AuditEvent, ConsentRecord, Invitation, Practitioner
 from .retention import RetentionPolicy
 from .revocation import Reason, Revoker
+from .signals import Announcer
 
 EXPORT_FORMAT = "vc_plugin.export/1"
 UNREADABLE = "unreadable: the organisation's data key was destroyed"
@@ -56,7 +57,9 @@ class SubjectRights:
         appointments: AppointmentBook,
         audit: AuditLog,
         revoker: Revoker,
+        announce: Announcer,
     ) -> None:
+        self._announce = announce
         self._session = session
         self._clock = clock
         self._retention = RetentionPolicy.of(settings)
@@ -190,7 +193,7 @@ class SubjectRights:
         )
         session.commit()
         self._revoker.invitation(appointment.public_id, invitation_public_id, Reason.PARTICIPANT_REMOVED)
-        signals.emit(
+        self._announce(
             signals.invitation_deleted, appointment_id=appointment.public_id, invitation_id=invitation_public_id
         )
 
@@ -229,7 +232,7 @@ class SubjectRights:
         self._audit.record("practitioner.deleted", actor, organisation_id=organisation, **counts)
         session.commit()
         self._revoker.practitioner(practitioner_public_id, erased, Reason.PRACTITIONER_REMOVED)
-        signals.emit(signals.practitioner_deleted, practitioner_id=practitioner_public_id)
+        self._announce(signals.practitioner_deleted, practitioner_id=practitioner_public_id)
         return counts
 
 

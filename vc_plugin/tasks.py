@@ -77,7 +77,7 @@ def _mark_sent(invitation: Invitation) -> None:
     invitation.delivery_changed_at = state.clock.now()
     state.db.session.commit()
     log.info("invitation delivered")
-    signals.emit(
+    state.announce(
         signals.invitation_sent, appointment_id=invitation.appointment.public_id, invitation_id=invitation.public_id
     )
 
@@ -98,4 +98,4 @@ def invitation_failed(invitation_public_id: str, sealed: str) -> None:
         state.db.session.commit()
         log.warning("invitation could not be delivered")
         appointment_id = invitation.appointment.public_id
-        signals.emit(signals.invitation_failed, appointment_id=appointment_id, invitation_id=invitation.public_id)
+        state.announce(signals.invitation_failed, appointment_id=appointment_id, invitation_id=invitation.public_id)

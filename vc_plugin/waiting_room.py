@@ -26,6 +26,7 @@ from .presence import Member, PresenceStore, Room, index_of_organisation, index_
 from .probe import PROBE_PREFIX
 from .revocation import Claim, Reason, Revoker, target_claims
 from .signaling import ProtocolError
+from .signals import Announcer
 from .topics import (
     connection_topic,
     dashboard_topics,
@@ -70,7 +71,9 @@ class WaitingRoom:
         audit: AuditLog,
         directory: Directory,
         revoker: Revoker,
+        announce: Announcer,
     ) -> None:
+        self._announce = announce
         self.presence = presence
         self._bus = bus
         self._clock = clock
@@ -228,7 +231,7 @@ class WaitingRoom:
         self._dashboards(
             room, {"type": "queue-update", "op": "admitted", "appointment": appointment, "member_id": member_id}
         )
-        signals.emit(
+        self._announce(
             signals.participant_admitted,
             appointment_id=appointment,
             invitation_id=member.invitation,
@@ -266,7 +269,7 @@ class WaitingRoom:
         invitations = self._mark_ended(room, actor)
         # After the commit: closes the room and its presence, tells the dashboards, forgets the names.
         self._revoker.appointment(appointment, Reason.ENDED, invitations)
-        signals.emit(signals.consultation_ended, appointment_id=appointment, practitioner_id=actor.public_id)
+        self._announce(signals.consultation_ended, appointment_id=appointment, practitioner_id=actor.public_id)
 
     def _mark_ended(self, room: Room, actor: Staffer) -> list[str]:
         """The appointment is over in the database too; returns its invitations' ids."""
