@@ -17,8 +17,8 @@ from bench.profile import Profile
 from bench.services import BenchDatabase, OurServer, PeerJSServer, start_redis
 from tests.support.hosts import HostApp, make_host_app
 from tests.support.redis_server import RedisServer
-from vc_plugin.models import Practitioner
-from vc_plugin.presence import RedisPresence
+from vc_plugin.adapters.presence import RedisPresence
+from vc_plugin.core.models import Practitioner
 
 
 class Context:

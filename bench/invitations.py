@@ -19,8 +19,8 @@ from bench.context import Context
 from tests.support.hosts import make_host_app
 from tests.support.processes import Process, free_port, python, wait_for
 from tests.support.smtp import SmtpServer
-from vc_plugin.access import Principal
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 PER_APPOINTMENT = 4  # a group appointment: fewer rows, the same jobs
 

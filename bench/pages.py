@@ -17,8 +17,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from bench.context import Context
-from vc_plugin.access import Principal
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 HTML_REFS = re.compile(r'<(?:link|script|img)\b[^>]*?(?:href|src)="([^"]+)"', re.IGNORECASE)
 JS_IMPORTS = re.compile(r'(?:import|export)\s[^;]*?from\s*"([^"]+)"|import\s*\(?\s*"([^"]+)"')

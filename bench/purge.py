@@ -2,7 +2,7 @@
 
 The rows are written with ``INSERT … SELECT generate_series`` (a minute for a million, not
 an hour), each appointment with its invitation and consent record, as planning and check-in
-leave them. The purge then runs in a child process through ``vc_plugin.retention`` (the
+leave them. The purge then runs in a child process through ``vc_plugin.domain.retention`` (the
 scheduled job's code path), so its peak memory is its own: ``ru_maxrss`` of that process.
 Appointments that are not expired (the other benchmarks' ones) must survive it. A purge that
 cannot finish within the time limit is stopped after ``PROJECT_AFTER`` seconds and reported
@@ -120,13 +120,13 @@ def purge(ctx: Context, timeout: float) -> dict[str, Any]:
 def _child(database_url: str) -> None:
     """Run the purge as the scheduled job would, and print time and peak memory as JSON."""
     from tests.support.hosts import make_host_app
-    from vc_plugin import retention
+    from vc_plugin import tasks
 
     host = make_host_app(database_url)
     with host.app.app_context():
         baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         started = time.perf_counter()
-        counts = retention.purge_job()
+        counts = tasks.purge()
         seconds = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     host.close()

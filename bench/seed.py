@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from tests.support.signal_client import session_cookie
-from vc_plugin.joining import code_tag
-from vc_plugin.models import Practitioner
-from vc_plugin.presence import CheckInRecord, PresenceStore
+from vc_plugin.adapters.presence import CheckInRecord, PresenceStore
+from vc_plugin.core.models import Practitioner
+from vc_plugin.domain.check_in import code_tag
 
 _batch = itertools.count(1)
 
@@ -44,7 +44,7 @@ def practitioner_cookie(person: Practitioner) -> str:
 
 
 def provision(state: Any, count: int, organisation: str = "praxis-nord") -> list[Practitioner]:
-    from vc_plugin.models import Role
+    from vc_plugin.core.models import Role
 
     people = [
         state.directory.provision(

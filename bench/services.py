@@ -37,7 +37,7 @@ class BenchDatabase:
         self.url = make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
 
     def create(self) -> BenchDatabase:
-        from vc_plugin.models import Base
+        from vc_plugin.core.models import Base
 
         admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:

@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 
 from tests.support.databases import PG_ADMIN_URL, new_postgres_database
 from tests.support.hosts import HostApp, make_host_app
-from vc_plugin.clock import FrozenClock
-from vc_plugin.models import Base
+from vc_plugin.core.clock import FrozenClock
+from vc_plugin.core.models import Base
 
 REDIS_URL = os.environ.get("VC_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 BACKENDS = [b for b in os.environ.get("VC_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]

@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from tests.support import tasks
 from tests.support.hosts import make_host_app
 from tests.support.processes import Process, free_port, python, wait_for
 from tests.support.smtp import SmtpServer
-from vc_plugin.bus import LocalBus, RedisBus
-from vc_plugin.jobs import JobSpec, RQJobQueue, ThreadJobQueue
-from vc_plugin.mail import ConsoleMailer, MailDeliveryError, SmtpMailer
+from vc_plugin.adapters.bus import LocalBus, RedisBus
+from vc_plugin.adapters.jobs import JobSpec
+from vc_plugin.adapters.mail import ConsoleMailer, MailDeliveryError, SmtpMailer
+from vc_plugin.adapters.rq_jobs import RQJobQueue
+from vc_plugin.adapters.thread_jobs import ThreadJobQueue
 
 # --- jobs ----------------------------------------------------------------------------------------
 
@@ -26,15 +29,15 @@ def test_thread_queue_runs_retries_and_reports_final_failure(host, tmp_path):
     queue = host.state.jobs
     assert isinstance(queue, ThreadJobQueue)
     done, flaky, hopeless = (str(tmp_path / name) for name in ("done", "flaky", "hopeless"))
-    queue.enqueue(JobSpec("tests.support.tasks.record", (done, "hello")))
-    queue.enqueue(JobSpec("tests.support.tasks.fail_times", (flaky, 2), retries=2, backoff=(0,)))
+    queue.enqueue(JobSpec(tasks.record, (done, "hello")))
+    queue.enqueue(JobSpec(tasks.fail_times, (flaky, 2), retries=2, backoff=(0,)))
     queue.enqueue(
         JobSpec(
-            "tests.support.tasks.fail_times",
+            tasks.fail_times,
             (hopeless, 5),
             retries=1,
             backoff=(0,),
-            on_final_failure="tests.support.tasks.note_final_failure",
+            on_final_failure=tasks.note_final_failure,
         )
     )
     assert queue.wait_idle(10)
@@ -53,15 +56,15 @@ def test_rq_queue_with_a_real_worker_process(pg_url, redis_url, tmp_path, clock)
         context.push()
         assert isinstance(queue, RQJobQueue)
         done, flaky, hopeless = (str(tmp_path / name) for name in ("done", "flaky", "hopeless"))
-        ok_id = queue.enqueue(JobSpec("tests.support.tasks.record", (done, "hello"), job_id="vc-test-ok"))
-        queue.enqueue(JobSpec("tests.support.tasks.fail_times", (flaky, 1), retries=2, backoff=(0,)))
+        ok_id = queue.enqueue(JobSpec(tasks.record, (done, "hello"), job_id="vc-test-ok"))
+        queue.enqueue(JobSpec(tasks.fail_times, (flaky, 1), retries=2, backoff=(0,)))
         failed_id = queue.enqueue(
             JobSpec(
-                "tests.support.tasks.fail_times",
+                tasks.fail_times,
                 (hopeless, 9),
                 retries=1,
                 backoff=(0,),
-                on_final_failure="tests.support.tasks.note_final_failure",
+                on_final_failure=tasks.note_final_failure,
             )
         )
         worker = Process(

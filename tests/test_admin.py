@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.support.web import csrf, csrf_from, sign_in_as
-from vc_plugin.models import ApiToken
+from vc_plugin.core.models import ApiToken
 
 
 def test_admin_creates_uses_and_revokes_a_token(app, people, clock, state):

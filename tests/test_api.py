@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.support.web import csrf, sign_in_as
-from vc_plugin.models import ApiToken
+from vc_plugin.core.models import ApiToken
 
 API = "/vc/api/v1"
 

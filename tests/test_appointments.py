@@ -9,11 +9,11 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from vc_plugin import signals
-from vc_plugin.access import Principal
-from vc_plugin.appointments import LinkState, NotFound, PlanningError, suggested_start
-from vc_plugin.crypto import verify_code
-from vc_plugin.models import Appointment, AuditEvent, ConsentRecord, Delivery, Invitation
-from vc_plugin.schemas import AppointmentIn, ParticipantIn, RescheduleIn
+from vc_plugin.core.crypto import verify_code
+from vc_plugin.core.models import Appointment, AuditEvent, ConsentRecord, Delivery, Invitation
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.appointments import LinkState, NotFound, PlanningError, suggested_start
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn, RescheduleIn
 
 
 def request(clock, minutes_from_now=60, duration=30, **extra) -> AppointmentIn:

@@ -44,10 +44,10 @@ from tests.support.matrix import (
 )
 from tests.support.people import make_people
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
-from vc_plugin.access import Principal
-from vc_plugin.presence import Member
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
-from vc_plugin.signaling import KNOWN_TYPES
+from vc_plugin.adapters.presence import Member
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
+from vc_plugin.domain.signaling import KNOWN_TYPES
 
 #: Roles that must never read appointment A's details (its label, the patient's address).
 NOT_ENTITLED_TO_A = ("anonymous", "patient_a", "patient_b", "colleague", "other_org", "token_other")
@@ -530,7 +530,7 @@ async def _handshake(server: LiveServer, path: str, headers: dict[str, str]) -> 
 def _room_state(state: Any, appointment: str, member: str | None) -> tuple[Any, ...]:
     from sqlalchemy import select
 
-    from vc_plugin.models import Appointment
+    from vc_plugin.core.models import Appointment
 
     room = state.presence.room(appointment)
     found = state.presence.get(appointment, member) if member else None

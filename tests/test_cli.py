@@ -11,9 +11,9 @@ from sqlalchemy import create_engine, inspect
 from tests.support.hosts import TEST_KEYS, make_host_app
 from tests.support.people import make_people
 from tests.support.web import csrf
-from vc_plugin.access import Principal
-from vc_plugin.models import Base
-from vc_plugin.schemas import AppointmentIn
+from vc_plugin.core.models import Base
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn
 
 
 def test_generate_key_prints_a_usable_master_key(app):

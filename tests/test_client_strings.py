@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vc_plugin.client_strings import CLIENT_STRINGS, DYNAMIC_FAMILIES
+from vc_plugin.web.client_strings import CLIENT_STRINGS, DYNAMIC_FAMILIES
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "vc_plugin/static/vc_plugin/js"
 ROOT = Path(__file__).resolve().parents[1] / "vc_plugin"

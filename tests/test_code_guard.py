@@ -23,13 +23,13 @@ from tests.support.hosts import HostApp, make_host_app
 from tests.support.people import People, make_people
 from tests.support.web import csrf
 from vc_plugin import signals
-from vc_plugin.access import Principal
-from vc_plugin.appointments import PlannedAppointment
-from vc_plugin.clock import FrozenClock
-from vc_plugin.code_guard import PREFIX, Allowance, MemoryCodeGuard, RedisCodeGuard, most_tries
-from vc_plugin.crypto import generate_access_code
-from vc_plugin.models import AuditEvent, Invitation
-from vc_plugin.schemas import AppointmentIn, ParticipantIn, SendIn
+from vc_plugin.core.clock import FrozenClock
+from vc_plugin.core.crypto import generate_access_code
+from vc_plugin.core.models import AuditEvent, Invitation
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.appointments import PlannedAppointment
+from vc_plugin.domain.code_guard import PREFIX, Allowance, MemoryCodeGuard, RedisCodeGuard, most_tries
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn, SendIn
 
 STRANGER = "192.0.2.66"
 PATIENT = "198.51.100.7"

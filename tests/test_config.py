@@ -10,8 +10,8 @@ from flask import Flask
 
 from tests.support.hosts import base_config
 from vc_plugin import ConfigurationError, VideoConsultation
-from vc_plugin.config import Settings, key_name, load_settings
 from vc_plugin.config_docs import markdown_table
+from vc_plugin.core.config import Settings, key_name, load_settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from tests.support.hosts import TEST_KEYS
-from vc_plugin.crypto import (
+from vc_plugin.core.crypto import (
     CODE_ALPHABET,
     DecryptionError,
     KeyNotAvailable,
@@ -20,8 +20,8 @@ from vc_plugin.crypto import (
     public_id,
     verify_code,
 )
-from vc_plugin.data_keys import FieldCipher
-from vc_plugin.models import Appointment, Organisation
+from vc_plugin.core.data_keys import FieldCipher
+from vc_plugin.core.models import Appointment, Organisation
 
 
 def _organisation(app) -> Organisation:
@@ -90,7 +90,7 @@ def test_data_key_rotation_reencrypts_fields(app):
         delete_after=state.clock.now(),
     )
     state.db.session.add(appointment)
-    from vc_plugin.data_keys import ENCRYPTED_FIELDS
+    from vc_plugin.core.data_keys import ENCRYPTED_FIELDS
 
     label = ENCRYPTED_FIELDS[0]
     state.cipher.encrypt_field(label, appointment, organisation.id, "Patient 7")

@@ -12,8 +12,8 @@ from sqlalchemy import inspect
 
 from tests.support.hosts import base_config, make_host_app
 from vc_plugin import VideoConsultation
-from vc_plugin.models import Organisation
-from vc_plugin.state import EXTENSION_KEY
+from vc_plugin.core.models import Organisation
+from vc_plugin.web.state import EXTENSION_KEY
 
 
 def test_mounts_with_the_hosts_own_db(database_url):
@@ -72,7 +72,7 @@ def test_initialising_twice_is_refused(host):
 def test_importing_has_no_side_effects(tmp_path):
     """Importing the package creates no app, thread, file or connection."""
     script = (
-        "import threading, vc_plugin, vc_plugin.blueprints, vc_plugin.cli;"
+        "import threading, vc_plugin, vc_plugin.web.blueprints, vc_plugin.cli;"
         "import flask; assert flask.current_app.__class__.__name__ == 'LocalProxy';"
         "print(threading.active_count())"
     )

@@ -21,9 +21,9 @@ from tests.support.signal_client import Peer, SignalClient, check_in, practition
 from tests.support.smtp import SmtpServer
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.web import csrf, sign_in_as
-from vc_plugin.access import Principal
-from vc_plugin.models import Delivery, Invitation, OutboxJob
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
+from vc_plugin.core.models import Delivery, Invitation, OutboxJob
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 pytestmark = pytest.mark.slow
 

@@ -31,10 +31,10 @@ from tests.support.hosts import HostApp, make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import People, make_people
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
-from vc_plugin.access import Principal
-from vc_plugin.models import Base
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
-from vc_plugin.signaling import KNOWN_TYPES, MAX_NOTICE, MAX_SDP, Incoming, ProtocolError, encode, parse, relayed
+from vc_plugin.core.models import Base
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
+from vc_plugin.domain.signaling import KNOWN_TYPES, MAX_NOTICE, MAX_SDP, Incoming, ProtocolError, encode, parse, relayed
 
 MAX_BYTES = 65536
 PARSER_CODES = {"malformed", "unknown_type", "invalid", "too_large"}

@@ -33,10 +33,10 @@ from tests.support.matrix import (
 from tests.support.people import make_people
 from tests.support.web import csrf, sign_in_as
 from tests.test_authorization_matrix import RULES
-from vc_plugin.access import Principal
-from vc_plugin.invites import InvitationPayload, compose_invitation
-from vc_plugin.models import Base
-from vc_plugin.schemas import AppointmentIn
+from vc_plugin.core.models import Base
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn
+from vc_plugin.domain.invitations import InvitationPayload, compose_invitation
 
 HOSTILE = "\"'><img src=x onerror=alert(1) data-xss>"
 
@@ -388,7 +388,7 @@ def test_hostile_practitioner_name_in_the_invitation_mail(hostile_world: World) 
     world = hostile_world
     app = world.host.app
     with app.test_request_context("/"):
-        from vc_plugin.models import Invitation
+        from vc_plugin.core.models import Invitation
 
         invitation = world.host.db.session.query(Invitation).filter_by(public_id=world.invitation_a).one()
         payload = InvitationPayload(

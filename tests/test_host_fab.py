@@ -33,8 +33,8 @@ from tests.support.signal_client import check_in, consultation
 from tests.support.smtp import SmtpServer
 from tests.support.web import plan_form
 from vc_plugin import VideoConsultation
-from vc_plugin.models import Invitation
-from vc_plugin.state import EXTENSION_KEY, VCState
+from vc_plugin.core.models import Invitation
+from vc_plugin.web.state import EXTENSION_KEY, VCState
 
 pytestmark = pytest.mark.slow
 

@@ -27,10 +27,10 @@ from tests.support.signal_client import check_in, consultation
 from tests.support.smtp import SmtpServer
 from tests.support.web import csrf_from, plan_form
 from vc_plugin import ConfigurationError, VideoConsultation
-from vc_plugin.access import Principal
-from vc_plugin.clock import SystemClock
-from vc_plugin.schemas import AppointmentIn
-from vc_plugin.state import EXTENSION_KEY
+from vc_plugin.core.clock import SystemClock
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn
+from vc_plugin.web.state import EXTENSION_KEY
 
 HOST_COOKIE = "intranet_session"
 PEOPLE = {

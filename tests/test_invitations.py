@@ -17,9 +17,9 @@ from tests.support.processes import Process, free_port, python, wait_for
 from tests.support.scan import database_holds, redis_holds
 from tests.support.smtp import SmtpServer
 from tests.support.web import csrf, sign_in_as
-from vc_plugin.access import Principal
-from vc_plugin.crypto import verify_code
-from vc_plugin.models import Delivery, Invitation
+from vc_plugin.core.crypto import verify_code
+from vc_plugin.core.models import Delivery, Invitation
+from vc_plugin.domain.access import Principal
 
 pytestmark = pytest.mark.slow
 
@@ -159,7 +159,7 @@ def test_invitations_arrive_with_link_code_and_calendar_and_leave_no_address(pip
             assert redis_holds(redis, address) == []
             assert database_holds(pg_url, address) == []
         assert redis_holds(redis, "run_from_outbox") == [], "finished jobs must not linger"
-        from vc_plugin.models import OutboxJob
+        from vc_plugin.core.models import OutboxJob
 
         assert state.db.session.scalars(select(OutboxJob)).all() == [], "the outbox empties when jobs are done"
 

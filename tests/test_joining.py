@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.web import csrf, sign_in_as, vc_cookie
-from vc_plugin.access import Principal
-from vc_plugin.crypto import generate_access_code
-from vc_plugin.models import AuditEvent, ConsentKind, ConsentRecord
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
-from vc_plugin.sessions import PASS_KEY
+from vc_plugin.core.crypto import generate_access_code
+from vc_plugin.core.models import AuditEvent, ConsentKind, ConsentRecord
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
+from vc_plugin.web.identity import PASS_KEY
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def attempt(client, invitation_id, code, name="Frau Test", consent="yes", lang="
 
 
 def _pass(data):
-    from vc_plugin.joining import ParticipantPass
+    from vc_plugin.domain.check_in import ParticipantPass
 
     return ParticipantPass.from_dict(data)
 

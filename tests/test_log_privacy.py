@@ -20,7 +20,7 @@ from tests.support.processes import Process, free_port, python
 from tests.support.signal_client import check_in, consultation, practitioner_cookie
 from tests.support.smtp import SmtpServer
 from vc_plugin import log_privacy
-from vc_plugin.log_privacy import scrub
+from vc_plugin.core.log_privacy import scrub
 
 PATIENT_EMAIL = "log.patientin@example.org"
 PATIENT_NAME = "Frau Protokoll-Unsichtbar"
@@ -83,7 +83,7 @@ def test_every_record_of_ours_is_scrubbed_and_the_hosts_own_lines_stay(host, cap
     caplog.set_level(logging.DEBUG)
     werkzeug = logging.getLogger("werkzeug")
     werkzeug.info('%s - - [24/Nov/2026 10:00:00] "%s" %s -', "198.51.100.23", "GET /vc/join/x HTTP/1.1", 200)
-    logging.getLogger("vc_plugin.sockets").info("socket of %s for %s", "2001:db8::7", "someone@example.org")
+    logging.getLogger("vc_plugin.web.sockets").info("socket of %s for %s", "2001:db8::7", "someone@example.org")
     with host.app.test_request_context("/vc/practice/"):
         logging.getLogger("some.library").debug("connected to %s", "2001:db8::8")
         try:

@@ -11,9 +11,9 @@ import pytest
 from tests.support.hosts import HostApp, make_host_app
 from tests.support.people import make_people
 from vc_plugin import ConfigurationError
-from vc_plugin.access import Principal
-from vc_plugin.mail import HIDDEN, ConsoleMailer, SmtpMailer
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
+from vc_plugin.adapters.mail import HIDDEN, ConsoleMailer, SmtpMailer
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 #: Valid production settings apart from mail: no debug, no testing, an https public URL.
 PRODUCTION: dict[str, Any] = {"TESTING": False, "DEBUG": False, "VC_PUBLIC_URL": "https://praxis.example/"}

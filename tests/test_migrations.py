@@ -14,9 +14,9 @@ from sqlalchemy import create_engine, inspect
 
 from tests.support.databases import new_postgres_database
 from tests.support.hosts import TEST_KEYS, TEST_SECRET
-from vc_plugin.host_migrations import OUR_VERSIONS
-from vc_plugin.models import Base
-from vc_plugin.schema import upgrade
+from vc_plugin.adapters.database_schema import upgrade
+from vc_plugin.adapters.host_migrations import OUR_VERSIONS
+from vc_plugin.core.models import Base
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -23,7 +23,7 @@ from tests.support.oidc import (
 )
 from tests.support.rogue_idp import DEFECTS, RogueProvider
 from tests.support.web import cookie_serializer, csrf
-from vc_plugin.models import Practitioner, Role
+from vc_plugin.core.models import Practitioner, Role
 
 APP_ROOT = "http://127.0.0.1"
 CALLBACK = f"{APP_ROOT}/vc/auth/callback"

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from tests.support.web import csrf, csrf_from, sign_in_as
-from vc_plugin.models import Appointment, Delivery, Invitation
+from vc_plugin.core.models import Appointment, Delivery, Invitation
 
 
 def signed_in(app, person, clock):
@@ -126,8 +126,8 @@ def test_forms_without_csrf_token_change_nothing(app, people, clock, state):
 
 
 def test_join_link_states(app, people, clock, state, host):
-    from vc_plugin.access import Principal
-    from vc_plugin.schemas import AppointmentIn
+    from vc_plugin.domain.access import Principal
+    from vc_plugin.domain.inputs import AppointmentIn
 
     start = clock.now() + timedelta(days=2)
     planned = state.appointments.plan(

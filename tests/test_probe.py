@@ -14,7 +14,7 @@ from redis import Redis
 from tests.support.coturn import SECRET, Coturn
 from tests.support.live import LiveServer
 from tests.support.processes import ROOT
-from vc_plugin.crypto import token_digest
+from vc_plugin.core.crypto import token_digest
 
 pytestmark = pytest.mark.slow
 TOKEN = "vcop_probe-token-for-tests-0123456789"

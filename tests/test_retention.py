@@ -14,10 +14,12 @@ from tests.support.hosts import make_host_app
 from tests.support.people import make_people
 from tests.support.processes import Process, free_port, python, wait_for
 from tests.support.scan import redis_holds
-from vc_plugin.access import Principal
-from vc_plugin.clock import FrozenClock
-from vc_plugin.invites import InvitationPayload
-from vc_plugin.models import (
+from vc_plugin import tasks
+from vc_plugin.adapters.jobs import JobSpec
+from vc_plugin.adapters.presence import Member, Room
+from vc_plugin.adapters.thread_jobs import RepeatingTimer
+from vc_plugin.core.clock import FrozenClock
+from vc_plugin.core.models import (
     Appointment,
     AppointmentKind,
     AppointmentState,
@@ -27,9 +29,10 @@ from vc_plugin.models import (
     Invitation,
     OutboxJob,
 )
-from vc_plugin.presence import Member, Room
-from vc_plugin.retention import Purger, PurgeTimer
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
+from vc_plugin.domain.invitations import InvitationPayload
+from vc_plugin.domain.retention import Purger
 
 PATIENT = "retention.patient@example.org"
 
@@ -220,7 +223,7 @@ def test_the_embedded_mode_purges_on_a_timer_and_redis_mode_leaves_it_to_cron(da
         embedded.close()
         with_redis.close()
     ran = threading.Event()
-    timer = PurgeTimer(ran.set, interval_seconds=0.05).start()
+    timer = RepeatingTimer(ran.set, interval_seconds=0.05, name="purge").start()
     try:
         assert ran.wait(5), "the timer never ran the purge"
     finally:
@@ -294,9 +297,7 @@ def test_the_purge_runs_as_a_job_on_a_real_worker_and_from_rq_cron(pg_url, redis
             people = make_people(state)
             first = plan(state, people, clock.now() + timedelta(minutes=10))
             second = plan(state, people, clock.now() + timedelta(days=10))
-            from vc_plugin.jobs import JobSpec
-
-            state.jobs.enqueue(JobSpec("vc_plugin.retention.purge_job", ()))
+            state.jobs.enqueue(JobSpec(tasks.purge, ()))
             finish(worker(pg_url, config, tmp_path, now=first.appointment.ends_at + timedelta(days=91)))
             assert state.db.session.scalars(select(Appointment.public_id)).all() == [second.appointment.public_id]
 
@@ -327,7 +328,10 @@ def test_a_job_older_than_a_failed_job_may_live_is_not_brought_back(pg_url, redi
             for job_id, age in (("vc-fresh", timedelta(seconds=30)), ("vc-expired", timedelta(hours=25))):
                 session.add(
                     OutboxJob(
-                        job_id=job_id, task="vc_plugin.retention.purge_job", args="[]", created_at=clock.now() - age
+                        job_id=job_id,
+                        task="vc_plugin.tasks.purge",
+                        args="[]",
+                        created_at=clock.now() - age,
                     )
                 )
             session.commit()

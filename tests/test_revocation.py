@@ -23,10 +23,10 @@ from tests.support.hosts import TEST_SECRET, make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
-from vc_plugin.access import Principal
-from vc_plugin.audit import Actor
-from vc_plugin.schemas import AppointmentIn, ParticipantIn, SendIn
-from vc_plugin.sessions import PASS_KEY, end_all_sessions
+from vc_plugin.core.audit import Actor
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn, SendIn
+from vc_plugin.web.identity import PASS_KEY, end_all_sessions
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from vc_plugin.bus import Bus, LocalBus, RedisBus
+from vc_plugin.adapters.bus import Bus, LocalBus, RedisBus
 
 
 @pytest.fixture(params=["local", "redis"])

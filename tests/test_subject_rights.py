@@ -9,10 +9,10 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from tests.support.web import csrf, csrf_from, sign_in_as
-from vc_plugin.access import Principal
-from vc_plugin.models import Appointment, AuditEvent, ConsentRecord, Invitation, Practitioner
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
-from vc_plugin.subject_rights import EXPORT_FORMAT, UNREADABLE
+from vc_plugin.core.models import Appointment, AuditEvent, ConsentRecord, Invitation, Practitioner
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
+from vc_plugin.domain.subject_rights import EXPORT_FORMAT, UNREADABLE
 
 EMAIL = "anna.schmidt@example.org"
 PHONE = "+491701234567"

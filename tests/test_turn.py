@@ -13,8 +13,8 @@ from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
 from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
-from vc_plugin.access import Principal
-from vc_plugin.schemas import AppointmentIn
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +88,7 @@ def test_relay_after_consent_connects_through_coturn(relay_world):
     asyncio.run(scenario())
     from sqlalchemy import select
 
-    from vc_plugin.models import ConsentRecord
+    from vc_plugin.core.models import ConsentRecord
 
     host.state.db.session.expire_all()
     kinds = sorted(c.kind.value for c in host.state.db.session.scalars(select(ConsentRecord)))

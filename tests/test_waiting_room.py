@@ -14,9 +14,9 @@ from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
-from vc_plugin.access import Principal
-from vc_plugin.presence import STALE_AFTER, Member, MemoryPresence, Room, index_of_practitioner
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
+from vc_plugin.adapters.presence import STALE_AFTER, Member, MemoryPresence, Room, index_of_practitioner
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 pytestmark = pytest.mark.slow
 

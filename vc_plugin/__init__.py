@@ -6,9 +6,9 @@
 See the README for configuration. Importing this package has no side effects.
 """
 
-from .config import ConfigurationError, Settings
+from .core.config import ConfigurationError, Settings
 from .extension import VideoConsultation
-from .sessions import NOT_ALLOWED, HostUser, NotAllowed
 from .version import __version__ as __version__
+from .web.identity import NOT_ALLOWED, HostUser, NotAllowed
 
 __all__ = ["NOT_ALLOWED", "ConfigurationError", "HostUser", "NotAllowed", "Settings", "VideoConsultation"]

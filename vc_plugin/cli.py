@@ -6,17 +6,18 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from . import log_privacy, schema
-from .appointments import NotFound
-from .audit import Actor
+from .adapters import database_schema as schema
 from .compliance import Status, run_checks
-from .crypto import generate_master_key, new_token, token_digest
-from .models import Appointment, AppointmentState, Organisation
-from .privacy_notice import build_notice
+from .core import log_privacy
+from .core.audit import Actor
+from .core.crypto import generate_master_key, new_token, token_digest
+from .core.models import Appointment, AppointmentState, Organisation
+from .domain.appointments import NotFound
+from .domain.revocation import Reason
+from .domain.subject_rights import as_json
 from .public_api import host_principal
-from .revocation import Reason
-from .state import vc_state
-from .subject_rights import as_json
+from .web.privacy_notice import build_notice
+from .web.state import vc_state
 from .worker import run_worker
 
 vc_cli = AppGroup("vc", help="vc_plugin: video consultations.")

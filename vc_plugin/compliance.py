@@ -18,14 +18,15 @@ from flask import Flask
 from jinja2 import TemplateNotFound
 from sqlalchemy import select
 
-from .config import RETENTION_BOUNDS, ConfigurationError, Settings, key_name
-from .cookie import OwnCookieInterface
-from .host_login import login_url_known
-from .layout import hosted_frame
-from .mail import ConsoleMailer, SmtpMailer
-from .models import AuditEvent
-from .state import VCState
-from .turn import ice_host, stun_servers
+from .adapters.mail import ConsoleMailer, SmtpMailer
+from .core.config import RETENTION_BOUNDS, ConfigurationError, Settings, key_name
+from .core.models import AuditEvent
+from .domain.retention import PurgeSchedule
+from .domain.turn import ice_host, stun_servers
+from .web.cookie import OwnCookieInterface
+from .web.host_login import login_url_known
+from .web.layout import hosted_frame
+from .web.state import VCState
 
 PACKAGE = Path(__file__).resolve().parent
 #: EU member states and the other EEA states (ISO 3166-1 alpha-2), plus "EU" itself.
@@ -274,7 +275,7 @@ def terms_page(app: Flask, settings: Settings) -> Finding:
 
 def purge_scheduled(state: VCState) -> Finding:
     item = "retention purge runs"
-    interval = timedelta(minutes=state.settings.purge_interval_minutes)
+    interval = timedelta(seconds=PurgeSchedule.of(state.settings).interval_seconds)
     since = state.clock.now() - 2 * interval - timedelta(minutes=1)
     last = state.db.session.scalar(
         select(AuditEvent.at).where(AuditEvent.action == "retention.purged").order_by(AuditEvent.at.desc()).limit(1)

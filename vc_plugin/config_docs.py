@@ -1,4 +1,4 @@
-"""The README's configuration table, generated from :class:`vc_plugin.config.Settings`.
+"""The README's configuration table, generated from :class:`vc_plugin.core.config.Settings`.
 
 ``python -m vc_plugin.config_docs`` prints it; ``--write README.md`` replaces the table
 between the ``config-table`` markers. A test keeps the README and the settings in step.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic_core import PydanticUndefined
 
-from .config import Settings, key_name
+from .core.config import Settings, key_name
 
 START, END = "<!-- config-table:start -->", "<!-- config-table:end -->"
 

@@ -12,15 +12,15 @@ import os
 
 from rq import cron
 
-from .retention import purge_job
+from .domain.retention import PurgeSchedule
+from .tasks import purge
 
-QUEUE = os.environ.get("VC_JOB_QUEUE_NAME", "vc_plugin")
-INTERVAL_SECONDS = max(60, int(os.environ.get("VC_PURGE_INTERVAL_MINUTES", "15")) * 60)
+SCHEDULE = PurgeSchedule.from_environment(os.environ)
 
 cron.register(
-    purge_job,
-    QUEUE,
-    interval=INTERVAL_SECONDS,
+    purge,
+    SCHEDULE.queue,
+    interval=SCHEDULE.interval_seconds,
     result_ttl=0,
     failure_ttl=24 * 3600,
     job_timeout=30 * 60,

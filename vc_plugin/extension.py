@@ -11,39 +11,44 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
-from . import host_migrations, i18n, log_privacy
-from .api_tokens import ApiTokens
-from .appointments import AppointmentBook
-from .audit import AuditLog
-from .blueprints import register_blueprints
-from .bus import Bus, LocalBus, RedisBus
+from . import tasks, worker
+from .adapters import host_migrations
+from .adapters.bus import Bus, LocalBus, RedisBus
+from .adapters.jobs import JobQueue
+from .adapters.mail import ConsoleMailer, Mailer, SmtpMailer
+from .adapters.presence import MemoryPresence, PresenceStore, RedisPresence
+from .adapters.rq_jobs import RQJobQueue
+from .adapters.sms import load_sms_sender
+from .adapters.thread_jobs import RepeatingTimer, ThreadJobQueue
+from .adapters.webhooks import WebhookSender
 from .cli import vc_cli
-from .clock import Clock, SystemClock
-from .code_guard import code_guard
-from .config import ConfigurationError, Settings, load_settings
-from .crypto import MasterKeyring
-from .data_keys import FieldCipher
-from .directory import Directory
-from .invites import InvitationSender
-from .jobs import JobQueue, RQJobQueue, ThreadJobQueue
-from .joining import CheckIn
-from .mail import ConsoleMailer, Mailer, SmtpMailer
-from .models import Base
-from .navigation import public_root
-from .oidc import SignInProvider
-from .presence import MemoryPresence, PresenceStore, RedisPresence
+from .core import log_privacy
+from .core.audit import AuditLog
+from .core.clock import Clock, SystemClock
+from .core.config import ConfigurationError, Settings, load_settings
+from .core.crypto import MasterKeyring
+from .core.data_keys import FieldCipher
+from .core.models import Base
+from .core.signals import Announcer
+from .domain.api_tokens import ApiTokens
+from .domain.appointments import AppointmentBook
+from .domain.check_in import CheckIn
+from .domain.code_guard import code_guard
+from .domain.directory import Directory
+from .domain.invitations import InvitationSender
+from .domain.retention import Purger, PurgeSchedule
+from .domain.revocation import Revoker
+from .domain.subject_rights import SubjectRights
+from .domain.waiting_room import WaitingRoom
 from .public_api import PublicAPI
-from .ratelimits import RateLimits
-from .retention import Purger, PurgeTimer
-from .revocation import Revoker
-from .sessions import HostUser, Loader, NotAllowed
-from .signals import Announcer
-from .sms import load_sms_sender
-from .sockets import LiveConnections
-from .state import EXTENSION_KEY, VCState
-from .subject_rights import SubjectRights
-from .waiting_room import WaitingRoom
-from .webhooks import WebhookSender
+from .web import language
+from .web.blueprints import register_blueprints
+from .web.identity import HostUser, Loader, NotAllowed
+from .web.navigation import public_root
+from .web.oidc import SignInProvider
+from .web.ratelimits import RateLimits
+from .web.sockets import LiveConnections
+from .web.state import EXTENSION_KEY, VCState
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -102,7 +107,14 @@ class VideoConsultation(PublicAPI):
             audit=audit,
             directory=directory,
             sender=InvitationSender(
-                jobs=jobs, keyring=keyring, clock=clock, settings=settings, session=session, announce=announce
+                jobs=jobs,
+                keyring=keyring,
+                clock=clock,
+                settings=settings,
+                session=session,
+                announce=announce,
+                deliver=tasks.send_invitation,
+                give_up=tasks.invitation_failed,
             ),
             revoker=revoker,
             site_root=lambda: public_root(settings),
@@ -173,16 +185,17 @@ class VideoConsultation(PublicAPI):
         )
         if redis is None:
             # Embedded mode: a timer purges; with Redis, `rq cron` schedules it (docs/privacy.md).
-            state.purge_timer = PurgeTimer(lambda: _purge_in_context(app), settings.purge_interval_minutes * 60).start()
+            interval = PurgeSchedule.of(settings).interval_seconds
+            state.purge_timer = RepeatingTimer(lambda: _purge_in_context(app), interval, name="purge").start()
         if settings.oidc_issuer or settings.oidc_metadata_url:
             state.sign_in_provider = SignInProvider(app, settings)
         if settings.webhook_url:
-            state.webhooks = WebhookSender(app, settings, jobs, clock)
+            state.webhooks = WebhookSender(app, settings, jobs, clock, deliver=tasks.deliver_webhook)
         bus.on_reconnect(lambda: threading.Thread(target=state.connections.reannounce, daemon=True).start())
         state.connections.listen_for_revocations(bus)
         app.extensions[EXTENSION_KEY] = state
         self._states.append(state)
-        i18n.install(app, settings.default_language)
+        language.install(app, settings.default_language)
         host_migrations.join(app)
 
         register_blueprints(app, settings)
@@ -274,12 +287,20 @@ def _job_queue(app: Flask, settings: Settings, redis: Redis | None, clock: Clock
     def session() -> Any:
         return current_app.extensions[EXTENSION_KEY].db.session
 
-    return RQJobQueue(redis, settings.job_queue_name, settings.retention_failed_job_hours * 3600, session, clock)
+    return RQJobQueue(
+        redis,
+        settings.job_queue_name,
+        settings.retention_failed_job_hours * 3600,
+        session,
+        clock,
+        run_from_outbox=worker.run_from_outbox,
+        on_failure=worker.rq_failure_hook,
+    )
 
 
 def _purge_in_context(app: Flask) -> None:
     with app.app_context():
-        app.extensions[EXTENSION_KEY].purger.run()
+        tasks.purge()
 
 
 def _mailer(settings: Settings, *, reveal: bool) -> Mailer:

@@ -13,7 +13,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from . import log_privacy
+from .core import log_privacy
 
 
 class PrivacyLogger(Logger):

@@ -15,11 +15,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .access import Principal
-from .appointments import IssuedInvitation, NotFound, PlannedAppointment
-from .models import Appointment
-from .schemas import AppointmentIn, ParticipantIn, SendIn
-from .state import vc_state
+from .core.models import Appointment
+from .domain.access import Principal
+from .domain.appointments import IssuedInvitation, NotFound, PlannedAppointment
+from .domain.inputs import AppointmentIn, ParticipantIn, SendIn
+from .web.state import vc_state
 
 
 class PublicAPI:

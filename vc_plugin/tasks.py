@@ -1,6 +1,8 @@
 """Job functions run by the queue (a worker process, or the embedded thread).
 
-They run inside the app context and take only public ids and sealed payloads.
+They run inside the app context and take only public ids and sealed payloads. Their names are
+stored with queued jobs (``vc_plugin.tasks.send_invitation``): rename one only with an entry in
+``adapters.jobs.MOVED_TASKS``.
 """
 
 from __future__ import annotations
@@ -8,13 +10,14 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from . import signals
-from .i18n import language
-from .invites import InvitationPayload, compose_invitation, mail_context, sms_text
-from .jobs import JobSpec
-from .models import Delivery, Invitation
-from .sms import SmsUnavailable
-from .state import vc_state
+from .adapters.jobs import JobSpec
+from .adapters.sms import SmsUnavailable
+from .adapters.webhooks import deliver
+from .core import signals
+from .core.catalogue import language
+from .core.models import Delivery, Invitation
+from .domain.invitations import InvitationPayload, compose_invitation, mail_context, sms_text
+from .web.state import vc_state
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +43,11 @@ def send_invitation(invitation_public_id: str, sealed: str) -> None:
         # The code goes as a job of its own, so a failing SMS never sends the mail twice.
         state.jobs.enqueue(
             JobSpec(
-                "vc_plugin.tasks.send_code_by_sms",
+                send_code_by_sms,
                 (invitation_public_id, sealed),
                 retries=state.settings.invitation_retries,
                 backoff=tuple(state.settings.invitation_backoff_seconds),
-                on_final_failure="vc_plugin.tasks.invitation_failed",
+                on_final_failure=invitation_failed,
                 job_id=f"vc-sms-{invitation_public_id}-{payload.key}",
             )
         )
@@ -99,3 +102,15 @@ def invitation_failed(invitation_public_id: str, sealed: str) -> None:
         log.warning("invitation could not be delivered")
         appointment_id = invitation.appointment.public_id
         state.announce(signals.invitation_failed, appointment_id=appointment_id, invitation_id=invitation.public_id)
+
+
+def deliver_webhook(body: str) -> None:
+    """POST one webhook body to the host's case tool; raises to be retried."""
+    deliver(vc_state().settings, body)
+
+
+def purge() -> dict[str, int]:
+    """The scheduled retention purge (``rq cron vc_plugin.cron``, the embedded timer); logs counts only."""
+    report = vc_state().purger.run()
+    log.info("retention purge: %s", report.line())
+    return report.as_dict()

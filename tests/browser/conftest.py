@@ -18,10 +18,10 @@ from tests.support.live import LiveServer
 from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, OidcProvider, client_metadata
 from tests.support.people import People, make_people
 from tests.support.signal_client import practitioner_cookie
-from vc_plugin.access import Principal
-from vc_plugin.appointments import PlannedAppointment
-from vc_plugin.models import AppointmentKind, Practitioner
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
+from vc_plugin.core.models import AppointmentKind, Practitioner
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.appointments import PlannedAppointment
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"

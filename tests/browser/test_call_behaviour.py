@@ -27,7 +27,7 @@ from tests.browser.conftest import (
     running_practice,
     screenshot,
 )
-from vc_plugin.models import AppointmentKind
+from vc_plugin.core.models import AppointmentKind
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

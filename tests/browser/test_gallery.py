@@ -33,7 +33,7 @@ from tests.browser.conftest import (
     running_practice,
     screenshot,
 )
-from vc_plugin.appointments import PlannedAppointment
+from vc_plugin.domain.appointments import PlannedAppointment
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

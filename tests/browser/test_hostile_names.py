@@ -20,8 +20,8 @@ from tests.support.hosts import HostApp, make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import People, make_people
 from tests.support.signal_client import practitioner_cookie
-from vc_plugin.access import Principal
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -30,9 +30,9 @@ from tests.support.live import LiveServer
 from tests.support.netns import Network
 from tests.support.people import make_people
 from tests.support.signal_client import practitioner_cookie
-from vc_plugin.access import Principal
-from vc_plugin.models import Base, ConsentKind, ConsentRecord
-from vc_plugin.schemas import AppointmentIn
+from vc_plugin.core.models import Base, ConsentKind, ConsentRecord
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 
 from vc_plugin import VideoConsultation
-from vc_plugin.clock import Clock
-from vc_plugin.state import EXTENSION_KEY, VCState
+from vc_plugin.core.clock import Clock
+from vc_plugin.web.state import EXTENSION_KEY, VCState
 
 #: Fixed keys so that tests can run several processes that read each other's data.
 TEST_KEYS = ["Jm4WbEMh2Y7f1jzPx7mB3yFQy6oGlWnq6v7cYzOb3rY", "Yk3qQvYd4y8xk7a1T0mB2nC5eZ9rW6uL8sP3fH1jK0Q"]

@@ -17,10 +17,10 @@ from typing import Any
 from tests.support.hosts import HostApp, make_host_app
 from tests.support.people import People, make_people
 from tests.support.web import csrf_from, sign_in_as
-from vc_plugin.access import Principal
-from vc_plugin.clock import FrozenClock
-from vc_plugin.models import Base
-from vc_plugin.schemas import AppointmentIn, ParticipantIn
+from vc_plugin.core.clock import FrozenClock
+from vc_plugin.core.models import Base
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 ROLES = (
     "anonymous",

@@ -43,9 +43,9 @@ from tests.support.live import LiveServer
 from tests.support.netns import Network
 from tests.support.people import People, make_people
 from tests.support.signal_client import practitioner_cookie
-from vc_plugin.access import Principal
-from vc_plugin.models import Base
-from vc_plugin.schemas import AppointmentIn
+from vc_plugin.core.models import Base
+from vc_plugin.domain.access import Principal
+from vc_plugin.domain.inputs import AppointmentIn
 
 #: Names a caller may use for the two sides, and the namespace role each one is.
 SIDES = {"patient": "patient", "practitioner": "doctor", "doctor": "doctor"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vc_plugin.models import Practitioner, Role
-from vc_plugin.state import VCState
+from vc_plugin.core.models import Practitioner, Role
+from vc_plugin.web.state import VCState
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis import Redis
 from sqlalchemy import create_engine, select, text
 
-from vc_plugin.models import Base
+from vc_plugin.core.models import Base
 
 
 def redis_values(redis: Redis) -> dict[str, bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vc_plugin.config import Settings
+from vc_plugin.core.config import Settings
 
 
 class FileSms:

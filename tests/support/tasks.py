@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vc_plugin.state import vc_state
+from vc_plugin.web.state import vc_state
 
 
 def record(path: str, value: str) -> None:

@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 
-from vc_plugin.cookie import OwnCookieInterface
-from vc_plugin.models import Practitioner
-from vc_plugin.sessions import USER_KEY
-from vc_plugin.state import EXTENSION_KEY
+from vc_plugin.core.models import Practitioner
+from vc_plugin.web.cookie import OwnCookieInterface
+from vc_plugin.web.identity import USER_KEY
+from vc_plugin.web.state import EXTENSION_KEY
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from flask import Flask
 
 from tests.support.hosts import make_host_app
-from vc_plugin.clock import FrozenClock
+from vc_plugin.core.clock import FrozenClock
 
 
 def create_app() -> Flask:

@@ -20,8 +20,8 @@ from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from vc_plugin import VideoConsultation
-from vc_plugin.crypto import generate_master_key
-from vc_plugin.schema import upgrade
+from vc_plugin.adapters.database_schema import upgrade
+from vc_plugin.core.crypto import generate_master_key
 
 
 class HostBase(DeclarativeBase):

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from vc_plugin.models import Base
+from vc_plugin.core.models import Base
 
 VERSION_TABLE = "vc_alembic_version"
 

@@ -1,0 +1,369 @@
+"""The waiting room: who waits for which appointment, admission, and who may talk to whom.
+
+State lives in :mod:`vc_plugin.adapters.presence` (soft, expiring); changes are announced on the bus
+(channels in :mod:`vc_plugin.core.topics`) so that sockets on any process hear of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..adapters.bus import Bus
+from ..adapters.presence import Member, PresenceStore, Room, index_of_organisation, index_of_practitioner
+from ..core import signals
+from ..core.audit import Actor, AuditLog
+from ..core.clock import Clock
+from ..core.config import Settings
+from ..core.models import Appointment, AppointmentState, Role
+from ..core.signals import Announcer
+from ..probe import PROBE_PREFIX
+from .directory import Directory
+from .revocation import Claim, Reason, Revoker, target_claims
+from .signaling import ProtocolError
+from .topics import (
+    connection_topic,
+    dashboard_topics,
+    event_message,
+    member_topic,
+    organisation_topic,
+    practitioner_topic,
+    room_topic,
+)
+
+WAITING, ADMITTED = "waiting", "admitted"
+#: How many sent-away members a room remembers (a room holds a handful of people).
+DECLINED_KEPT = 50
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Staffer:
+    """A signed-in person acting on a dashboard."""
+
+    public_id: str
+    id: int
+    role: Role
+    organisation_id: int
+    name: str
+    #: When this person's sign-in session began (None: the host's own login decides).
+    signed_in_at: float | None = None
+
+
+class WaitingRoom:
+    def __init__(
+        self,
+        *,
+        presence: PresenceStore,
+        bus: Bus,
+        clock: Clock,
+        settings: Settings,
+        session: Callable[[], Session],
+        audit: AuditLog,
+        directory: Directory,
+        revoker: Revoker,
+        announce: Announcer,
+    ) -> None:
+        self._announce = announce
+        self.presence = presence
+        self._bus = bus
+        self._clock = clock
+        self._settings = settings
+        self._session = session
+        self._audit = audit
+        self._directory = directory
+        self._revoker = revoker
+
+    def now(self) -> float:
+        return self._clock.now().timestamp()
+
+    # --- publishing ----------------------------------------------------------------------------------
+    def event(self, topic: str, body: dict[str, Any]) -> None:
+        self._bus.publish(topic, event_message(body))
+
+    def relay(self, appointment: str, member: str, message: str, sender: tuple[Claim, ...]) -> bool:
+        """Forward to one member, unless sender or receiver was revoked (then False)."""
+        claims = (*sender, *target_claims(member))
+        return self._bus.publish_unless_revoked(member_topic(appointment, member), "R" + message, claims)
+
+    def revoked_reason(self, claims: tuple[Claim, ...]) -> str | None:
+        return self._bus.revoked_reason(claims)
+
+    def _dashboards(self, room: Room, body: dict[str, Any]) -> None:
+        for topic in dashboard_topics(room.practitioner, room.organisation):
+            self.event(topic, body)
+
+    # --- rooms --------------------------------------------------------------------------------------
+    def room_for(self, appointment: Appointment) -> Room:
+        """The appointment's room, opened on first use; it expires after the planned end plus grace."""
+        existing = self.presence.room(appointment.public_id)
+        if existing is not None:
+            return existing
+        grace = timedelta(minutes=min(self._settings.retention_presence_grace_minutes, 60))
+        room = Room(
+            appointment=appointment.public_id,
+            organisation=appointment.organisation_id,
+            practitioner=appointment.practitioner.public_id,
+            starts_at=appointment.starts_at.timestamp(),
+            ends_at=appointment.ends_at.timestamp(),
+            expires_at=(appointment.ends_at + grace).timestamp(),
+            relay_only=appointment.relay_only,
+            kind=appointment.kind.value,
+        )
+        self.presence.open_room(room)
+        return room
+
+    def room(self, appointment: str) -> Room | None:
+        return self.presence.room(appointment)
+
+    def was_declined(self, appointment: str, member_id: str) -> bool:
+        room = self.presence.room(appointment)
+        return room is not None and member_id in room.declined
+
+    # --- members --------------------------------------------------------------------------------------
+    def arrive(self, room: Room, member: Member, resume: str | None, connection: str) -> tuple[Member, str]:
+        """Enter the room, or come back to the same place with the resume token."""
+        existing = self.presence.get(room.appointment, member.id)
+        token = secrets.token_urlsafe(18)
+        if existing is not None and resume and _resumes(existing, resume):
+            member = replace(
+                existing, resume=digest(token), resume_before=existing.resume, name=member.name, connection=connection
+            )
+            previous = existing.connection
+        else:
+            member = replace(member, resume=digest(token), since=self.now(), connection=connection)
+            previous = existing.connection if existing is not None else None
+        self.presence.put(room.appointment, member, self.now())
+        if previous and previous != connection:
+            self.event(connection_topic(previous), {"type": "replaced"})
+        if member.state == WAITING:
+            # The whole room travels with an arrival: a dashboard may not know the room yet.
+            self._dashboards(
+                room,
+                {
+                    "type": "queue-update",
+                    "op": "arrived",
+                    "appointment": room.appointment,
+                    "member": member.listed(),
+                    "room": self.room_snapshot(room),
+                },
+            )
+        else:
+            self.event(room_topic(room.appointment), {"type": "peer-joined", "peer": member.public()})
+            self._dashboards(
+                room,
+                {
+                    "type": "queue-update",
+                    "op": "in-call",
+                    "appointment": room.appointment,
+                    "member": member.listed(),
+                },
+            )
+        return member, token
+
+    def restore(self, room: Room, member: Member) -> None:
+        """Write a member back after presence was lost, keeping its place (``since``)."""
+        self.presence.put(room.appointment, member, self.now())
+        body = {"member": member.listed(), "appointment": room.appointment}
+        if member.state == WAITING:
+            self._dashboards(room, {"type": "queue-update", "op": "arrived", **body, "room": self.room_snapshot(room)})
+        else:
+            self._dashboards(room, {"type": "queue-update", "op": "in-call", **body})
+
+    def went_offline(self, room: Room, member_id: str, connection: str) -> None:
+        """The socket closed without "leave": keep the place for a while, tell the others at once.
+
+        Nothing is said when a newer socket already speaks for the member (a reload, a reconnect)."""
+        if self.presence.disconnect(room.appointment, member_id, connection) is None:
+            return
+        self._dashboards(
+            room, {"type": "queue-update", "op": "offline", "appointment": room.appointment, "member_id": member_id}
+        )
+        self.event(room_topic(room.appointment), {"type": "peer-offline", "peer": member_id})
+
+    def leave(self, room: Room, member_id: str) -> None:
+        if self.presence.remove(room.appointment, member_id) is None:
+            return
+        if room.appointment.startswith(PROBE_PREFIX) and not self.presence.members(room.appointment, self.now()):
+            self.presence.close_room(room.appointment)  # the probe leaves nothing behind
+            return
+        self.event(room_topic(room.appointment), {"type": "peer-left", "peer": member_id})
+        self._dashboards(
+            room, {"type": "queue-update", "op": "left", "appointment": room.appointment, "member_id": member_id}
+        )
+
+    def touch(self, room: Room, member_id: str) -> None:
+        self.presence.touch(room.appointment, member_id, self.now())
+
+    def admitted_peers(self, appointment: str, excluding: str) -> list[Member]:
+        return [m for m in self.presence.members(appointment, self.now()) if m.state == ADMITTED and m.id != excluding]
+
+    # --- the practitioner's commands -------------------------------------------------------------------
+    def _own_room(self, actor: Staffer, appointment: str) -> Room:
+        room = self.presence.room(appointment)
+        if room is None or room.organisation != actor.organisation_id:
+            raise ProtocolError("unknown_room", "no such waiting room")
+        if room.practitioner != actor.public_id or actor.role is Role.STAFF:
+            raise ProtocolError("not_allowed", "only the appointment's practitioner may do this")
+        return room
+
+    def admit(self, actor: Staffer, appointment: str, member_id: str) -> Member:
+        room = self._own_room(actor, appointment)
+        member = self.presence.get(appointment, member_id)
+        if member is None:
+            raise ProtocolError("unknown_participant", "this person is no longer waiting")
+        admitted = [m for m in self.presence.members(appointment, self.now()) if m.state == ADMITTED]
+        if member.state != ADMITTED and len(admitted) + 1 > self._settings.max_participants:
+            raise ProtocolError("room_full", f"at most {self._settings.max_participants} people per consultation")
+        member = self.presence.update(appointment, member_id, state=ADMITTED) or member
+        peers = [m.public() for m in admitted if m.id != member_id]
+        self.event(member_topic(appointment, member_id), {"type": "admitted", "peers": peers})
+        self.event(room_topic(appointment), {"type": "peer-joined", "peer": member.public()})
+        self._dashboards(
+            room, {"type": "queue-update", "op": "admitted", "appointment": appointment, "member_id": member_id}
+        )
+        self._announce(
+            signals.participant_admitted,
+            appointment_id=appointment,
+            invitation_id=member.invitation,
+            practitioner_id=actor.public_id,
+        )
+        return member
+
+    def decline(self, actor: Staffer, appointment: str, member_id: str) -> None:
+        """Send one person away; the same check-in cannot enter again (a new one needs the code)."""
+        room = self._own_room(actor, appointment)
+        if self.presence.remove(appointment, member_id) is None:
+            raise ProtocolError("unknown_participant", "this person is no longer waiting")
+        self.presence.update_room(appointment, declined=(*room.declined, member_id)[-DECLINED_KEPT:])
+        self.event(member_topic(appointment, member_id), {"type": "declined"})
+        self.event(room_topic(appointment), {"type": "peer-left", "peer": member_id})
+        self._dashboards(
+            room, {"type": "queue-update", "op": "left", "appointment": appointment, "member_id": member_id}
+        )
+
+    def notice(self, actor: Staffer, appointment: str, text: str) -> None:
+        room = self.presence.room(appointment)
+        if room is None or room.organisation != actor.organisation_id:
+            raise ProtocolError("unknown_room", "no such waiting room")
+        if actor.role is Role.PRACTITIONER and room.practitioner != actor.public_id:
+            raise ProtocolError("not_allowed", "only the appointment's practitioner or staff may do this")
+        cleaned = " ".join(text.split())[:500] or None
+        self.presence.update_room(appointment, notice=cleaned)
+        self.event(room_topic(appointment), {"type": "notice", "text": cleaned})
+        self._dashboards(room, {"type": "queue-update", "op": "notice", "appointment": appointment, "text": cleaned})
+
+    def end(self, actor: Staffer, appointment: str) -> None:
+        """End the consultation for everyone: sockets close, presence is deleted, the link expires."""
+        room = self._own_room(actor, appointment)
+        self.event(room_topic(appointment), {"type": "ended"})
+        invitations = self._mark_ended(room, actor)
+        # After the commit: closes the room and its presence, tells the dashboards, forgets the names.
+        self._revoker.appointment(appointment, Reason.ENDED, invitations)
+        self._announce(signals.consultation_ended, appointment_id=appointment, practitioner_id=actor.public_id)
+
+    def _mark_ended(self, room: Room, actor: Staffer) -> list[str]:
+        """The appointment is over in the database too; returns its invitations' ids."""
+        from sqlalchemy import select
+
+        session = self._session()
+        appointment = session.scalars(select(Appointment).where(Appointment.public_id == room.appointment)).first()
+        if appointment is None:
+            return []
+        invitations = [i.public_id for i in appointment.invitations]
+        if appointment.state is AppointmentState.PLANNED:
+            appointment.state = AppointmentState.ENDED
+            self._audit.record(
+                "consultation.ended",
+                Actor(actor.role.value, actor.id),
+                organisation_id=room.organisation,
+                subject=room.appointment,
+            )
+            session.commit()
+        return invitations
+
+    def handover(self, actor: Staffer, appointment: str, practitioner_public_id: str) -> Room:
+        """Staff (or the practitioner) hand the appointment to a colleague of the same organisation."""
+        room = self.presence.room(appointment)
+        if room is None or room.organisation != actor.organisation_id:
+            raise ProtocolError("unknown_room", "no such waiting room")
+        if actor.role is Role.PRACTITIONER and room.practitioner != actor.public_id:
+            raise ProtocolError("not_allowed", "only staff or the appointment's practitioner may hand over")
+        target = self._directory.by_public_id(practitioner_public_id)
+        if target is None or target.organisation_id != actor.organisation_id or not target.may_join_calls:
+            raise ProtocolError("unknown_practitioner", "choose a practitioner of your organisation")
+        if any(
+            m.state == ADMITTED and m.role == "practitioner" for m in self.presence.members(appointment, self.now())
+        ):
+            raise ProtocolError("in_call", "the consultation is running; it cannot be handed over now")
+        from sqlalchemy import select
+
+        session = self._session()
+        record = session.scalars(select(Appointment).where(Appointment.public_id == appointment)).first()
+        if record is None or record.state is not AppointmentState.PLANNED:
+            raise ProtocolError("unknown_room", "no such appointment")
+        record.practitioner_id = target.id
+        self._audit.record(
+            "appointment.handed_over",
+            Actor(actor.role.value, actor.id),
+            organisation_id=room.organisation,
+            subject=appointment,
+        )
+        session.commit()
+        previous = room.practitioner
+        updated = self.presence.update_room(appointment, practitioner=target.public_id) or room
+        body = {
+            "type": "queue-update",
+            "op": "handover",
+            "appointment": appointment,
+            "practitioner": target.public_id,
+            "practitioner_name": target.display_name,
+        }
+        self.event(practitioner_topic(previous), body)
+        self.event(practitioner_topic(target.public_id), {**body, "room": self.room_snapshot(updated)})
+        self.event(organisation_topic(room.organisation), body)
+        self.event(room_topic(appointment), {"type": "handed-over", "practitioner_name": target.display_name})
+        return updated
+
+    # --- what dashboards see ----------------------------------------------------------------------------
+    def room_snapshot(self, room: Room) -> dict[str, Any]:
+        now = self.now()
+        practitioner = self._directory.by_public_id(room.practitioner)
+        return {
+            "appointment": room.appointment,
+            "practitioner": room.practitioner,
+            "practitioner_name": practitioner.display_name if practitioner else "",
+            "starts_at": room.starts_at,
+            "ends_at": room.ends_at,
+            "notice": room.notice,
+            "members": [
+                m.listed() for m in sorted(self.presence.members(room.appointment, now), key=lambda m: m.since)
+            ],
+        }
+
+    def queue_for(self, actor: Staffer) -> list[dict[str, Any]]:
+        """A practitioner's rooms; staff and admins see the organisation's shared queue."""
+        if actor.role is Role.PRACTITIONER:
+            index = index_of_practitioner(actor.public_id)
+        else:
+            index = index_of_organisation(actor.organisation_id)
+        rooms = [self.presence.room(a) for a in self.presence.rooms_of(index)]
+        return [self.room_snapshot(r) for r in sorted((r for r in rooms if r), key=lambda r: r.starts_at)]
+
+
+def _resumes(member: Member, token: str) -> bool:
+    """The newest token, or the one before it: a page that lost its socket between ``hello`` and
+    ``welcome`` never saw the newest and must not be sent back to the end of the queue."""
+    given = digest(token)
+    current = secrets.compare_digest(member.resume, given)
+    before = bool(member.resume_before) and secrets.compare_digest(member.resume_before, given)
+    return current or before

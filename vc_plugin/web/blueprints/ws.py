@@ -1,0 +1,147 @@
+"""WebSocket endpoints (flask-sock). Origin and identity are checked before the upgrade.
+
+A handshake from a foreign ``Origin``, without a valid session, or by staff for a call is
+answered with a plain HTTP error and never becomes a socket.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, g, request
+from flask_sock import Sock
+from sqlalchemy import select
+
+from ...core.models import Appointment, AppointmentState, Role
+from ...domain.probe_rooms import probe_member
+from ...domain.waiting_room import Staffer
+from ..identity import current_pass, current_practitioner, session_started_at
+from ..page_rules import bearer_token
+from ..ratelimits import join_allowed
+from ..sockets import PracticeConnection, RoomConnection, RoomIdentity
+from ..state import vc_state
+
+bp = Blueprint("ws", __name__, url_prefix="/ws")
+sock = Sock()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def allowed_origins() -> set[str]:
+    settings = vc_state().settings
+    origins = {_origin(o) for o in settings.allowed_origins}
+    origins.add(_origin(settings.public_url) if settings.public_url else _origin(request.host_url))
+    return origins
+
+
+@bp.before_request
+def limit_joins() -> None:
+    """Handshakes per client are limited before anything else is looked at."""
+    if not join_allowed():
+        abort(429, description="Too many connection attempts; try again in a minute.")
+
+
+@bp.before_request
+def check_origin() -> None:
+    origin = request.headers.get("Origin")
+    if not origin or _origin(origin) not in allowed_origins():
+        abort(403, description="WebSocket from a foreign origin.")
+
+
+def staffer_of(person: object) -> Staffer:
+    return Staffer(
+        public_id=person.public_id,  # type: ignore[attr-defined]
+        id=person.id,  # type: ignore[attr-defined]
+        role=person.role,  # type: ignore[attr-defined]
+        organisation_id=person.organisation_id,  # type: ignore[attr-defined]
+        name=person.display_name,  # type: ignore[attr-defined]
+        signed_in_at=session_started_at(),
+    )
+
+
+def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
+    state = vc_state()
+    appointment = state.db.session.scalars(select(Appointment).where(Appointment.public_id == appointment_id)).first()
+    participant_pass = current_pass()
+    if participant_pass is not None and participant_pass.appointment == appointment_id:
+        record = state.check_in.valid_record(participant_pass)
+        if appointment is None or record is None:
+            abort(410, description="This invitation is no longer valid.")
+        return RoomIdentity(
+            appointment=appointment_id,
+            member_id=participant_pass.participant,
+            role="patient",
+            name=record.name,
+            check_in=record,
+            kind=participant_pass.kind,
+            participant_pass=participant_pass,
+        ), appointment
+    person = current_practitioner()
+    if person is None:
+        abort(401, description="Check in or sign in first.")
+    if person.role is Role.STAFF:
+        abort(403, description="Staff organise consultations but never join them.")
+    if (
+        appointment is None
+        or appointment.practitioner_id != person.id
+        or appointment.state is not AppointmentState.PLANNED
+    ):
+        abort(404, description="No such consultation.")
+    return RoomIdentity(
+        appointment=appointment_id,
+        member_id=person.public_id,
+        role="practitioner",
+        name=person.display_name,
+        kind="practitioner",
+        staffer=staffer_of(person),
+    ), appointment
+
+
+@bp.before_request
+def authenticate() -> None:
+    if request.endpoint == "vc.ws.room_socket":
+        g.vc_room = _room_identity(request.view_args["appointment_id"])  # type: ignore[index]
+    elif request.endpoint == "vc.ws.probe_socket":
+        room_id = request.view_args["room"]  # type: ignore[index]
+        token = bearer_token()
+        member = probe_member(str(current_app.secret_key), token, room_id) if token else None
+        room = vc_state().presence.room(room_id) if member else None
+        if member is None or room is None:
+            abort(401, description="Invalid probe token.")
+        g.vc_probe = (
+            RoomIdentity(appointment=room_id, member_id=member, role="probe", name="probe", kind="probe"),
+            room,
+        )
+    elif request.endpoint == "vc.ws.practice_socket":
+        person = current_practitioner()
+        if person is None:
+            abort(401, description="Sign in first.")
+        g.vc_staffer = staffer_of(person)
+
+
+@sock.route("/room/<string(maxlength=40):appointment_id>", bp=bp)
+def room_socket(ws: object, appointment_id: str) -> None:
+    identity, appointment = g.vc_room
+    state = vc_state()
+    connection = RoomConnection(ws, current_app._get_current_object(), state, identity, appointment)  # type: ignore[attr-defined]
+    state.db.session.remove()  # hold no database connection for the socket's lifetime
+    connection.run()
+
+
+@sock.route("/probe/<string(maxlength=40):room>", bp=bp)
+def probe_socket(ws: object, room: str) -> None:
+    identity, probe_room = g.vc_probe
+    state = vc_state()
+    connection = RoomConnection(ws, current_app._get_current_object(), state, identity, None, room=probe_room)  # type: ignore[attr-defined]
+    connection.run()
+
+
+@sock.route("/practice", bp=bp)
+def practice_socket(ws: object) -> None:
+    state = vc_state()
+    connection = PracticeConnection(ws, current_app._get_current_object(), state, g.vc_staffer)  # type: ignore[attr-defined]
+    state.db.session.remove()
+    connection.run()
