@@ -44,7 +44,7 @@ from tests.support.matrix import (
 )
 from tests.support.people import make_people
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
-from vc_plugin.adapters.presence import Member
+from vc_plugin.adapters.presence import Member, MemberRole, MemberState
 from vc_plugin.domain.access import Principal
 from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 from vc_plugin.domain.signaling import KNOWN_TYPES
@@ -364,7 +364,7 @@ class SocketMatrix:
         """A person waiting in ``appointment`` (written to presence directly; no socket needed)."""
         room = self.state.waiting_room.room_for(appointment)
         member_id = f"w{time.monotonic_ns() % 10**12}"
-        template = Member(id=member_id, role="patient", name="Wartend", state="waiting", since=0.0)
+        template = Member(id=member_id, role=MemberRole.PATIENT, name="Wartend", state=MemberState.WAITING, since=0.0)
         self.state.waiting_room.arrive(room, template, None, f"conn-{member_id}")
         return member_id
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1] / "vc_plugin"
 
 def test_every_key_the_scripts_use_exists():
     used: set[str] = set()
-    for script in SCRIPTS.glob("*.js"):
+    for script in SCRIPTS.rglob("*.js"):
         source = script.read_text()
         used |= set(re.findall(r'\bt\("([a-z_-]+)"', source))
         for pair in re.findall(r'finish\("([a-z_]+)", "([a-z_]+)"\)', source):
@@ -25,7 +25,7 @@ def test_every_key_the_scripts_use_exists():
 
 def test_every_protocol_error_has_a_text():
     codes: set[str] = set()
-    for module in ROOT.glob("*.py"):
+    for module in ROOT.rglob("*.py"):
         codes |= set(re.findall(r'ProtocolError\(\s*"([a-z_]+)"', module.read_text()))
     assert codes, "no protocol errors found: the pattern is out of date"
     assert {f"error_{code}" for code in codes} - set(CLIENT_STRINGS) == set()

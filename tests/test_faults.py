@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from sqlalchemy.engine import make_url
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
+from tests.support.planning import plan_group
 from tests.support.processes import Process, python, wait_for
 from tests.support.redis_server import RedisServer
 from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
@@ -22,26 +22,8 @@ from tests.support.smtp import SmtpServer
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.web import csrf, sign_in_as
 from vc_plugin.core.models import Delivery, Invitation, OutboxJob
-from vc_plugin.domain.access import Principal
-from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 pytestmark = pytest.mark.slow
-
-
-def plan_group(host, people, patients: int = 2, **participant) -> tuple[str, list[tuple[str, str, int]]]:
-    """Plans inside the host's app context; returns the appointment id and (invitation id, code, row id)."""
-    start = host.state.clock.now() + timedelta(minutes=5)
-    planned = host.state.appointments.plan(
-        Principal.of(people.doc),
-        AppointmentIn(
-            starts_at=start,
-            ends_at=start + timedelta(minutes=30),
-            kind="group",
-            participants=[ParticipantIn(**participant)] * patients,
-        ),
-    )
-    issued = [(i.invitation.public_id, i.code, i.invitation.id) for i in planned.invitations]
-    return planned.appointment.public_id, issued
 
 
 def start_worker(pg_url: str, config: dict, log, *, burst: bool) -> Process:

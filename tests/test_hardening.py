@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import render_template
 from redis import Redis
 
 from tests.support.hosts import make_host_app
@@ -36,7 +37,8 @@ from tests.test_authorization_matrix import RULES
 from vc_plugin.core.models import Base
 from vc_plugin.domain.access import Principal
 from vc_plugin.domain.inputs import AppointmentIn
-from vc_plugin.domain.invitations import InvitationPayload, compose_invitation
+from vc_plugin.domain.invitation_message import compose_invitation
+from vc_plugin.domain.invitations import InvitationPayload
 
 HOSTILE = "\"'><img src=x onerror=alert(1) data-xss>"
 
@@ -404,6 +406,7 @@ def test_hostile_practitioner_name_in_the_invitation_mail(hostile_world: World) 
             invitation.appointment.practitioner,
             payload,
             sender_domain="praxis.example",
+            render=render_template,
         )
     html = next(part for part in message.walk() if part.get_content_type() == "text/html").get_content()
     assert "<img src=x" not in html and "&lt;img src=x" in html

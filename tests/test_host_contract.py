@@ -22,7 +22,7 @@ from tests.support.people import make_people
 from tests.support.processes import wait_for
 from vc_plugin import ConfigurationError, signals
 from vc_plugin.adapters.webhooks import signature
-from vc_plugin.domain.retention import PurgeReport
+from vc_plugin.domain.purge import PurgeReport
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "integration.md"
 SECRET = "s3cret-for-the-case-tool-0123456789abcdef"

@@ -19,7 +19,7 @@ from tests.support.people import make_people
 from tests.support.processes import Process, free_port, python
 from tests.support.signal_client import check_in, consultation, practitioner_cookie
 from tests.support.smtp import SmtpServer
-from vc_plugin import log_privacy
+from vc_plugin.core import log_privacy
 from vc_plugin.core.log_privacy import scrub
 
 PATIENT_EMAIL = "log.patientin@example.org"

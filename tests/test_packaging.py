@@ -16,7 +16,7 @@ PACKAGE_DATA = (
     "vc_plugin/templates/vc_plugin/privacy.html",
     "vc_plugin/templates/vc_plugin/email/invitation.txt",
     "vc_plugin/static/vc_plugin/vc.css",
-    "vc_plugin/static/vc_plugin/js/room.js",
+    "vc_plugin/static/vc_plugin/js/pages/room.js",
     "vc_plugin/translations/de/LC_MESSAGES/messages.mo",
     "vc_plugin/migrations/env.py",
     "vc_plugin/migrations/script.py.mako",

@@ -32,7 +32,7 @@ from vc_plugin.core.models import (
 from vc_plugin.domain.access import Principal
 from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 from vc_plugin.domain.invitations import InvitationPayload
-from vc_plugin.domain.retention import Purger
+from vc_plugin.domain.purge import Purger
 
 PATIENT = "retention.patient@example.org"
 

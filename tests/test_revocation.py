@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,10 +21,11 @@ from websockets.exceptions import ConnectionClosed
 from tests.support.hosts import TEST_SECRET, make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
+from tests.support.planning import plan_soon
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
-from vc_plugin.core.audit import Actor
+from vc_plugin.core.audit import Actor, ActorKind
 from vc_plugin.domain.access import Principal
-from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn, SendIn
+from vc_plugin.domain.inputs import SendIn
 from vc_plugin.web.identity import PASS_KEY, end_all_sessions
 
 pytestmark = pytest.mark.slow
@@ -68,21 +68,8 @@ class Call:
             await client.close()
 
 
-def plan(host, people, participants: int = 2):
-    start = host.state.clock.now() + timedelta(minutes=5)
-    return host.state.appointments.plan(
-        Principal.of(people.doc),
-        AppointmentIn(
-            starts_at=start,
-            ends_at=start + timedelta(minutes=30),
-            kind="group",
-            participants=[ParticipantIn()] * participants,
-        ),
-    )
-
-
 async def running_call(host, people, first, second) -> Call:
-    planned = plan(host, people)
+    planned = plan_soon(host, people, kind="group", participants=2)
     appointment = planned.appointment.public_id
     cookies = [
         check_in(second.url, i.invitation.public_id, i.code, name=f"Person {n}")
@@ -295,7 +282,7 @@ def test_removing_the_practitioner_closes_their_calls(world):
 
     async def scenario() -> None:
         call = await running_call(host, people, first, second)
-        host.state.subject_rights.erase_practitioner(Actor("operator"), people.doc.public_id)
+        host.state.subject_rights.erase_practitioner(Actor(ActorKind.OPERATOR), people.doc.public_id)
         await call.patients[0].send({"type": "offer", "to": call.doctor_id, "sdp": "gone"})
         for client in (*call.patients, call.doctor, call.dashboard):
             no_offer_from(await revoked_within(client, "practitioner_removed"), call.patient_ids[0])
@@ -321,7 +308,7 @@ def test_shredding_the_organisation_closes_its_sockets(world):
             await SignalClient.open(second.ws_url, f"/vc/ws/room/{call.appointment}", call.cookies[0])
         # What the organisation does afterwards (a new start, new keys) is not caught by the old revocation.
         host.state.db.session.expire_all()
-        fresh = plan(host, people, participants=1)
+        fresh = plan_soon(host, people, kind="group", participants=1)
         cookie = check_in(second.url, fresh.invitations[0].invitation.public_id, fresh.invitations[0].code)
         patient = await SignalClient.open(second.ws_url, f"/vc/ws/room/{fresh.appointment.public_id}", cookie)
         assert (await patient.hello())["type"] == "welcome"
@@ -336,7 +323,7 @@ def test_a_replaced_check_in_cannot_say_hello_later(world):
     host, people, first, second, _redis = world
 
     async def scenario() -> None:
-        planned = plan(host, people, participants=1)
+        planned = plan_soon(host, people, kind="group", participants=1)
         appointment, issued = planned.appointment.public_id, planned.invitations[0]
         early = check_in(first.url, issued.invitation.public_id, issued.code, name="Gerät A")
         slow = await SignalClient.open(first.ws_url, f"/vc/ws/room/{appointment}", early)
@@ -368,7 +355,7 @@ def test_one_person_per_invitation(world):
     host, people, first, second, _redis = world
 
     async def scenario() -> None:
-        planned = plan(host, people, participants=1)
+        planned = plan_soon(host, people, kind="group", participants=1)
         appointment, issued = planned.appointment.public_id, planned.invitations[0]
         dashboard = await SignalClient.open(first.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
         await dashboard.hello()
@@ -420,7 +407,7 @@ def test_no_cookie_of_ours_holds_more_than_ids(world):
 
     from tests.support.web import cookie_serializer
 
-    planned = plan(host, people, participants=1)
+    planned = plan_soon(host, people, kind="group", participants=1)
     issued = planned.invitations[0]
     cookie = check_in(first.url, issued.invitation.public_id, issued.code, name="Erika Mustermann")
     app = Flask("decode")

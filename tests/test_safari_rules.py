@@ -48,7 +48,7 @@ def strip_comments(source: str) -> str:
 
 
 def scripts() -> dict[str, str]:
-    return {path.name: strip_comments(path.read_text(encoding="utf-8")) for path in sorted(SCRIPTS.glob("*.js"))}
+    return {path.name: strip_comments(path.read_text(encoding="utf-8")) for path in sorted(SCRIPTS.rglob("*.js"))}
 
 
 def templates() -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import pytest
 from redis import Redis
@@ -11,10 +10,9 @@ from redis import Redis
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
+from tests.support.planning import plan_soon
 from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
 from vc_plugin.core.models import Appointment, AppointmentState
-from vc_plugin.domain.access import Principal
-from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 pytestmark = pytest.mark.slow
 
@@ -34,23 +32,8 @@ def world(pg_url, redis_url, tmp_path):
     second.stop()
 
 
-def plan(host, people, *, kind="single", participants=1, relay_only=False):
-    start = host.state.clock.now() + timedelta(minutes=5)
-    planned = host.state.appointments.plan(
-        Principal.of(people.doc),
-        AppointmentIn(
-            starts_at=start,
-            ends_at=start + timedelta(minutes=30),
-            kind=kind,
-            relay_only=relay_only,
-            participants=[ParticipantIn()] * participants,
-        ),
-    )
-    return planned
-
-
 async def call(host, people, patient_server, practitioner_server, redis_url):
-    planned = plan(host, people)
+    planned = plan_soon(host, people)
     appointment = planned.appointment.public_id
     issued = planned.invitations[0]
     cookie = check_in(patient_server.url, issued.invitation.public_id, issued.code, name="Frau Müller")
@@ -124,7 +107,7 @@ def test_resume_puts_the_patient_back_in_the_same_place(world):
     host, people, first, second = world
 
     async def scenario():
-        planned = plan(host, people, kind="group", participants=2)
+        planned = plan_soon(host, people, kind="group", participants=2)
         appointment = planned.appointment.public_id
         cookies = [
             check_in(first.url, i.invitation.public_id, i.code, name=n)
@@ -164,7 +147,7 @@ def test_a_closed_socket_shows_offline_at_once_and_a_return_clears_it(world):
     host, people, first, second = world
 
     async def scenario():
-        planned = plan(host, people)
+        planned = plan_soon(host, people)
         appointment = planned.appointment.public_id
         issued = planned.invitations[0]
         cookie = check_in(first.url, issued.invitation.public_id, issued.code, name="Frau Offline")
@@ -204,7 +187,7 @@ def test_group_mesh_and_staff_queue(world):
     host, people, first, second = world
 
     async def scenario():
-        planned = plan(host, people, kind="group", participants=2)
+        planned = plan_soon(host, people, kind="group", participants=2)
         appointment = planned.appointment.public_id
         cookies = [
             check_in(first.url, i.invitation.public_id, i.code, name=f"Gast {n}")
@@ -251,7 +234,7 @@ def test_staff_hand_a_waiting_patient_to_a_colleague(world):
     host, people, first, second = world
 
     async def scenario():
-        planned = plan(host, people)
+        planned = plan_soon(host, people)
         appointment = planned.appointment.public_id
         issued = planned.invitations[0]
         cookie = check_in(first.url, issued.invitation.public_id, issued.code, name="Übergabe")

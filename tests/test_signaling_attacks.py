@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import time
-from datetime import timedelta
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -16,9 +15,8 @@ from tests.conftest import _empty_postgres
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
+from tests.support.planning import plan_soon
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie, session_cookie
-from vc_plugin.domain.access import Principal
-from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 pytestmark = pytest.mark.slow
 
@@ -44,17 +42,7 @@ def arena(postgres_schema, tmp_path_factory):
         people = make_people(host.state)
         rooms = {}
         for name in ("A", "B"):
-            start = host.state.clock.now() + timedelta(minutes=5)
-            planned = host.state.appointments.plan(
-                Principal.of(people.doc),
-                AppointmentIn(
-                    starts_at=start,
-                    ends_at=start + timedelta(minutes=30),
-                    kind="group",
-                    participants=[ParticipantIn()] * 3,
-                ),
-            )
-            rooms[name] = planned
+            rooms[name] = plan_soon(host, people, kind="group", participants=3)
         yield server, host, people, rooms
     host.close()
     server.stop()

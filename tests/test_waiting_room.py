@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
 
 import pytest
 from redis import Redis
@@ -13,10 +12,10 @@ from redis import Redis
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
+from tests.support.planning import Issued, plan_group
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
 from vc_plugin.adapters.presence import STALE_AFTER, Member, MemoryPresence, Room, index_of_practitioner
 from vc_plugin.domain.access import Principal
-from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 
 pytestmark = pytest.mark.slow
 
@@ -34,22 +33,8 @@ def world(pg_url, redis_url, tmp_path):
     server.stop()
 
 
-def plan_group(host, people, patients: int):
-    start = host.state.clock.now() + timedelta(minutes=5)
-    planned = host.state.appointments.plan(
-        Principal.of(people.doc),
-        AppointmentIn(
-            starts_at=start,
-            ends_at=start + timedelta(minutes=30),
-            kind="group",
-            participants=[ParticipantIn()] * patients,
-        ),
-    )
-    return planned.appointment.public_id, [(i.invitation.public_id, i.code) for i in planned.invitations]
-
-
-async def patient_arrives(server, appointment, invitation, code, dashboard, name):
-    cookie = check_in(server.url, invitation, code, name=name)
+async def patient_arrives(server, appointment, issued: Issued, dashboard, name):
+    cookie = check_in(server.url, issued.invitation, issued.code, name=name)
     client = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", cookie)
     await client.hello()
     while True:  # other news (the practitioner joining, admissions) may come first
@@ -60,12 +45,12 @@ async def patient_arrives(server, appointment, invitation, code, dashboard, name
 
 def test_a_declined_patient_is_sent_away_for_this_check_in(world):
     host, people, server, doctor = world
-    appointment, [(invitation, code)] = plan_group(host, people, 1)
+    appointment, [issued] = plan_group(host, people, 1)
 
     async def scenario() -> None:
         dashboard = await SignalClient.open(server.ws_url, "/vc/ws/practice", doctor)
         await dashboard.hello()
-        patient, cookie, member = await patient_arrives(server, appointment, invitation, code, dashboard, "Herr Weg")
+        patient, cookie, member = await patient_arrives(server, appointment, issued, dashboard, "Herr Weg")
         await dashboard.send({"type": "decline", "appointment": appointment, "participant": member})
         assert (await patient.receive("declined"))["type"] == "declined"
         left = await dashboard.receive("queue-update")
@@ -77,7 +62,7 @@ def test_a_declined_patient_is_sent_away_for_this_check_in(world):
         with pytest.raises(TimeoutError):
             await dashboard.receive("queue-update", timeout=1.0)
         # A new check-in with the code may wait again (the practice decides once more).
-        fresh, _, other = await patient_arrives(server, appointment, invitation, code, dashboard, "Herr Weg")
+        fresh, _, other = await patient_arrives(server, appointment, issued, dashboard, "Herr Weg")
         assert other != member
         await dashboard.send({"type": "decline", "appointment": appointment, "participant": "nobody"})
         assert (await dashboard.receive("error"))["code"] == "unknown_participant"
@@ -98,8 +83,8 @@ def test_leave_and_a_full_room(world):
     async def scenario() -> None:
         dashboard = await SignalClient.open(server.ws_url, "/vc/ws/practice", doctor)
         await dashboard.hello()
-        leaver, _, leaver_id = await patient_arrives(server, appointment, *invitations[0], dashboard, "Person 0")
-        stayer, _, stayer_id = await patient_arrives(server, appointment, *invitations[1], dashboard, "Person 1")
+        leaver, _, leaver_id = await patient_arrives(server, appointment, invitations[0], dashboard, "Person 0")
+        stayer, _, stayer_id = await patient_arrives(server, appointment, invitations[1], dashboard, "Person 1")
         # Presence lives in Redis with an expiry no later than the planned end plus the grace period.
         ends_at = host.state.appointments.get(Principal.of(people.doc), appointment).ends_at.timestamp()
         keys = [k.decode() for k in redis.scan_iter(match=f"vc:room:{appointment}:*")]
@@ -118,10 +103,10 @@ def test_leave_and_a_full_room(world):
         await room.hello()
         await dashboard.send({"type": "admit", "appointment": appointment, "participant": stayer_id})
         await stayer.receive("admitted")
-        again, _, again_id = await patient_arrives(server, appointment, *invitations[0], dashboard, "Person 2")
+        again, _, again_id = await patient_arrives(server, appointment, invitations[0], dashboard, "Person 2")
         await dashboard.send({"type": "admit", "appointment": appointment, "participant": again_id})
         await again.receive("admitted")
-        extra, _, extra_id = await patient_arrives(server, appointment, *invitations[2], dashboard, "Person 3")
+        extra, _, extra_id = await patient_arrives(server, appointment, invitations[2], dashboard, "Person 3")
         await dashboard.send({"type": "admit", "appointment": appointment, "participant": extra_id})
         assert (await dashboard.receive("error"))["code"] == "room_full"
         for client in (extra, again, room, stayer, leaver, dashboard):

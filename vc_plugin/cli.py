@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .adapters import database_schema as schema
+from .adapters import database_schema
 from .compliance import Status, run_checks
 from .core import log_privacy
-from .core.audit import Actor
+from .core.audit import Actor, ActorKind
 from .core.crypto import generate_master_key, new_token, token_digest
 from .core.models import Appointment, AppointmentState, Organisation
 from .domain.appointments import NotFound
 from .domain.revocation import Reason
 from .domain.subject_rights import as_json
+from .probe import run_probe
 from .public_api import host_principal
 from .web.privacy_notice import build_notice
 from .web.state import vc_state
@@ -33,7 +36,7 @@ def generate_key() -> None:
 @click.option("--revision", default="vc_plugin@head", show_default=True)
 def migrate(revision: str) -> None:
     """Create or upgrade vc_plugin's tables (for hosts without Flask-Migrate)."""
-    schema.upgrade(vc_state().db.engine, revision)
+    database_schema.upgrade(vc_state().db.engine, revision)
     click.echo("vc_plugin tables are up to date.")
 
 
@@ -41,7 +44,7 @@ def migrate(revision: str) -> None:
 @click.option("-m", "--message", required=True)
 def revision(message: str) -> None:
     """Maintainers: autogenerate a migration from the models."""
-    schema.new_revision(vc_state().db.engine, message)
+    database_schema.new_revision(vc_state().db.engine, message)
 
 
 @vc_cli.command("rotate-keys")
@@ -126,10 +129,6 @@ def operator_token() -> None:
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds until the call must be up.")
 def probe(url: str | None, token: str, relay: bool, timeout: float) -> None:
     """Set up a real call between two aiortc peers through the deployment; exit 1 if it fails."""
-    import asyncio
-
-    from .probe import run_probe
-
     target = url or vc_state().settings.public_url
     if not target:
         raise click.ClickException("give --url or set VC_PUBLIC_URL")
@@ -196,7 +195,7 @@ def remove_practitioner(practitioner_id: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete {practitioner_id} and all of their appointments now?", abort=True)
     try:
-        counts = vc_state().subject_rights.erase_practitioner(Actor("operator"), practitioner_id)
+        counts = vc_state().subject_rights.erase_practitioner(Actor(ActorKind.OPERATOR), practitioner_id)
     except LookupError:
         raise click.ClickException("no such practitioner") from None
     click.echo(
@@ -231,7 +230,7 @@ def shred_organisation(slug: str, yes: bool) -> None:
         appointment.state = AppointmentState.CANCELLED
     state.audit.record(
         "organisation.shredded",
-        Actor("operator"),
+        Actor(ActorKind.OPERATOR),
         organisation_id=organisation.id,
         keys=destroyed,
         cancelled=len(cancelled),

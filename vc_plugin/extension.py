@@ -36,17 +36,18 @@ from .domain.check_in import CheckIn
 from .domain.code_guard import code_guard
 from .domain.directory import Directory
 from .domain.invitations import InvitationSender
-from .domain.retention import Purger, PurgeSchedule
+from .domain.purge import Purger
+from .domain.retention import PurgeSchedule
 from .domain.revocation import Revoker
 from .domain.subject_rights import SubjectRights
 from .domain.waiting_room import WaitingRoom
 from .public_api import PublicAPI
-from .web import language
+from .web import language, ratelimits
 from .web.blueprints import register_blueprints
+from .web.hosting import our_records
 from .web.identity import HostUser, Loader, NotAllowed
 from .web.navigation import public_root
 from .web.oidc import SignInProvider
-from .web.ratelimits import RateLimits
 from .web.sockets import LiveConnections
 from .web.state import EXTENSION_KEY, VCState
 
@@ -78,7 +79,7 @@ class VideoConsultation(PublicAPI):
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("vc_plugin is already initialised on this app")
         settings = load_settings(app.config, debug=app.debug, testing=app.testing)
-        log_privacy.install(settings.log_ip_mode, log_privacy.our_records(settings.url_prefix))
+        log_privacy.install(settings.log_ip_mode, our_records(settings.url_prefix))
         db = self._database(app)
         clock = self._clock or SystemClock()
         redis = _redis_client(settings)
@@ -199,7 +200,7 @@ class VideoConsultation(PublicAPI):
         host_migrations.join(app)
 
         register_blueprints(app, settings)
-        state.rate_limits = RateLimits(settings)
+        state.rate_limits = ratelimits.install(app, settings)
         app.cli.add_command(vc_cli)
 
     # --- helpers for hosts and tests -------------------------------------------------------------

@@ -19,9 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-PROBE_SECONDS = 120
-PROBE_PREFIX = "probe-"
-
 
 @dataclass(frozen=True)
 class ProbeResult:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
+from flask import render_template
+
 from .adapters.jobs import JobSpec
 from .adapters.sms import SmsUnavailable
 from .adapters.webhooks import deliver
 from .core import signals
 from .core.catalogue import language
 from .core.models import Delivery, Invitation
-from .domain.invitations import InvitationPayload, compose_invitation, mail_context, sms_text
+from .domain.invitation_message import compose_invitation, mail_context, sms_text
+from .domain.invitations import InvitationPayload
 from .web.state import vc_state
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,9 @@ def send_invitation(invitation_public_id: str, sealed: str) -> None:
         return  # superseded by a newer code, or already sent by an earlier attempt
     practitioner = invitation.appointment.practitioner
     domain = urlsplit(state.settings.public_url or "http://localhost").hostname or "localhost"
-    message = compose_invitation(state.settings, invitation, practitioner, payload, sender_domain=domain)
+    message = compose_invitation(
+        state.settings, invitation, practitioner, payload, sender_domain=domain, render=render_template
+    )
     state.mailer.send(message)
     if invitation.code_by_sms:
         # The code goes as a job of its own, so a failing SMS never sends the mail twice.

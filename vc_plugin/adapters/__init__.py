@@ -1,0 +1,1 @@
+"""Adapters: the embedded and the production implementation of each service. May import the core only."""

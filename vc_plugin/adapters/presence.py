@@ -15,6 +15,7 @@ processes. Member updates are atomic in both (a lock, or a Lua script).
 
 from __future__ import annotations
 
+import enum
 import json
 import threading
 import time
@@ -27,12 +28,23 @@ PREFIX = "vc:room:"
 CHECK_IN_PREFIX = "vc:checkin:"
 
 
+class MemberRole(enum.StrEnum):
+    PATIENT = "patient"  # everyone invited: patients, interpreters, relatives (see ``kind``)
+    PRACTITIONER = "practitioner"
+    PROBE = "probe"  # the operator probe's peers
+
+
+class MemberState(enum.StrEnum):
+    WAITING = "waiting"
+    ADMITTED = "admitted"
+
+
 @dataclass(frozen=True)
 class Member:
     id: str
-    role: str  # patient, practitioner, probe
+    role: MemberRole
     name: str
-    state: str  # waiting, admitted
+    state: MemberState
     since: float
     invitation: str | None = None
     kind: str = "patient"  # patient, interpreter, relative, other
@@ -114,7 +126,8 @@ def _member_json(member: Member) -> str:
 
 
 def _member(raw: str | bytes) -> Member:
-    return Member(**json.loads(raw))
+    data = json.loads(raw)
+    return Member(**{**data, "role": MemberRole(data["role"]), "state": MemberState(data["state"])})
 
 
 # --- in-process ---------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Core: settings, tables, time, keys, audit, words and signals. Imports nothing else of ours."""

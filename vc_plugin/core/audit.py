@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,19 +10,36 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from .clock import Clock
-from .models import AuditEvent
+from .models import AuditEvent, Role
 
 #: Detail values an audit event may hold. Free text is refused so nobody logs a name by accident.
 AllowedDetail = int | bool | float | None
 
 
+class ActorKind(enum.StrEnum):
+    """Who acts: a signed-in person by role, a patient, or something acting for the organisation."""
+
+    PRACTITIONER = Role.PRACTITIONER.value
+    STAFF = Role.STAFF.value
+    ADMIN = Role.ADMIN.value
+    PATIENT = "patient"
+    API = "api"  # an API token of the organisation
+    HOST = "host"  # the host application, through the Python API
+    OPERATOR = "operator"  # someone running `flask vc …`
+    SYSTEM = "system"  # the purge and other scheduled work
+
+    @classmethod
+    def of(cls, role: Role) -> ActorKind:
+        return cls(role.value)
+
+
 @dataclass(frozen=True)
 class Actor:
-    kind: str  # practitioner, staff, admin, patient, api, system
+    kind: ActorKind
     id: int | None = None
 
 
-SYSTEM = Actor("system")
+SYSTEM = Actor(ActorKind.SYSTEM)
 
 
 class AuditLog:
@@ -45,7 +63,7 @@ class AuditLog:
             at=self._clock.now(),
             organisation_id=organisation_id,
             action=action,
-            actor_kind=actor.kind,
+            actor_kind=str(actor.kind),
             actor_id=actor.id,
             subject=subject,
             details=details,

@@ -6,8 +6,8 @@ removed (``drop``) or cut to their network (``truncate``: IPv4 to /16, IPv6 to /
 addresses are always replaced.
 
 Which records: in processes of our own (the RQ worker, gunicorn with our logger class) every
-record. In the host's web process, ours alone (:func:`our_records`): our loggers, every record
-written while a request to our routes is served (Werkzeug's, libraries', the host's hooks), and
+record. In the host's web process, ours alone (``our_records`` in ``web/hosting.py``): our
+loggers, every record written while a request to our routes is served (Werkzeug's, libraries', the host's hooks), and
 Werkzeug's request lines for our paths. The host's own lines, such as its server's start line
 "Running on http://127.0.0.1:5000", stay as the host wrote them. Gunicorn's access log has its
 own logger class in :mod:`vc_plugin.gunicorn_logging`.
@@ -95,27 +95,6 @@ def install(mode: Mode, scope: Scope | None = None) -> None:
                 current.scope = scope
             return
         logging.setLogRecordFactory(_ScrubbingFactory(current, mode, scope))
-
-
-def our_records(url_prefix: str) -> Scope:
-    """The records that belong to vc_plugin in a host's process (see the module's docstring)."""
-    from flask import has_request_context, request
-
-    request_line = re.compile(r'"[A-Z]+ [^" ]*?' + re.escape(url_prefix) + r'(?:[/?# ]|")')
-
-    def scope(record: logging.LogRecord) -> bool:
-        if record.name == "vc_plugin" or record.name.startswith("vc_plugin."):
-            return True
-        if has_request_context() and (request.path == url_prefix or request.path.startswith(f"{url_prefix}/")):
-            return True
-        if record.name == "werkzeug":
-            try:
-                return bool(request_line.search(record.getMessage()))
-            except Exception:  # noqa: BLE001 - a bad format string: scrub rather than guess
-                return True
-        return False
-
-    return scope
 
 
 def installed_mode() -> Mode | None:

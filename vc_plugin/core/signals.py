@@ -30,7 +30,7 @@ data_purged = signals.signal("data-purged")
 
 _APPOINTMENT = ("appointment_id",)
 _INVITATION = ("appointment_id", "invitation_id")
-#: ``retention.PurgeReport``'s counts (tests/test_host_contract.py holds the two together).
+#: ``domain/purge.py`` ``PurgeReport``'s counts (tests/test_host_contract.py holds the two together).
 _PURGED = (
     "appointments",
     "invitations",

@@ -1,17 +1,19 @@
 """Who is acting, and what they may do with appointments.
 
-One rule set serves the pages, the JSON API and the Python API: practitioners manage
-their own appointments; staff and admins plan for every practitioner of their own
+One rule set serves the pages, the sockets, the JSON API and the Python API: practitioners
+manage their own appointments; staff and admins plan for every practitioner of their own
 organisation; an API token acts for its organisation; nobody reaches into another
-organisation.
+organisation. Only the appointment's own practitioner holds its call (:func:`call_refusal`);
+the web layer asks and chooses the status code.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
-from ..core.audit import Actor
-from ..core.models import Appointment, Practitioner, Role
+from ..core.audit import Actor, ActorKind
+from ..core.models import Appointment, AppointmentState, Practitioner, Role
 
 
 class AccessDenied(PermissionError):
@@ -20,27 +22,27 @@ class AccessDenied(PermissionError):
 
 @dataclass(frozen=True)
 class Principal:
-    kind: str  # practitioner, staff, admin, api, host
+    kind: ActorKind
     organisation_id: int
     practitioner_id: int | None = None
     token_id: int | None = None
 
     @classmethod
     def of(cls, person: Practitioner) -> Principal:
-        return cls(kind=person.role.value, organisation_id=person.organisation_id, practitioner_id=person.id)
+        return cls(kind=ActorKind.of(person.role), organisation_id=person.organisation_id, practitioner_id=person.id)
 
     @classmethod
     def api(cls, organisation_id: int, token_id: int) -> Principal:
-        return cls(kind="api", organisation_id=organisation_id, token_id=token_id)
+        return cls(kind=ActorKind.API, organisation_id=organisation_id, token_id=token_id)
 
     @classmethod
     def host(cls, organisation_id: int) -> Principal:
         """The host application itself, through the Python API."""
-        return cls(kind="host", organisation_id=organisation_id)
+        return cls(kind=ActorKind.HOST, organisation_id=organisation_id)
 
     @property
     def plans_for_others(self) -> bool:
-        return self.kind in {Role.STAFF.value, Role.ADMIN.value, "api", "host"}
+        return self.kind in {ActorKind.STAFF, ActorKind.ADMIN, ActorKind.API, ActorKind.HOST}
 
     @property
     def audit_actor(self) -> Actor:
@@ -58,6 +60,24 @@ class Principal:
             return False
         return self.plans_for_others or practitioner.id == self.practitioner_id
 
-    def require_manage(self, appointment: Appointment) -> None:
-        if not self.may_manage(appointment):
-            raise AccessDenied("not your appointment")
+
+class CallRefusal(enum.Enum):
+    """Why someone may not hold an appointment's call."""
+
+    STAFF = "staff organise consultations but never join them"
+    UNKNOWN = "no such appointment"
+    NOT_HOLDER = "another practitioner's appointment"
+    OVER = "the consultation is over"
+
+
+def call_refusal(person: Practitioner, appointment: Appointment | None) -> CallRefusal | None:
+    """None when ``person`` may hold the call: the appointment's own practitioner, while it is planned."""
+    if person.role is Role.STAFF:
+        return CallRefusal.STAFF
+    if appointment is None:
+        return CallRefusal.UNKNOWN
+    if appointment.practitioner_id != person.id:
+        return CallRefusal.NOT_HOLDER
+    if appointment.state is not AppointmentState.PLANNED:
+        return CallRefusal.OVER
+    return None

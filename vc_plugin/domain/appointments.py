@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..core import signals
-from ..core.audit import AuditLog
+from ..core.audit import ActorKind, AuditLog
 from ..core.clock import Clock
 from ..core.config import Settings
 from ..core.crypto import generate_access_code, hash_code, public_id
@@ -30,7 +30,6 @@ from ..core.models import (
     Delivery,
     Invitation,
     Practitioner,
-    Role,
 )
 from ..core.signals import Announcer
 from .access import AccessDenied, Principal
@@ -113,10 +112,14 @@ class AppointmentBook:
         self._revoker = revoker
 
     # --- reading ---------------------------------------------------------------------------------
-    def get(self, principal: Principal, appointment_public_id: str) -> Appointment:
-        appointment = (
+    def find(self, appointment_public_id: str) -> Appointment | None:
+        """The appointment, for callers that decide access themselves (a patient's pass, the call's holder)."""
+        return (
             self._session().scalars(select(Appointment).where(Appointment.public_id == appointment_public_id)).first()
         )
+
+    def get(self, principal: Principal, appointment_public_id: str) -> Appointment:
+        appointment = self.find(appointment_public_id)
         if appointment is None or not principal.may_manage(appointment):
             raise NotFound("no such appointment")
         return appointment
@@ -191,28 +194,28 @@ class AppointmentBook:
         return LinkState.OPEN
 
     # --- planning --------------------------------------------------------------------------------
-    def plan(self, principal: Principal, request: AppointmentIn) -> PlannedAppointment:
-        practitioner = self._practitioner_for(principal, request.practitioner)
-        self._check_not_in_past(request.starts_at)
-        self._check_participant_count(request.kind, len(request.participants))
+    def plan(self, principal: Principal, details: AppointmentIn) -> PlannedAppointment:
+        practitioner = self._practitioner_for(principal, details.practitioner)
+        self._check_not_in_past(details.starts_at)
+        self._check_participant_count(details.kind, len(details.participants))
         now = self._clock.now()
         appointment = Appointment(
             public_id=public_id(),
             organisation_id=practitioner.organisation_id,
             practitioner_id=practitioner.id,
             created_by_id=principal.practitioner_id,
-            starts_at=request.starts_at,
-            ends_at=request.ends_at,
-            kind=request.kind,
+            starts_at=details.starts_at,
+            ends_at=details.ends_at,
+            kind=details.kind,
             state=AppointmentState.PLANNED,
-            relay_only=request.relay_only,
+            relay_only=details.relay_only,
             created_at=now,
-            delete_after=self._retention.delete_after(request.ends_at),
+            delete_after=self._retention.delete_after(details.ends_at),
         )
         session = self._session()
         session.add(appointment)
-        self._cipher.encrypt_field(LABEL, appointment, appointment.organisation_id, request.label)
-        issued = [self._new_invitation(appointment, participant) for participant in request.participants]
+        self._cipher.encrypt_field(LABEL, appointment, appointment.organisation_id, details.label)
+        issued = [self._new_invitation(appointment, participant) for participant in details.participants]
         self._audit.record(
             "appointment.planned",
             principal.audit_actor,
@@ -228,16 +231,16 @@ class AppointmentBook:
             starts_at=appointment.starts_at,
             ends_at=appointment.ends_at,
         )
-        for item, participant in zip(issued, request.participants, strict=True):
+        for item, participant in zip(issued, details.participants, strict=True):
             self._send_if_possible(item, Contact(participant.email, participant.phone))
         return PlannedAppointment(appointment, issued)
 
     def add_participant(
-        self, principal: Principal, appointment_public_id: str, request: ParticipantIn
+        self, principal: Principal, appointment_public_id: str, details: ParticipantIn
     ) -> IssuedInvitation:
         appointment = self._changeable(principal, appointment_public_id)
         self._check_participant_count(appointment.kind, len(appointment.invitations) + 1)
-        item = self._new_invitation(appointment, request)
+        item = self._new_invitation(appointment, details)
         self._audit.record(
             "appointment.participant_added",
             principal.audit_actor,
@@ -248,10 +251,10 @@ class AppointmentBook:
         self._announce(
             signals.participant_added, appointment_id=appointment.public_id, invitation_id=item.invitation.public_id
         )
-        self._send_if_possible(item, Contact(request.email, request.phone))
+        self._send_if_possible(item, Contact(details.email, details.phone))
         return item
 
-    def resend(self, principal: Principal, invitation_public_id: str, request: SendIn) -> IssuedInvitation:
+    def resend(self, principal: Principal, invitation_public_id: str, details: SendIn) -> IssuedInvitation:
         """Issue a new code and send it to the given or stored contact.
 
         The old code stops working, and every pass checked in with it is revoked.
@@ -260,14 +263,14 @@ class AppointmentBook:
         self._changeable(principal, invitation.appointment.public_id)
         stored = self.stored_contact(invitation)
         contact = Contact(
-            request.email or (stored.email if stored else None), request.phone or (stored.phone if stored else None)
+            details.email or (stored.email if stored else None), details.phone or (stored.phone if stored else None)
         )
         if not contact.email:
             raise PlanningError("email", "no email address: give one, or read the new code out on the phone")
-        if request.language:
-            invitation.language = request.language
-        if request.code_by_sms is not None:
-            invitation.code_by_sms = request.code_by_sms
+        if details.language:
+            invitation.language = details.language
+        if details.code_by_sms is not None:
+            invitation.code_by_sms = details.code_by_sms
         if invitation.code_by_sms and not contact.phone:
             raise PlanningError("phone", "the code goes by SMS: give a phone number")
         code = generate_access_code()
@@ -288,12 +291,12 @@ class AppointmentBook:
         self._revoker.check_ins(invitation.appointment.public_id, invitation.public_id, Reason.NEW_CODE)
         return item
 
-    def reschedule(self, principal: Principal, appointment_public_id: str, request: RescheduleIn) -> Appointment:
+    def reschedule(self, principal: Principal, appointment_public_id: str, details: RescheduleIn) -> Appointment:
         appointment = self._changeable(principal, appointment_public_id)
-        self._check_not_in_past(request.starts_at)
-        appointment.starts_at = request.starts_at
-        appointment.ends_at = request.ends_at
-        appointment.delete_after = self._retention.delete_after(request.ends_at)
+        self._check_not_in_past(details.starts_at)
+        appointment.starts_at = details.starts_at
+        appointment.ends_at = details.ends_at
+        appointment.delete_after = self._retention.delete_after(details.ends_at)
         self._audit.record(
             "appointment.rescheduled",
             principal.audit_actor,
@@ -356,7 +359,7 @@ class AppointmentBook:
     def _practitioner_for(self, principal: Principal, practitioner_public_id: str | None) -> Practitioner:
         if practitioner_public_id:
             practitioner = self._directory.by_public_id(practitioner_public_id)
-        elif principal.practitioner_id is not None and principal.kind != Role.STAFF.value:
+        elif principal.practitioner_id is not None and principal.kind is not ActorKind.STAFF:
             practitioner = self._directory.get(principal.practitioner_id)
         else:
             raise PlanningError("practitioner", "choose the practitioner who holds the consultation")

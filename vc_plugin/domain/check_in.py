@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ..adapters.presence import CheckInRecord, PresenceStore
 from ..core import signals
-from ..core.audit import Actor, AuditLog
+from ..core.audit import Actor, ActorKind, AuditLog
 from ..core.clock import Clock
 from ..core.config import Settings
 from ..core.crypto import verify_code
@@ -281,7 +281,7 @@ class CheckIn:
         appointment = invitation.appointment
         self._audit.record(
             "invitation.code_locked",
-            Actor("patient"),
+            Actor(ActorKind.PATIENT),
             organisation_id=appointment.organisation_id,
             subject=appointment.public_id,
             minutes=max(1, round((until - self._clock.now()).total_seconds() / 60)),

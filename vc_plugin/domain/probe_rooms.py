@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from ..adapters.presence import Room
-from ..probe import PROBE_PREFIX, PROBE_SECONDS
+from ..adapters.presence import PresenceStore, Room
 
-if TYPE_CHECKING:
-    from ..web.state import VCState
-
+#: A probe room lives this long at most, and its id starts with the prefix (never an appointment's).
+PROBE_SECONDS = 120
+PROBE_PREFIX = "probe-"
 SALT = "vc_plugin probe member"
 
 
@@ -23,10 +21,9 @@ class ProbeGrant:
     tokens: list[str]
 
 
-def open_probe_room(state: VCState, *, secret_key: str) -> ProbeGrant:
-    now = state.clock.now().timestamp()
+def open_probe_room(presence: PresenceStore, now: float, *, secret_key: str) -> ProbeGrant:
     room_id = PROBE_PREFIX + secrets.token_urlsafe(9)
-    state.presence.open_room(
+    presence.open_room(
         Room(
             appointment=room_id,
             organisation=0,

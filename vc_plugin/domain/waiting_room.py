@@ -16,15 +16,23 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..adapters.bus import Bus
-from ..adapters.presence import Member, PresenceStore, Room, index_of_organisation, index_of_practitioner
+from ..adapters.presence import (
+    Member,
+    MemberRole,
+    MemberState,
+    PresenceStore,
+    Room,
+    index_of_organisation,
+    index_of_practitioner,
+)
 from ..core import signals
-from ..core.audit import Actor, AuditLog
+from ..core.audit import Actor, ActorKind, AuditLog
 from ..core.clock import Clock
 from ..core.config import Settings
 from ..core.models import Appointment, AppointmentState, Role
 from ..core.signals import Announcer
-from ..probe import PROBE_PREFIX
 from .directory import Directory
+from .probe_rooms import PROBE_PREFIX
 from .revocation import Claim, Reason, Revoker, target_claims
 from .signaling import ProtocolError
 from .topics import (
@@ -37,7 +45,6 @@ from .topics import (
     room_topic,
 )
 
-WAITING, ADMITTED = "waiting", "admitted"
 #: How many sent-away members a room remembers (a room holds a handful of people).
 DECLINED_KEPT = 50
 
@@ -145,7 +152,7 @@ class WaitingRoom:
         self.presence.put(room.appointment, member, self.now())
         if previous and previous != connection:
             self.event(connection_topic(previous), {"type": "replaced"})
-        if member.state == WAITING:
+        if member.state == MemberState.WAITING:
             # The whole room travels with an arrival: a dashboard may not know the room yet.
             self._dashboards(
                 room,
@@ -174,7 +181,7 @@ class WaitingRoom:
         """Write a member back after presence was lost, keeping its place (``since``)."""
         self.presence.put(room.appointment, member, self.now())
         body = {"member": member.listed(), "appointment": room.appointment}
-        if member.state == WAITING:
+        if member.state == MemberState.WAITING:
             self._dashboards(room, {"type": "queue-update", "op": "arrived", **body, "room": self.room_snapshot(room)})
         else:
             self._dashboards(room, {"type": "queue-update", "op": "in-call", **body})
@@ -205,7 +212,11 @@ class WaitingRoom:
         self.presence.touch(room.appointment, member_id, self.now())
 
     def admitted_peers(self, appointment: str, excluding: str) -> list[Member]:
-        return [m for m in self.presence.members(appointment, self.now()) if m.state == ADMITTED and m.id != excluding]
+        return [
+            m
+            for m in self.presence.members(appointment, self.now())
+            if m.state == MemberState.ADMITTED and m.id != excluding
+        ]
 
     # --- the practitioner's commands -------------------------------------------------------------------
     def _own_room(self, actor: Staffer, appointment: str) -> Room:
@@ -221,10 +232,10 @@ class WaitingRoom:
         member = self.presence.get(appointment, member_id)
         if member is None:
             raise ProtocolError("unknown_participant", "this person is no longer waiting")
-        admitted = [m for m in self.presence.members(appointment, self.now()) if m.state == ADMITTED]
-        if member.state != ADMITTED and len(admitted) + 1 > self._settings.max_participants:
+        admitted = [m for m in self.presence.members(appointment, self.now()) if m.state == MemberState.ADMITTED]
+        if member.state != MemberState.ADMITTED and len(admitted) + 1 > self._settings.max_participants:
             raise ProtocolError("room_full", f"at most {self._settings.max_participants} people per consultation")
-        member = self.presence.update(appointment, member_id, state=ADMITTED) or member
+        member = self.presence.update(appointment, member_id, state=MemberState.ADMITTED) or member
         peers = [m.public() for m in admitted if m.id != member_id]
         self.event(member_topic(appointment, member_id), {"type": "admitted", "peers": peers})
         self.event(room_topic(appointment), {"type": "peer-joined", "peer": member.public()})
@@ -284,7 +295,7 @@ class WaitingRoom:
             appointment.state = AppointmentState.ENDED
             self._audit.record(
                 "consultation.ended",
-                Actor(actor.role.value, actor.id),
+                Actor(ActorKind.of(actor.role), actor.id),
                 organisation_id=room.organisation,
                 subject=room.appointment,
             )
@@ -302,7 +313,8 @@ class WaitingRoom:
         if target is None or target.organisation_id != actor.organisation_id or not target.may_join_calls:
             raise ProtocolError("unknown_practitioner", "choose a practitioner of your organisation")
         if any(
-            m.state == ADMITTED and m.role == "practitioner" for m in self.presence.members(appointment, self.now())
+            m.state == MemberState.ADMITTED and m.role == MemberRole.PRACTITIONER
+            for m in self.presence.members(appointment, self.now())
         ):
             raise ProtocolError("in_call", "the consultation is running; it cannot be handed over now")
         from sqlalchemy import select
@@ -314,7 +326,7 @@ class WaitingRoom:
         record.practitioner_id = target.id
         self._audit.record(
             "appointment.handed_over",
-            Actor(actor.role.value, actor.id),
+            Actor(ActorKind.of(actor.role), actor.id),
             organisation_id=room.organisation,
             subject=appointment,
         )

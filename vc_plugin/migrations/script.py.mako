@@ -8,7 +8,7 @@ Create Date: ${create_date}
 import sqlalchemy as sa
 from alembic import op
 
-import vc_plugin.models
+import vc_plugin.core.models
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

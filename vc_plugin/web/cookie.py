@@ -18,9 +18,10 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.local import LocalProxy
 
 from ..core.config import ConfigurationError, Settings
-from .state import vc_state
 
 ENVIRON_KEY = "vc_plugin.cookie"
+#: Where ``install`` keeps the app's cookie interface (``app.extensions``).
+EXTENSION_KEY = "vc_plugin.cookie"
 NAME = "vc_session"
 #: Under https: a Secure cookie that browsers refuse to accept from plain http (RFC 6265bis).
 SECURE_NAME = "__Secure-vc_session"
@@ -85,8 +86,14 @@ class OwnCookieInterface(SecureCookieSessionInterface):
         return session.modified
 
 
+def install(app: Flask, settings: Settings) -> None:
+    """Give ``app`` our cookie, beside its own session (refused if the host's has our name)."""
+    refuse_name_clash(app)
+    app.extensions[EXTENSION_KEY] = OwnCookieInterface(settings)
+
+
 def _interface() -> OwnCookieInterface:
-    return OwnCookieInterface(vc_state().settings)
+    return cast(OwnCookieInterface, current_app.extensions[EXTENSION_KEY])
 
 
 def own_cookie() -> SecureCookieSession:

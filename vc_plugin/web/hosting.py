@@ -10,12 +10,15 @@ are made again when a request first reaches our routes, before the host's checks
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, has_request_context, request
 
+from ..core import log_privacy
 from ..core.config import Settings
 
 #: WSGI environ key: the headers our after_request set, re-applied after every host hook ran.
@@ -106,3 +109,22 @@ class OwnHeadersLast:
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, start)
+
+
+def our_records(url_prefix: str) -> log_privacy.Scope:
+    """The records that belong to vc_plugin in a host's process (see the module's docstring)."""
+    request_line = re.compile(r'"[A-Z]+ [^" ]*?' + re.escape(url_prefix) + r'(?:[/?# ]|")')
+
+    def scope(record: logging.LogRecord) -> bool:
+        if record.name == "vc_plugin" or record.name.startswith("vc_plugin."):
+            return True
+        if has_request_context() and (request.path == url_prefix or request.path.startswith(f"{url_prefix}/")):
+            return True
+        if record.name == "werkzeug":
+            try:
+                return bool(request_line.search(record.getMessage()))
+            except Exception:  # noqa: BLE001 - a bad format string: scrub rather than guess
+                return True
+        return False
+
+    return scope

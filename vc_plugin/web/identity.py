@@ -1,4 +1,4 @@
-"""Who is signed in, kept in our own cookie (:mod:`vc_plugin.cookie`), with idle and absolute timeouts.
+"""Who is signed in, kept in our own cookie (``cookie.py``), with idle and absolute timeouts.
 
 The cookie holds a practitioner's public id, role and two timestamps; never a name or an
 email address. Hosts with their own login register a ``practitioner_loader`` instead, and

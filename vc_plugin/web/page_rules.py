@@ -5,10 +5,8 @@ They apply to our blueprints only; the host's own pages are left as the host mad
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import chain
-from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
@@ -22,26 +20,9 @@ from .cookie import cookie, save_own_cookie
 from .hosting import HEADERS_KEY, OWN_HEADERS
 from .state import vc_state
 
-V = TypeVar("V", bound=Callable[..., Any])
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The pages that use camera, microphone and screen sharing; every other page may use none of them.
 MEDIA_ENDPOINTS = frozenset({"vc.join.room", "vc.practice.call"})
-
-
-def accepts_bearer_token(view: V) -> V:
-    """Mark a view that may be called with ``Authorization: Bearer``.
-
-    Such a request is authenticated by its token alone (never by the cookie), so it needs
-    no CSRF token: a browser cannot attach the header to a cross-site request.
-    """
-    view.vc_bearer = True  # type: ignore[attr-defined]
-    return view
-
-
-def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def check_csrf() -> None:

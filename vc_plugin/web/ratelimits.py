@@ -17,16 +17,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, request
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 
 from ..core.config import Settings
+from .bearer import bearer_token
 from .cookie import cookie
-from .page_rules import bearer_token
-from .state import vc_state
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +127,24 @@ class RateLimits:
 
 
 VERDICT_KEY = "vc_plugin.ratelimit"
+#: Where ``install`` keeps the app's limits (``app.extensions``).
+EXTENSION_KEY = "vc_plugin.rate_limits"
+
+
+def install(app: Flask, settings: Settings) -> RateLimits:
+    """The app's rate limits, found by the request hooks below."""
+    limits = RateLimits(settings)
+    app.extensions[EXTENSION_KEY] = limits
+    return limits
+
+
+def _limits() -> RateLimits | None:
+    return current_app.extensions.get(EXTENSION_KEY)
 
 
 def check_request_limits() -> None:
     """``before_request`` of our blueprints: code entry per client, the JSON API per token or person."""
-    limits = vc_state().rate_limits
+    limits = _limits()
     if limits is None or request.endpoint is None:
         return
     if request.endpoint in CODE_ENTRY_ENDPOINTS and request.method == "POST":
@@ -168,7 +180,7 @@ def join_allowed() -> bool:
     Counted before the handshake is checked, so probing counts too. A reconnect after a network
     change takes one or two; a flood of handshakes would tie up the threads that hold sockets.
     """
-    limits = vc_state().rate_limits
+    limits = _limits()
     if limits is None:
         return True
     verdict = limits.hit(limits.join, "join", client_key())

@@ -20,11 +20,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from simple_websocket import ConnectionClosed
 
-from ..adapters.presence import CheckInRecord, Member, Room
+from ..adapters.presence import CheckInRecord, Member, MemberRole, MemberState, Room
 from ..core.models import Appointment, Role
 from ..domain.check_in import ParticipantPass
 from ..domain.revocation import CHANNEL as REVOCATIONS
@@ -59,13 +59,18 @@ from ..domain.signaling import (
 )
 from ..domain.topics import connection_topic, member_topic, organisation_topic, practitioner_topic, room_topic
 from ..domain.turn import relay_available, stun_servers, turn_credentials
-from ..domain.waiting_room import ADMITTED, WAITING, Staffer
+from ..domain.waiting_room import Staffer
 
 if TYPE_CHECKING:
     from flask import Flask
+    from flask_sqlalchemy import SQLAlchemy
 
     from ..adapters.bus import Bus
-    from .state import VCState
+    from ..core.clock import Clock
+    from ..core.config import Settings
+    from ..domain.check_in import CheckIn
+    from ..domain.directory import Directory
+    from ..domain.waiting_room import WaitingRoom
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +154,19 @@ class LiveConnections:
             connection.reannounce()
 
 
+class SocketServices(Protocol):
+    """What a socket needs of the app's services (the app's ``VCState`` provides them)."""
+
+    settings: Settings
+    clock: Clock
+    bus: Bus
+    db: SQLAlchemy
+    directory: Directory
+    check_in: CheckIn
+    waiting_room: WaitingRoom
+    connections: LiveConnections
+
+
 class Revoked(Exception):
     """Raised after ``Connection.revoke``: stop handling the message."""
 
@@ -156,7 +174,7 @@ class Revoked(Exception):
 class Connection:
     """The parts every socket shares; subclasses speak for a role."""
 
-    def __init__(self, ws: Any, app: Flask, state: VCState) -> None:
+    def __init__(self, ws: Any, app: Flask, state: SocketServices) -> None:
         self.ws = ws
         self.app = app
         self.state = state
@@ -338,7 +356,7 @@ class RoomIdentity:
 
     appointment: str
     member_id: str
-    role: str  # patient, practitioner, probe
+    role: MemberRole
     name: str
     kind: str = "patient"
     participant_pass: ParticipantPass | None = None
@@ -352,7 +370,7 @@ class RoomConnection(Connection):
         self,
         ws: Any,
         app: Flask,
-        state: VCState,
+        state: SocketServices,
         identity: RoomIdentity,
         appointment: Appointment | None,
         *,
@@ -362,7 +380,7 @@ class RoomConnection(Connection):
         self.identity = identity
         self.room: Room | None = None
         self.member: Member | None = None
-        self.member_state = WAITING
+        self.member_state = MemberState.WAITING
         self.peers: set[str] = set()
         self.left = False
         self.replaced = False
@@ -405,7 +423,11 @@ class RoomConnection(Connection):
             self.send_json({"type": "declined"})
             self.close(1000, "declined")
             return
-        state = ADMITTED if identity.role in {"practitioner", "probe"} else WAITING
+        state = (
+            MemberState.ADMITTED
+            if identity.role in {MemberRole.PRACTITIONER, MemberRole.PROBE}
+            else MemberState.WAITING
+        )
         template = Member(
             id=identity.member_id,
             role=identity.role,
@@ -426,12 +448,19 @@ class RoomConnection(Connection):
             # Revoked while arriving: take the entry back out, then the final word.
             self.waiting_room.presence.remove(self.room.appointment, member.id)
             self._refuse_stale_identity()
-        if identity.role == "practitioner" and member.state != ADMITTED:
-            member = self.waiting_room.presence.update(self.room.appointment, member.id, state=ADMITTED) or member
+        if identity.role is MemberRole.PRACTITIONER and member.state != MemberState.ADMITTED:
+            member = (
+                self.waiting_room.presence.update(self.room.appointment, member.id, state=MemberState.ADMITTED)
+                or member
+            )
         self.member = member
         self.member_state = member.state
         self.greeted = True
-        peers = self.waiting_room.admitted_peers(self.room.appointment, member.id) if member.state == ADMITTED else []
+        peers = (
+            self.waiting_room.admitted_peers(self.room.appointment, member.id)
+            if member.state == MemberState.ADMITTED
+            else []
+        )
         self.peers = {p.id for p in peers}
         room = self.waiting_room.room(self.room.appointment) or self.room
         self.send_json(
@@ -472,7 +501,7 @@ class RoomConnection(Connection):
         pass_ = self.identity.participant_pass
         if pass_ is not None and self.state.check_in.name_of(pass_) is None:
             raise ProtocolError("expired", "this invitation is no longer valid", close=True)
-        if self.identity.role == "practitioner":
+        if self.identity.role is MemberRole.PRACTITIONER:
             current = self.waiting_room.room(appointment)
             if current is not None and current.practitioner != self.identity.member_id:
                 raise ProtocolError("not_allowed", "this appointment was handed over to a colleague", close=True)
@@ -482,12 +511,12 @@ class RoomConnection(Connection):
         return person.display_name if person else ""
 
     def _position(self, member: Member) -> int:
-        if member.state != WAITING or self.room is None:
+        if member.state != MemberState.WAITING or self.room is None:
             return 0
         waiting = [
             m
             for m in self.waiting_room.presence.members(self.room.appointment, self.waiting_room.now())
-            if m.state == WAITING
+            if m.state == MemberState.WAITING
         ]
         return 1 + sum(1 for m in waiting if m.since < member.since)
 
@@ -505,14 +534,14 @@ class RoomConnection(Connection):
         return servers
 
     def _relay(self, message: Incoming) -> None:
-        if self.member_state != ADMITTED:
+        if self.member_state != MemberState.ADMITTED:
             raise ProtocolError("not_admitted", "wait until you are admitted", ref=message.type)
         target = message.to  # type: ignore[attr-defined]
         assert self.room is not None
         if target not in self.peers:
             # The news of a new peer may still be on its way through the bus: ask presence itself.
             peer = self.waiting_room.presence.get(self.room.appointment, target)
-            if peer is None or peer.state != ADMITTED or target == self.identity.member_id:
+            if peer is None or peer.state != MemberState.ADMITTED or target == self.identity.member_id:
                 raise ProtocolError("unknown_peer", "no such participant in this consultation", ref=message.type)
             self.peers.add(target)
         body = relayed(message.type, self.identity.member_id, message)
@@ -526,7 +555,7 @@ class RoomConnection(Connection):
             raise ProtocolError("relay_consent_required", "a relay is used only with your consent")
         if not relay_available(self.state.settings):
             raise ProtocolError("relay_unavailable", "no relay server is configured")
-        if self.member_state != ADMITTED:
+        if self.member_state != MemberState.ADMITTED:
             raise ProtocolError("not_admitted", "wait until you are admitted")
         self.refuse_if_revoked()
         if not self.relay_consented and self.identity.participant_pass is not None:
@@ -572,11 +601,11 @@ class RoomConnection(Connection):
         kind = body.get("type")
         me = self.identity.member_id
         if kind == "admitted":
-            self.member_state = ADMITTED
+            self.member_state = MemberState.ADMITTED
             self.peers = {p["id"] for p in body.get("peers", [])}
         elif kind in {"peer-joined", "peer-left", "peer-offline"}:
             peer = body["peer"]["id"] if kind == "peer-joined" else body["peer"]
-            if peer == me or self.member_state != ADMITTED:
+            if peer == me or self.member_state != MemberState.ADMITTED:
                 return  # people in the waiting room do not learn who else is there
             if kind == "peer-joined":
                 self.peers.add(peer)
@@ -621,7 +650,7 @@ class RoomConnection(Connection):
 
 
 class PracticeConnection(Connection):
-    def __init__(self, ws: Any, app: Flask, state: VCState, staffer: Staffer) -> None:
+    def __init__(self, ws: Any, app: Flask, state: SocketServices, staffer: Staffer) -> None:
         super().__init__(ws, app, state)
         self.staffer = staffer
         self.claims = staffer_claims(staffer, self.opened)
@@ -661,7 +690,7 @@ def staffer_claims(staffer: Staffer, opened: float) -> tuple[Claim, ...]:
 
 def room_claims(identity: RoomIdentity, room: Room | None, opened: float) -> tuple[Claim, ...]:
     """What a room socket depends on; probes (no appointment) depend on nothing revocable."""
-    if identity.role == "probe" or room is None:
+    if identity.role is MemberRole.PROBE or room is None:
         return ()
     claims = [Claim(appointment_scope(room.appointment)), Claim(organisation_scope(room.organisation), opened)]
     if identity.participant_pass is not None:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..domain.appointments import AppointmentBook
     from ..domain.check_in import CheckIn
     from ..domain.directory import Directory
-    from ..domain.retention import Purger
+    from ..domain.purge import Purger
     from ..domain.revocation import Revoker
     from ..domain.subject_rights import SubjectRights
     from ..domain.waiting_room import WaitingRoom

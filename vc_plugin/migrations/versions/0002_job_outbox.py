@@ -8,7 +8,7 @@ Create Date: 2026-11-23 04:46:29.878535
 import sqlalchemy as sa
 from alembic import op
 
-import vc_plugin.models
+import vc_plugin.core.models
 
 
 revision = '0002'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('task', sa.String(length=200), nullable=False),
     sa.Column('args', sa.Text(), nullable=False),
     sa.Column('on_final_failure', sa.String(length=200), nullable=True),
-    sa.Column('created_at', vc_plugin.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', vc_plugin.core.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_vc_outbox')),
     sa.UniqueConstraint('job_id', name=op.f('uq_vc_outbox_job_id'))
     )

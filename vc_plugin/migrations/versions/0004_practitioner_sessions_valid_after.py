@@ -8,7 +8,7 @@ Create Date: 2026-11-24 03:40:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-import vc_plugin.models
+import vc_plugin.core.models
 
 
 revision = '0004'
@@ -20,7 +20,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('vc_practitioner', schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column('sessions_valid_after', vc_plugin.models.UTCDateTime(timezone=True), nullable=True)
+            sa.Column('sessions_valid_after', vc_plugin.core.models.UTCDateTime(timezone=True), nullable=True)
         )
 
 

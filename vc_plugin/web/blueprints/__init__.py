@@ -5,9 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from ...core.config import Settings
-from .. import page_rules as web
-from .. import ratelimits
-from ..cookie import refuse_name_clash
+from .. import cookie, page_rules, ratelimits
 from ..hosting import HostExtensions
 from . import admin, api, auth, join, practice, public, ws
 
@@ -21,7 +19,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
         static_folder="../../static/vc_plugin",
         static_url_path="/static",
     )
-    web.install(parent)
+    page_rules.install(parent)
     parent.before_request(ratelimits.check_request_limits)  # after the CSRF check, as the view would
     parent.after_request(ratelimits.add_limit_headers)
     options = app.config.setdefault("SOCK_SERVER_OPTIONS", {})
@@ -31,4 +29,4 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
         parent.register_blueprint(child)
     app.register_blueprint(parent)
     HostExtensions(app, parent, settings).install()
-    refuse_name_clash(app)
+    cookie.install(app, settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ...core.audit import Actor
+from ...core.audit import Actor, ActorKind
 from ..identity import admin_required, current_practitioner
 from ..state import vc_state
 
@@ -79,7 +79,7 @@ def delete_person(practitioner_id: str) -> Response:
         abort(409, description="Admins cannot delete themselves; ask another admin or the operator.")
     try:
         vc_state().subject_rights.erase_practitioner(
-            Actor(me.role.value, me.id), practitioner_id, organisation_id=me.organisation_id
+            Actor(ActorKind.of(me.role), me.id), practitioner_id, organisation_id=me.organisation_id
         )
     except LookupError:
         abort(404)

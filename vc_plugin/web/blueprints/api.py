@@ -14,9 +14,8 @@ from ...core.crypto import same_digest
 from ...domain.access import Principal
 from ...domain.appointments import NotFound, PlanningError
 from ...domain.inputs import AppointmentIn, ParticipantIn, RescheduleIn, SendIn
-from ...domain.probe_rooms import open_probe_room
+from ...domain.probe_rooms import PROBE_SECONDS, open_probe_room
 from ...domain.turn import relay_available, stun_servers, turn_credentials
-from ...probe import PROBE_SECONDS
 from ..api_models import (
     AppointmentListOut,
     PractitionerListOut,
@@ -24,10 +23,11 @@ from ..api_models import (
     issued_out,
     practitioner_out,
 )
+from ..bearer import accepts_bearer_token, bearer_token
 from ..identity import current_practitioner
 from ..navigation import socket_path
 from ..openapi import document
-from ..page_rules import accepts_bearer_token, bearer_token, storable_time, unstorable_fields
+from ..page_rules import storable_time, unstorable_fields
 from ..state import vc_state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -238,7 +238,7 @@ def probe() -> Response:
     relay = bool(data.get("relay")) if isinstance(data, dict) else False
     if relay and not relay_available(settings):
         return problem(409, "conflict", "No TURN server is configured.")
-    grant = open_probe_room(state, secret_key=str(current_app.secret_key))
+    grant = open_probe_room(state.presence, state.clock.now().timestamp(), secret_key=str(current_app.secret_key))
     servers = [s.as_json() for s in stun_servers(settings)]
     if relay_available(settings):
         now = state.clock.now()

@@ -9,8 +9,8 @@ from werkzeug.wrappers import Response
 
 from ...core.catalogue import gettext as _
 from ...core.crypto import DecryptionError
-from ...core.models import Appointment, AppointmentKind, AppointmentState, ParticipantKind
-from ...domain.access import Principal
+from ...core.models import Appointment, AppointmentKind, ParticipantKind
+from ...domain.access import CallRefusal, Principal, call_refusal
 from ...domain.appointments import NotFound, PlanningError, suggested_start
 from ...domain.inputs import AppointmentIn, ParticipantIn, RescheduleIn, SendIn
 from ...domain.subject_rights import as_json
@@ -84,10 +84,11 @@ def call(appointment_id: str) -> tuple[str, int]:
     appointment = _appointment(appointment_id)
     me = current_practitioner()
     assert me is not None
-    if appointment.practitioner_id != me.id:
-        abort(403, description="Only the appointment's practitioner holds the call.")
-    if appointment.state is not AppointmentState.PLANNED:
+    refusal = call_refusal(me, appointment)
+    if refusal is CallRefusal.OVER:
         abort(410, description="This consultation is over.")
+    if refusal is not None:
+        abort(403, description="Only the appointment's practitioner holds the call.")
     client_config = {
         "socket": socket_path("vc.ws.room_socket", appointment_id=appointment.public_id),
         "queueSocket": socket_path("vc.ws.practice_socket"),

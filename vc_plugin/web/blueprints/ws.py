@@ -10,13 +10,14 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, request
 from flask_sock import Sock
-from sqlalchemy import select
 
-from ...core.models import Appointment, AppointmentState, Role
+from ...adapters.presence import MemberRole
+from ...core.models import Appointment
+from ...domain.access import CallRefusal, call_refusal
 from ...domain.probe_rooms import probe_member
 from ...domain.waiting_room import Staffer
+from ..bearer import bearer_token
 from ..identity import current_pass, current_practitioner, session_started_at
-from ..page_rules import bearer_token
 from ..ratelimits import join_allowed
 from ..sockets import PracticeConnection, RoomConnection, RoomIdentity
 from ..state import vc_state
@@ -64,7 +65,7 @@ def staffer_of(person: object) -> Staffer:
 
 def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
     state = vc_state()
-    appointment = state.db.session.scalars(select(Appointment).where(Appointment.public_id == appointment_id)).first()
+    appointment = state.appointments.find(appointment_id)
     participant_pass = current_pass()
     if participant_pass is not None and participant_pass.appointment == appointment_id:
         record = state.check_in.valid_record(participant_pass)
@@ -73,7 +74,7 @@ def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
         return RoomIdentity(
             appointment=appointment_id,
             member_id=participant_pass.participant,
-            role="patient",
+            role=MemberRole.PATIENT,
             name=record.name,
             check_in=record,
             kind=participant_pass.kind,
@@ -82,18 +83,15 @@ def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
     person = current_practitioner()
     if person is None:
         abort(401, description="Check in or sign in first.")
-    if person.role is Role.STAFF:
+    refusal = call_refusal(person, appointment)
+    if refusal is CallRefusal.STAFF:
         abort(403, description="Staff organise consultations but never join them.")
-    if (
-        appointment is None
-        or appointment.practitioner_id != person.id
-        or appointment.state is not AppointmentState.PLANNED
-    ):
-        abort(404, description="No such consultation.")
+    if refusal is not None or appointment is None:
+        abort(404, description="No such consultation.")  # a socket does not say whose it is, or that it ended
     return RoomIdentity(
         appointment=appointment_id,
         member_id=person.public_id,
-        role="practitioner",
+        role=MemberRole.PRACTITIONER,
         name=person.display_name,
         kind="practitioner",
         staffer=staffer_of(person),
@@ -112,7 +110,7 @@ def authenticate() -> None:
         if member is None or room is None:
             abort(401, description="Invalid probe token.")
         g.vc_probe = (
-            RoomIdentity(appointment=room_id, member_id=member, role="probe", name="probe", kind="probe"),
+            RoomIdentity(appointment=room_id, member_id=member, role=MemberRole.PROBE, name="probe", kind="probe"),
             room,
         )
     elif request.endpoint == "vc.ws.practice_socket":

@@ -1,11 +1,11 @@
 // The practitioner's call page: own devices, the call, and this appointment's waiting list.
 
-import { CallSession } from "./call.js";
-import { CallView } from "./call_view.js";
-import { DeviceCheck } from "./device_check.js";
-import { $, announce, el, show } from "./dom.js";
-import { Signal } from "./signal.js";
-import { pageData, t } from "./strings.js";
+import { CallSession } from "../call.js";
+import { CallView } from "../call_view.js";
+import { DeviceCheck } from "../device_check.js";
+import { $, announce, el, show } from "../dom.js";
+import { Signal } from "../signal.js";
+import { pageData, t } from "../strings.js";
 
 const root = document.getElementById("vc-practitioner-call");
 const config = pageData("vc-config");

@@ -1,11 +1,11 @@
 // The patient's page: device check, waiting room and call over one signalling connection.
 
-import { CallSession } from "./call.js";
-import { CallView } from "./call_view.js";
-import { DeviceCheck } from "./device_check.js";
-import { $, announce, show } from "./dom.js";
-import { Signal } from "./signal.js";
-import { pageData, t } from "./strings.js";
+import { CallSession } from "../call.js";
+import { CallView } from "../call_view.js";
+import { DeviceCheck } from "../device_check.js";
+import { $, announce, show } from "../dom.js";
+import { Signal } from "../signal.js";
+import { pageData, t } from "../strings.js";
 
 const root = document.getElementById("vc-room");
 const config = pageData("vc-config");

@@ -1,8 +1,8 @@
 // The practitioner's and staff's live waiting list: who waits for which appointment, since when.
 
-import { $, announce, el, show } from "./dom.js";
-import { Signal } from "./signal.js";
-import { pageData, t } from "./strings.js";
+import { $, announce, el, show } from "../dom.js";
+import { Signal } from "../signal.js";
+import { pageData, t } from "../strings.js";
 
 const root = document.getElementById("vc-queue");
 const config = pageData("vc-config");
