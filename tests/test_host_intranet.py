@@ -171,7 +171,8 @@ def test_our_pages_sit_in_the_hosts_layout_with_their_scripts(intranet):
     sign_in(client, "berg")
     page = client.get("/vc/practice/").get_data(as_text=True)
     assert '<nav class="intranet-nav">Intranet · Dr. Maria Berg</nav>' in page, "the host's layout"
-    assert "/vc/static/vc.css" in page and re.search(r'<script type="module" src="/vc/static/js/[a-z_]+\.js', page)
+    assert "/vc/static/vc.css" in page
+    assert re.search(r'<script type="module" src="/vc/static/js/pages/[a-z_]+\.js', page), "our page script"
     assert 'class="vc-language"' in page, "the language switch"
     assert "/vc/auth/sign-out" not in page, "the host's sign-out is the one that counts"
     # The layout's own form carries the host's CSRF token (Flask-WTF's csrf_token(), not ours) and works.
