@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import threading
 import time
 from email.message import EmailMessage
@@ -14,8 +13,9 @@ from redis import Redis
 
 from tests.support import tasks
 from tests.support.hosts import make_host_app
-from tests.support.processes import Process, free_port, python, wait_for
+from tests.support.processes import free_port, wait_for
 from tests.support.smtp import SmtpServer
+from tests.support.workers import run_worker
 from vc_plugin.adapters.bus import LocalBus, RedisBus
 from vc_plugin.adapters.jobs import JobSpec
 from vc_plugin.adapters.mail import ConsoleMailer, MailDeliveryError, SmtpMailer
@@ -67,13 +67,7 @@ def test_rq_queue_with_a_real_worker_process(pg_url, redis_url, tmp_path, clock)
                 on_final_failure=tasks.note_final_failure,
             )
         )
-        worker = Process(
-            python("-m", "flask", "--app", "tests.support.worker_app:create_app", "vc", "worker", "--burst"),
-            env={"VC_TEST_DATABASE_URL": pg_url, "VC_TEST_CONFIG": json.dumps({"VC_REDIS_URL": redis_url})},
-            log=tmp_path / "worker.log",
-        )
-        worker.popen.wait(timeout=60)
-        assert worker.popen.returncode == 0, worker.output
+        worker = run_worker(pg_url, {"VC_REDIS_URL": redis_url}, tmp_path / "worker.log", timeout=60)
         assert Path(done).read_text() == "hello\n"
         assert Path(flaky).read_text() == "succeeded after 2\n"
         assert Path(hopeless).read_text() == "final failure\n"

@@ -4,7 +4,6 @@ worker, an unreachable database."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import pytest
@@ -15,24 +14,16 @@ from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
 from tests.support.planning import plan_group
-from tests.support.processes import Process, python, wait_for
+from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer
 from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
 from tests.support.smtp import SmtpServer
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.web import csrf, sign_in_as
+from tests.support.workers import start_worker
 from vc_plugin.core.models import Delivery, Invitation, OutboxJob
 
 pytestmark = pytest.mark.slow
-
-
-def start_worker(pg_url: str, config: dict, log, *, burst: bool) -> Process:
-    args = ["-m", "flask", "--app", "tests.support.worker_app:create_app", "vc", "worker"]
-    return Process(
-        python(*args, *(["--burst"] if burst else [])),
-        env={"VC_TEST_DATABASE_URL": pg_url, "VC_TEST_CONFIG": json.dumps(config)},
-        log=log,
-    )
 
 
 def test_a_killed_app_process_leaves_media_and_waiting_room_intact(pg_url, redis_url, tmp_path):

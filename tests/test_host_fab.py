@@ -15,7 +15,7 @@ import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -150,7 +150,7 @@ def plan_by_form(world: World, browser: requests.Session, email: str) -> request
     """Our plan form, as the practitioner fills it in: starts in five minutes, so check-in is open."""
     page = browser.get(f"{world.server.url}/vc/practice/appointments/new", timeout=10)
     assert page.status_code == 200, page.text[:300]
-    start = datetime.now(UTC) + timedelta(minutes=5)
+    start = world.state.clock.now() + timedelta(minutes=5)  # the host's clock, the one its server runs on
     return browser.post(
         f"{world.server.url}/vc/practice/appointments/new",
         data=plan_form(csrf_from(page.text), start, email, language="en"),
@@ -170,7 +170,7 @@ def plan_by_api(world: World, headers: dict[str, str]) -> dict[str, Any]:
     people = requests.get(f"{world.server.url}/vc/api/v1/practitioners", headers=headers, timeout=10)
     assert people.status_code == 200, people.text
     [doctor] = [p for p in people.json()["practitioners"] if p["display_name"] == "Maria Berg"]
-    start = datetime.now(UTC) + timedelta(minutes=5)
+    start = world.state.clock.now() + timedelta(minutes=5)  # the host's clock, the one its server runs on
     created = requests.post(
         f"{world.server.url}/vc/api/v1/appointments",
         json={

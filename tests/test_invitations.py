@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -12,8 +11,9 @@ from icalendar import Calendar
 from redis import Redis
 from sqlalchemy import select
 
+from tests.support import workers
 from tests.support.hosts import make_host_app
-from tests.support.processes import Process, free_port, python, wait_for
+from tests.support.processes import Process, free_port, wait_for
 from tests.support.scan import database_holds, redis_holds
 from tests.support.smtp import SmtpServer
 from tests.support.web import csrf, sign_in_as
@@ -51,18 +51,9 @@ def pipeline(pg_url, redis_url, smtp, tmp_path, clock, monkeypatch):
     host = make_host_app(pg_url, clock=clock, **config)
 
     def run_worker(overrides: dict | None = None) -> Process:
-        worker = Process(
-            python("-m", "flask", "--app", "tests.support.worker_app:create_app", "vc", "worker", "--burst"),
-            env={
-                "VC_TEST_DATABASE_URL": pg_url,
-                "VC_TEST_CONFIG": json.dumps({**config, **(overrides or {})}),
-                "VC_TEST_SMS_FILE": str(sms_file),
-            },
-            log=tmp_path / f"worker-{free_port()}.log",
-        )
-        worker.popen.wait(timeout=90)
-        assert worker.popen.returncode == 0, worker.output
-        return worker
+        log = tmp_path / f"worker-{free_port()}.log"
+        extra = {"VC_TEST_SMS_FILE": str(sms_file)}
+        return workers.run_worker(pg_url, {**config, **(overrides or {})}, log, timeout=90, env=extra)
 
     host.run_worker = run_worker  # type: ignore[attr-defined]
     host.sms_file = sms_file  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from tests.support.hosts import make_host_app
 from tests.support.people import make_people
 from tests.support.processes import Process, free_port, python, wait_for
 from tests.support.scan import redis_holds
+from tests.support.workers import run_worker
 from vc_plugin import tasks
 from vc_plugin.adapters.jobs import JobSpec
 from vc_plugin.adapters.presence import Member, Room
@@ -233,20 +234,6 @@ def test_the_embedded_mode_purges_on_a_timer_and_redis_mode_leaves_it_to_cron(da
 # --- Redis: presence, failed jobs, leaked keys, and the purge as a job ----------------------------------
 
 
-def worker(pg_url, config, tmp_path, *, now: datetime | None = None, burst: bool = True) -> Process:
-    env = {"VC_TEST_DATABASE_URL": pg_url, "VC_TEST_CONFIG": json.dumps(config)}
-    if now is not None:
-        env["VC_TEST_NOW"] = now.isoformat()
-    args = ["-m", "flask", "--app", "tests.support.worker_app:create_app", "vc", "worker"]
-    return Process(python(*args, *(["--burst"] if burst else [])), env=env, log=tmp_path / f"worker-{free_port()}.log")
-
-
-def finish(process: Process) -> str:
-    process.popen.wait(timeout=120)
-    assert process.popen.returncode == 0, process.output
-    return process.output
-
-
 def test_redis_holds_nothing_past_its_time(pg_url, redis_url, tmp_path):
     clock = FrozenClock(datetime.now(UTC))
     # No mail server listens there: the invitation job fails for good.
@@ -258,7 +245,7 @@ def test_redis_holds_nothing_past_its_time(pg_url, redis_url, tmp_path):
             state = host.state
             people = make_people(state)
             planned = plan(state, people, clock.now() + timedelta(minutes=10), email=PATIENT)
-            finish(worker(pg_url, config, tmp_path))
+            run_worker(pg_url, config, tmp_path / "worker.log")
             failed = state.jobs.rq_queue.failed_job_registry
             assert failed.count == 1
             # Presence of a patient whose process died without cleaning up, and two keys without expiry.
@@ -298,7 +285,12 @@ def test_the_purge_runs_as_a_job_on_a_real_worker_and_from_rq_cron(pg_url, redis
             first = plan(state, people, clock.now() + timedelta(minutes=10))
             second = plan(state, people, clock.now() + timedelta(days=10))
             state.jobs.enqueue(JobSpec(tasks.purge, ()))
-            finish(worker(pg_url, config, tmp_path, now=first.appointment.ends_at + timedelta(days=91)))
+            run_worker(
+                pg_url,
+                config,
+                tmp_path / f"worker-{free_port()}.log",
+                now=first.appointment.ends_at + timedelta(days=91),
+            )
             assert state.db.session.scalars(select(Appointment.public_id)).all() == [second.appointment.public_id]
 
             # rq cron enqueues the purge at once and then every interval; a worker runs it.
@@ -311,7 +303,12 @@ def test_the_purge_runs_as_a_job_on_a_real_worker_and_from_rq_cron(pg_url, redis
                 wait_for(lambda: len(state.jobs.rq_queue) > 0, 30, what="rq cron to enqueue the purge")
             finally:
                 cron.stop()
-            finish(worker(pg_url, config, tmp_path, now=second.appointment.ends_at + timedelta(days=91)))
+            run_worker(
+                pg_url,
+                config,
+                tmp_path / f"worker-{free_port()}.log",
+                now=second.appointment.ends_at + timedelta(days=91),
+            )
             state.db.session.expire_all()
             assert state.db.session.scalars(select(Appointment.public_id)).all() == []
             assert "retention.purged" in actions(state)

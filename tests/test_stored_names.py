@@ -17,14 +17,17 @@ from sqlalchemy import select
 
 from tests.support.hosts import make_host_app
 from tests.support.people import make_people
-from tests.support.processes import Process, free_port, python
+from tests.support.processes import Process, python
+from tests.support.workers import run_worker
 from vc_plugin import gunicorn_logging, tasks, worker
 from vc_plugin.adapters.jobs import JobSpec, resolve, task_name
 from vc_plugin.core.clock import FrozenClock
+from vc_plugin.core.config import ConfigurationError
 from vc_plugin.core.models import Delivery, Invitation, OutboxJob
 from vc_plugin.domain.access import Principal
 from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
 from vc_plugin.domain.invitations import InvitationPayload
+from vc_plugin.domain.retention import PurgeSchedule
 
 #: Every name an earlier version stored or documented, and what it must lead to today.
 STORED = {
@@ -39,9 +42,19 @@ STORED = {
 }
 
 
+#: When the old release queued its job (the worker's clock stands there too).
+MOMENT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
 @pytest.mark.parametrize("name", sorted(STORED))
 def test_every_stored_name_leads_to_the_same_code(name):
     assert resolve(name) is STORED[name]
+
+
+@pytest.mark.parametrize("name", ["vc_plugin.tasks.no_such_task", "vc_plugin.no_such_module.task", "no_dots"])
+def test_a_name_that_leads_nowhere_fails_loudly(name):
+    with pytest.raises((ImportError, AttributeError, ValueError)):
+        resolve(name)
 
 
 def test_a_task_is_stored_under_the_name_it_is_found_by():
@@ -68,10 +81,17 @@ def test_rq_cron_still_loads_its_schedule_module(tmp_path):
     assert "interval_seconds=300" in cron.output and "queue='vc_plugin'" in cron.output
 
 
+@pytest.mark.parametrize("value", ["0", "soon"])
+def test_a_wrong_purge_interval_for_rq_cron_names_its_setting(value):
+    with pytest.raises(ConfigurationError, match="VC_PURGE_INTERVAL_MINUTES"):
+        PurgeSchedule.from_environment({"VC_PURGE_INTERVAL_MINUTES": value})
+    assert PurgeSchedule.from_environment({}).interval_seconds == 15 * 60, "the default of the settings"
+
+
 @pytest.mark.slow
 def test_a_job_queued_by_the_previous_version_is_still_executed(pg_url, redis_url, tmp_path):
     """An outbox row and an RQ entry exactly as the flat-package version wrote them, run by today's worker."""
-    clock = FrozenClock(datetime.now(UTC))
+    clock = FrozenClock(MOMENT)
     config = {"VC_REDIS_URL": redis_url}
     host = make_host_app(pg_url, clock=clock, **config)
     try:
@@ -105,11 +125,7 @@ def test_a_job_queued_by_the_previous_version_is_still_executed(pg_url, redis_ur
                 on_failure=Callback("vc_plugin.jobs.rq_failure_hook"),
             )
 
-            env = {"VC_TEST_DATABASE_URL": pg_url, "VC_TEST_CONFIG": json.dumps(config)}
-            args = ["-m", "flask", "--app", "tests.support.worker_app:create_app", "vc", "worker", "--burst"]
-            run = Process(python(*args), env=env, log=tmp_path / f"worker-{free_port()}.log")
-            run.popen.wait(timeout=120)
-            assert run.popen.returncode == 0, run.output
+            run = run_worker(pg_url, config, tmp_path / "worker.log", now=MOMENT)
 
             state.db.session.expire_all()
             assert state.db.session.get(Invitation, invitation.id).delivery is Delivery.SENT, run.output

@@ -374,6 +374,16 @@ def key_name(field: str) -> str:
     return PREFIX + field.upper()
 
 
+def settings_from(values: Mapping[str, Any]) -> Settings:
+    """Settings from field values; a wrong value is an error that names its ``VC_`` key."""
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        raise ConfigurationError(f"{key_name(field)}: {first['msg']}.") from None
+
+
 def load_settings(config: Mapping[str, Any], *, debug: bool, testing: bool) -> Settings:
     """Read ``VC_`` keys from a Flask config and check them as a whole."""
     known = set(Settings.model_fields)
@@ -387,12 +397,7 @@ def load_settings(config: Mapping[str, Any], *, debug: bool, testing: bool) -> S
                 f"{key} is not a vc_plugin setting. Check the spelling against the README's configuration table."
             )
         values[field] = value
-    try:
-        settings = Settings(**values)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        raise ConfigurationError(f"{key_name(field)}: {first['msg']}.") from None
+    settings = settings_from(values)
     _check_whole(settings, debug=debug, testing=testing, secret_key=config.get("SECRET_KEY"))
     return settings
 

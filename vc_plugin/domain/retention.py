@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..core.config import Settings, key_name
+from ..core.config import Settings, key_name, settings_from
 from ..core.models import Appointment
 
 
@@ -62,4 +62,4 @@ class PurgeSchedule:
     def from_environment(cls, environ: Mapping[str, str]) -> PurgeSchedule:
         """For ``rq cron vc_plugin.cron``: ``VC_PURGE_INTERVAL_MINUTES``, ``VC_JOB_QUEUE_NAME``, else the defaults."""
         given = {field: environ[key_name(field)] for field in cls.FIELDS if key_name(field) in environ}
-        return cls.of(Settings.model_validate(given))
+        return cls.of(settings_from(given))
