@@ -24,6 +24,7 @@ INSTALL_REQUIRES = [
     "flask-babel>=4.0",
     "babel>=2.14",
     "pydantic>=2.6",
+    "msgspec>=0.18.6",
     "icalendar>=6.0",
     "email-validator>=2.1",
     "blinker>=1.7",

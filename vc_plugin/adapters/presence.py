@@ -97,6 +97,10 @@ class PresenceStore(Protocol):
     def get(self, appointment: str, member_id: str) -> Member | None: ...
     def members(self, appointment: str, now: float) -> list[Member]: ...
     def touch(self, appointment: str, member_id: str, now: float) -> None: ...
+    def touch_many(self, members: list[tuple[str, str]], now: float) -> None:
+        """``touch`` for many (appointment, member) pairs at once: one round trip for a whole process."""
+        ...
+
     def remove(self, appointment: str, member_id: str) -> Member | None: ...
     def disconnect(self, appointment: str, member_id: str, connection: str) -> Member | None:
         """Mark the member offline if ``connection`` still speaks for it; None if a newer one does."""
@@ -210,6 +214,10 @@ class MemoryPresence:
             if member_id in self._members.get(appointment, {}):
                 self._seen[appointment][member_id] = now
 
+    def touch_many(self, members: list[tuple[str, str]], now: float) -> None:
+        for appointment, member_id in members:
+            self.touch(appointment, member_id, now)
+
     def remove(self, appointment: str, member_id: str) -> Member | None:
         with self._lock:
             self._seen.get(appointment, {}).pop(member_id, None)
@@ -300,6 +308,20 @@ return encoded
 """
 
 
+#: Mark members as heard of now, each only while still in its room (no key is created for a closed room).
+_TOUCH_MANY = """
+local prefix, now = ARGV[1], ARGV[2]
+for i = 3, #ARGV do
+  local sep = string.find(ARGV[i], "\n", 1, true)
+  local room, member = string.sub(ARGV[i], 1, sep - 1), string.sub(ARGV[i], sep + 1)
+  if redis.call("HEXISTS", prefix .. room .. ":members", member) == 1 then
+    redis.call("HSET", prefix .. room .. ":seen", member, now)
+  end
+end
+return 0
+"""
+
+
 class RedisPresence:
     """Keys per room: ``…:meta`` (hash), ``…:members`` (id → JSON), ``…:seen`` (id → time)."""
 
@@ -308,6 +330,7 @@ class RedisPresence:
         self._clock = clock
         self._update_member = redis.register_script(_UPDATE_MEMBER)
         self._disconnect_member = redis.register_script(_DISCONNECT_MEMBER)
+        self._touch_many = redis.register_script(_TOUCH_MANY)
 
     @staticmethod
     def _keys(appointment: str) -> tuple[str, str, str]:
@@ -392,6 +415,10 @@ class RedisPresence:
         _, members, seen = self._keys(appointment)
         if self._redis.hexists(members, member_id):
             self._redis.hset(seen, member_id, now)
+
+    def touch_many(self, members: list[tuple[str, str]], now: float) -> None:
+        if members:
+            self._touch_many(keys=[], args=[PREFIX, now, *(f"{a}\n{m}" for a, m in members)])
 
     def remove(self, appointment: str, member_id: str) -> Member | None:
         _, members, seen = self._keys(appointment)

@@ -31,6 +31,7 @@ from typing import NamedTuple
 from ..adapters.bus import Bus
 from ..adapters.presence import PresenceStore, Room, index_of_organisation
 from ..core.clock import Clock
+from .server_messages import PeerLeft, QueueOp, QueueUpdate, Revoked, ServerMessage
 from .topics import dashboard_topics, event_message, room_topic
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,8 @@ class Revocation:
         body = json.loads(raw)
         return cls(tuple(body["scopes"]), float(body["at"]), Reason(body["reason"]))
 
-    def final_message(self) -> dict[str, str]:
-        return {"type": "revoked", "reason": self.reason.value}
+    def final_message(self) -> Revoked:
+        return Revoked(reason=self.reason.value)
 
 
 class Revoker:
@@ -217,22 +218,21 @@ class Revoker:
             self._presence.remove(appointment, member)
             if room is None:
                 continue
-            self._event(room_topic(appointment), {"type": "peer-left", "peer": member})
-            left = {"type": "queue-update", "op": "left", "appointment": appointment, "member_id": member}
-            self._dashboards(room, left)
+            self._event(room_topic(appointment), PeerLeft(peer=member))
+            self._dashboards(room, QueueUpdate(op=QueueOp.LEFT, appointment=appointment, member_id=member))
 
     def _close_room(self, appointment: str) -> None:
         room = self._presence.room(appointment)
         self._presence.close_room(appointment)
         if room is not None:
-            self._dashboards(room, {"type": "queue-update", "op": "ended", "appointment": appointment})
+            self._dashboards(room, QueueUpdate(op=QueueOp.ENDED, appointment=appointment))
 
-    def _dashboards(self, room: Room, body: dict[str, str]) -> None:
+    def _dashboards(self, room: Room, update: QueueUpdate) -> None:
         for topic in dashboard_topics(room.practitioner, room.organisation):
-            self._event(topic, body)
+            self._event(topic, update)
 
-    def _event(self, topic: str, body: dict[str, str]) -> None:
-        self._bus.publish(topic, event_message(body))
+    def _event(self, topic: str, message: ServerMessage) -> None:
+        self._bus.publish(topic, event_message(message))
 
     def _members_of(self, appointment: str, invitation: str) -> set[str]:
         # Stale members too: a socket that stopped answering may still be open somewhere.

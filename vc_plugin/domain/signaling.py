@@ -11,7 +11,11 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
+from msgspec import UNSET
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, TypeAdapter, ValidationError
+
+from .server_messages import Error
+from .server_messages import encode as encode_message
 
 #: Participant, appointment and practitioner ids: URL-safe, short.
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
@@ -31,10 +35,7 @@ class ProtocolError(Exception):
         self.ref = ref
 
     def as_message(self) -> str:
-        body: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message}
-        if self.ref:
-            body["ref"] = self.ref
-        return encode(body)
+        return encode_message(Error(code=self.code, message=self.message, ref=self.ref or UNSET))
 
 
 class Incoming(BaseModel):
@@ -126,6 +127,9 @@ class Handover(Incoming):
     appointment: Id
     practitioner: Id
 
+
+#: What practitioners and staff may tell the waiting room.
+StaffCommand = Admit | Decline | Notice | End | Handover
 
 Message = Annotated[
     Hello

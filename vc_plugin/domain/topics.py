@@ -11,9 +11,7 @@ connection updates its own state, then forwards it).
 
 from __future__ import annotations
 
-from typing import Any
-
-from .signaling import encode
+from .server_messages import ServerMessage, encode
 
 
 def member_topic(appointment: str, member: str) -> str:
@@ -41,5 +39,5 @@ def dashboard_topics(practitioner: str, organisation: int) -> tuple[str, str]:
     return practitioner_topic(practitioner), organisation_topic(organisation)
 
 
-def event_message(body: dict[str, Any]) -> str:
-    return "E" + encode(body)
+def event_message(message: ServerMessage) -> str:
+    return "E" + encode(message)

@@ -53,3 +53,11 @@ def turn_credentials(settings: Settings, now: datetime, not_after: datetime) -> 
     username = f"{expiry}:{secrets.token_hex(6)}"
     digest = hmac.new((settings.turn_secret or "").encode(), username.encode(), hashlib.sha1).digest()
     return IceServer(urls=list(settings.turn_urls), username=username, credential=base64.b64encode(digest).decode())
+
+
+def ice_servers(settings: Settings, now: datetime, *, relay_until: datetime | None) -> list[dict[str, object]]:
+    """STUN always; the relay's credentials only with ``relay_until`` (consent given, or a relay-only room)."""
+    servers = [s.as_json() for s in stun_servers(settings)]
+    if relay_until is not None and relay_available(settings):
+        servers.append(turn_credentials(settings, now, relay_until).as_json())
+    return servers

@@ -11,8 +11,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
 
+import msgspec
 from sqlalchemy.orm import Session
 
 from ..adapters.bus import Bus
@@ -34,7 +34,24 @@ from ..core.signals import Announcer
 from .directory import Directory
 from .probe_rooms import PROBE_PREFIX
 from .revocation import Claim, Reason, Revoker, target_claims
-from .signaling import ProtocolError
+from .server_messages import (
+    Admitted,
+    Declined,
+    Ended,
+    HandedOver,
+    ListedMember,
+    Peer,
+    PeerJoined,
+    PeerLeft,
+    PeerOffline,
+    QueueOp,
+    QueueUpdate,
+    Replaced,
+    RoomNotice,
+    RoomView,
+    ServerMessage,
+)
+from .signaling import Admit, Decline, End, Notice, ProtocolError, StaffCommand
 from .topics import (
     connection_topic,
     dashboard_topics,
@@ -94,20 +111,25 @@ class WaitingRoom:
         return self._clock.now().timestamp()
 
     # --- publishing ----------------------------------------------------------------------------------
-    def event(self, topic: str, body: dict[str, Any]) -> None:
-        self._bus.publish(topic, event_message(body))
+    def event(self, topic: str, message: ServerMessage) -> None:
+        self._bus.publish(topic, event_message(message))
 
     def relay(self, appointment: str, member: str, message: str, sender: tuple[Claim, ...]) -> bool:
         """Forward to one member, unless sender or receiver was revoked (then False)."""
         claims = (*sender, *target_claims(member))
         return self._bus.publish_unless_revoked(member_topic(appointment, member), "R" + message, claims)
 
+    def is_admitted(self, appointment: str, member: str) -> bool:
+        """Asked before relaying to a peer a socket has not heard of yet (the news may still be on its way)."""
+        found = self.presence.get(appointment, member)
+        return found is not None and found.state == MemberState.ADMITTED
+
     def revoked_reason(self, claims: tuple[Claim, ...]) -> str | None:
         return self._bus.revoked_reason(claims)
 
-    def _dashboards(self, room: Room, body: dict[str, Any]) -> None:
+    def _dashboards(self, room: Room, update: QueueUpdate) -> None:
         for topic in dashboard_topics(room.practitioner, room.organisation):
-            self.event(topic, body)
+            self.event(topic, update)
 
     # --- rooms --------------------------------------------------------------------------------------
     def room_for(self, appointment: Appointment) -> Room:
@@ -151,40 +173,28 @@ class WaitingRoom:
             previous = existing.connection if existing is not None else None
         self.presence.put(room.appointment, member, self.now())
         if previous and previous != connection:
-            self.event(connection_topic(previous), {"type": "replaced"})
+            self.event(connection_topic(previous), Replaced())
         if member.state == MemberState.WAITING:
             # The whole room travels with an arrival: a dashboard may not know the room yet.
-            self._dashboards(
-                room,
-                {
-                    "type": "queue-update",
-                    "op": "arrived",
-                    "appointment": room.appointment,
-                    "member": member.listed(),
-                    "room": self.room_snapshot(room),
-                },
-            )
+            self._dashboards(room, self._arrival(room, member))
         else:
-            self.event(room_topic(room.appointment), {"type": "peer-joined", "peer": member.public()})
-            self._dashboards(
-                room,
-                {
-                    "type": "queue-update",
-                    "op": "in-call",
-                    "appointment": room.appointment,
-                    "member": member.listed(),
-                },
-            )
+            self.event(room_topic(room.appointment), PeerJoined(peer=Peer.of(member)))
+            self._dashboards(room, self._arrival(room, member))
         return member, token
+
+    def _arrival(self, room: Room, member: Member) -> QueueUpdate:
+        """Someone came (back): waiting, with the whole room (a dashboard may not know it yet), or in the call."""
+        listed = ListedMember.of(member)
+        if member.state == MemberState.WAITING:
+            return QueueUpdate(
+                op=QueueOp.ARRIVED, appointment=room.appointment, member=listed, room=self.room_snapshot(room)
+            )
+        return QueueUpdate(op=QueueOp.IN_CALL, appointment=room.appointment, member=listed)
 
     def restore(self, room: Room, member: Member) -> None:
         """Write a member back after presence was lost, keeping its place (``since``)."""
         self.presence.put(room.appointment, member, self.now())
-        body = {"member": member.listed(), "appointment": room.appointment}
-        if member.state == MemberState.WAITING:
-            self._dashboards(room, {"type": "queue-update", "op": "arrived", **body, "room": self.room_snapshot(room)})
-        else:
-            self._dashboards(room, {"type": "queue-update", "op": "in-call", **body})
+        self._dashboards(room, self._arrival(room, member))
 
     def went_offline(self, room: Room, member_id: str, connection: str) -> None:
         """The socket closed without "leave": keep the place for a while, tell the others at once.
@@ -192,10 +202,8 @@ class WaitingRoom:
         Nothing is said when a newer socket already speaks for the member (a reload, a reconnect)."""
         if self.presence.disconnect(room.appointment, member_id, connection) is None:
             return
-        self._dashboards(
-            room, {"type": "queue-update", "op": "offline", "appointment": room.appointment, "member_id": member_id}
-        )
-        self.event(room_topic(room.appointment), {"type": "peer-offline", "peer": member_id})
+        self._dashboards(room, QueueUpdate(op=QueueOp.OFFLINE, appointment=room.appointment, member_id=member_id))
+        self.event(room_topic(room.appointment), PeerOffline(peer=member_id))
 
     def leave(self, room: Room, member_id: str) -> None:
         if self.presence.remove(room.appointment, member_id) is None:
@@ -203,10 +211,8 @@ class WaitingRoom:
         if room.appointment.startswith(PROBE_PREFIX) and not self.presence.members(room.appointment, self.now()):
             self.presence.close_room(room.appointment)  # the probe leaves nothing behind
             return
-        self.event(room_topic(room.appointment), {"type": "peer-left", "peer": member_id})
-        self._dashboards(
-            room, {"type": "queue-update", "op": "left", "appointment": room.appointment, "member_id": member_id}
-        )
+        self.event(room_topic(room.appointment), PeerLeft(peer=member_id))
+        self._dashboards(room, QueueUpdate(op=QueueOp.LEFT, appointment=room.appointment, member_id=member_id))
 
     def touch(self, room: Room, member_id: str) -> None:
         self.presence.touch(room.appointment, member_id, self.now())
@@ -219,6 +225,19 @@ class WaitingRoom:
         ]
 
     # --- the practitioner's commands -------------------------------------------------------------------
+    def command(self, actor: Staffer, message: StaffCommand) -> None:
+        """A command from a dashboard or the call page; raises :class:`ProtocolError` when refused."""
+        if isinstance(message, Admit):
+            self.admit(actor, message.appointment, message.participant)
+        elif isinstance(message, Decline):
+            self.decline(actor, message.appointment, message.participant)
+        elif isinstance(message, Notice):
+            self.notice(actor, message.appointment, message.text)
+        elif isinstance(message, End):
+            self.end(actor, message.appointment)
+        else:
+            self.handover(actor, message.appointment, message.practitioner)
+
     def _own_room(self, actor: Staffer, appointment: str) -> Room:
         room = self.presence.room(appointment)
         if room is None or room.organisation != actor.organisation_id:
@@ -236,12 +255,10 @@ class WaitingRoom:
         if member.state != MemberState.ADMITTED and len(admitted) + 1 > self._settings.max_participants:
             raise ProtocolError("room_full", f"at most {self._settings.max_participants} people per consultation")
         member = self.presence.update(appointment, member_id, state=MemberState.ADMITTED) or member
-        peers = [m.public() for m in admitted if m.id != member_id]
-        self.event(member_topic(appointment, member_id), {"type": "admitted", "peers": peers})
-        self.event(room_topic(appointment), {"type": "peer-joined", "peer": member.public()})
-        self._dashboards(
-            room, {"type": "queue-update", "op": "admitted", "appointment": appointment, "member_id": member_id}
-        )
+        peers = [Peer.of(m) for m in admitted if m.id != member_id]
+        self.event(member_topic(appointment, member_id), Admitted(peers=peers))
+        self.event(room_topic(appointment), PeerJoined(peer=Peer.of(member)))
+        self._dashboards(room, QueueUpdate(op=QueueOp.ADMITTED, appointment=appointment, member_id=member_id))
         self._announce(
             signals.participant_admitted,
             appointment_id=appointment,
@@ -256,11 +273,9 @@ class WaitingRoom:
         if self.presence.remove(appointment, member_id) is None:
             raise ProtocolError("unknown_participant", "this person is no longer waiting")
         self.presence.update_room(appointment, declined=(*room.declined, member_id)[-DECLINED_KEPT:])
-        self.event(member_topic(appointment, member_id), {"type": "declined"})
-        self.event(room_topic(appointment), {"type": "peer-left", "peer": member_id})
-        self._dashboards(
-            room, {"type": "queue-update", "op": "left", "appointment": appointment, "member_id": member_id}
-        )
+        self.event(member_topic(appointment, member_id), Declined())
+        self.event(room_topic(appointment), PeerLeft(peer=member_id))
+        self._dashboards(room, QueueUpdate(op=QueueOp.LEFT, appointment=appointment, member_id=member_id))
 
     def notice(self, actor: Staffer, appointment: str, text: str) -> None:
         room = self.presence.room(appointment)
@@ -270,13 +285,13 @@ class WaitingRoom:
             raise ProtocolError("not_allowed", "only the appointment's practitioner or staff may do this")
         cleaned = " ".join(text.split())[:500] or None
         self.presence.update_room(appointment, notice=cleaned)
-        self.event(room_topic(appointment), {"type": "notice", "text": cleaned})
-        self._dashboards(room, {"type": "queue-update", "op": "notice", "appointment": appointment, "text": cleaned})
+        self.event(room_topic(appointment), RoomNotice(text=cleaned))
+        self._dashboards(room, QueueUpdate(op=QueueOp.NOTICE, appointment=appointment, text=cleaned))
 
     def end(self, actor: Staffer, appointment: str) -> None:
         """End the consultation for everyone: sockets close, presence is deleted, the link expires."""
         room = self._own_room(actor, appointment)
-        self.event(room_topic(appointment), {"type": "ended"})
+        self.event(room_topic(appointment), Ended())
         invitations = self._mark_ended(room, actor)
         # After the commit: closes the room and its presence, tells the dashboards, forgets the names.
         self._revoker.appointment(appointment, Reason.ENDED, invitations)
@@ -333,36 +348,36 @@ class WaitingRoom:
         session.commit()
         previous = room.practitioner
         updated = self.presence.update_room(appointment, practitioner=target.public_id) or room
-        body = {
-            "type": "queue-update",
-            "op": "handover",
-            "appointment": appointment,
-            "practitioner": target.public_id,
-            "practitioner_name": target.display_name,
-        }
-        self.event(practitioner_topic(previous), body)
-        self.event(practitioner_topic(target.public_id), {**body, "room": self.room_snapshot(updated)})
-        self.event(organisation_topic(room.organisation), body)
-        self.event(room_topic(appointment), {"type": "handed-over", "practitioner_name": target.display_name})
+        update = QueueUpdate(
+            op=QueueOp.HANDOVER,
+            appointment=appointment,
+            practitioner=target.public_id,
+            practitioner_name=target.display_name,
+        )
+        self.event(practitioner_topic(previous), update)
+        # The new practitioner's dashboard may not know the room yet: it comes along.
+        self.event(
+            practitioner_topic(target.public_id), msgspec.structs.replace(update, room=self.room_snapshot(updated))
+        )
+        self.event(organisation_topic(room.organisation), update)
+        self.event(room_topic(appointment), HandedOver(practitioner_name=target.display_name))
         return updated
 
     # --- what dashboards see ----------------------------------------------------------------------------
-    def room_snapshot(self, room: Room) -> dict[str, Any]:
-        now = self.now()
+    def room_snapshot(self, room: Room) -> RoomView:
         practitioner = self._directory.by_public_id(room.practitioner)
-        return {
-            "appointment": room.appointment,
-            "practitioner": room.practitioner,
-            "practitioner_name": practitioner.display_name if practitioner else "",
-            "starts_at": room.starts_at,
-            "ends_at": room.ends_at,
-            "notice": room.notice,
-            "members": [
-                m.listed() for m in sorted(self.presence.members(room.appointment, now), key=lambda m: m.since)
-            ],
-        }
+        members = sorted(self.presence.members(room.appointment, self.now()), key=lambda m: m.since)
+        return RoomView(
+            appointment=room.appointment,
+            practitioner=room.practitioner,
+            practitioner_name=practitioner.display_name if practitioner else "",
+            starts_at=room.starts_at,
+            ends_at=room.ends_at,
+            notice=room.notice,
+            members=[ListedMember.of(m) for m in members],
+        )
 
-    def queue_for(self, actor: Staffer) -> list[dict[str, Any]]:
+    def queue_for(self, actor: Staffer) -> list[RoomView]:
         """A practitioner's rooms; staff and admins see the organisation's shared queue."""
         if actor.role is Role.PRACTITIONER:
             index = index_of_practitioner(actor.public_id)

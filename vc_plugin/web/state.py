@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
+
+from ..domain.entrance import Entrance
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -74,6 +77,11 @@ class VCState:
     locale_loader: Callable[[], Any] | None = None
     #: Set by hosts whose login page is not found by itself (``@vc.login_url``).
     login_url_builder: Callable[[str], str] | None = None
+
+    @cached_property
+    def entrance(self) -> Entrance:
+        """The room sockets' way in (``hello``)."""
+        return Entrance(self.waiting_room, self.check_in, self.directory)
 
     def close(self) -> None:
         """Stop this app's background threads (jobs, bus listener, purge timer)."""

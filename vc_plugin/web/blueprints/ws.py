@@ -6,6 +6,9 @@ answered with a plain HTTP error and never becomes a socket.
 
 from __future__ import annotations
 
+import secrets
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, request
@@ -14,12 +17,14 @@ from flask_sock import Sock
 from ...adapters.presence import MemberRole
 from ...core.models import Appointment
 from ...domain.access import CallRefusal, call_refusal
+from ...domain.dashboard_session import DashboardSession
 from ...domain.probe_rooms import probe_member
+from ...domain.room_session import RoomIdentity, RoomSession
 from ...domain.waiting_room import Staffer
 from ..bearer import bearer_token
 from ..identity import current_pass, current_practitioner, session_started_at
 from ..ratelimits import join_allowed
-from ..sockets import PracticeConnection, RoomConnection, RoomIdentity
+from ..sockets import Connection
 from ..state import vc_state
 
 bp = Blueprint("ws", __name__, url_prefix="/ws")
@@ -120,26 +125,33 @@ def authenticate() -> None:
         g.vc_staffer = staffer_of(person)
 
 
+def _serve(ws: object, session_for: Callable[[str, float, float], RoomSession | DashboardSession]) -> None:
+    state = vc_state()
+    connection_id = secrets.token_urlsafe(9)
+    session = session_for(connection_id, state.clock.now().timestamp(), time.monotonic())
+    connection = Connection(ws, current_app._get_current_object(), state, session, connection_id)  # type: ignore[attr-defined]
+    state.db.session.remove()  # hold no database connection for the socket's lifetime
+    connection.run()
+
+
 @sock.route("/room/<string(maxlength=40):appointment_id>", bp=bp)
 def room_socket(ws: object, appointment_id: str) -> None:
     identity, appointment = g.vc_room
-    state = vc_state()
-    connection = RoomConnection(ws, current_app._get_current_object(), state, identity, appointment)  # type: ignore[attr-defined]
-    state.db.session.remove()  # hold no database connection for the socket's lifetime
-    connection.run()
+    room = vc_state().waiting_room.room_for(appointment)
+    settings = vc_state().settings
+    _serve(ws, lambda cid, opened, now: RoomSession(settings, identity, room, connection=cid, opened=opened, now=now))
 
 
 @sock.route("/probe/<string(maxlength=40):room>", bp=bp)
 def probe_socket(ws: object, room: str) -> None:
     identity, probe_room = g.vc_probe
-    state = vc_state()
-    connection = RoomConnection(ws, current_app._get_current_object(), state, identity, None, room=probe_room)  # type: ignore[attr-defined]
-    connection.run()
+    settings = vc_state().settings
+    _serve(
+        ws, lambda cid, opened, now: RoomSession(settings, identity, probe_room, connection=cid, opened=opened, now=now)
+    )
 
 
 @sock.route("/practice", bp=bp)
 def practice_socket(ws: object) -> None:
-    state = vc_state()
-    connection = PracticeConnection(ws, current_app._get_current_object(), state, g.vc_staffer)  # type: ignore[attr-defined]
-    state.db.session.remove()
-    connection.run()
+    settings, staffer = vc_state().settings, g.vc_staffer
+    _serve(ws, lambda cid, opened, now: DashboardSession(settings, staffer, opened=opened, now=now))

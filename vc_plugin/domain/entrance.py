@@ -1,0 +1,111 @@
+"""Coming into a room on ``hello``: the handshake's checks asked again, the arrival, and what the welcome needs.
+
+Between the handshake and ``hello`` an appointment may have been cancelled, a pass replaced by a
+new check-in, or the appointment handed to a colleague; a revocation in that gap reached no socket
+yet. So the entrance asks again, right before and right after the arrival.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..adapters.presence import Member, MemberRole, MemberState, Room
+from .check_in import CheckIn, ParticipantPass
+from .directory import Directory
+from .revocation import Claim, Reason, appointment_scope
+from .signaling import ProtocolError
+from .waiting_room import WaitingRoom
+
+
+@dataclass(frozen=True)
+class Joined:
+    """In the room: the member as presence holds it, and what the welcome message tells."""
+
+    member: Member
+    resume: str
+    room: Room
+    peers: list[Member]
+    position: int
+    practitioner_name: str
+
+
+@dataclass(frozen=True)
+class SentAway:
+    """The practitioner declined this check-in earlier; the page shows so again."""
+
+
+@dataclass(frozen=True)
+class Barred:
+    """Revoked before the socket could hear of it."""
+
+    reason: Reason
+
+
+JoinOutcome = Joined | SentAway | Barred
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    room: Room
+    member: Member
+    resume: str | None
+    connection: str
+    claims: tuple[Claim, ...]
+    participant_pass: ParticipantPass | None
+
+
+class Entrance:
+    def __init__(self, waiting_room: WaitingRoom, check_in: CheckIn, directory: Directory) -> None:
+        self._waiting_room = waiting_room
+        self._presence = waiting_room.presence
+        self._check_in = check_in
+        self._directory = directory
+
+    def join(self, request: JoinRequest) -> JoinOutcome:
+        """Raises :class:`ProtocolError` for a pass no longer valid or an appointment handed over."""
+        barred = self._barred(request)
+        if barred is not None:
+            return barred
+        room = request.room
+        if self._waiting_room.was_declined(room.appointment, request.member.id):
+            return SentAway()
+        member, resume = self._waiting_room.arrive(room, request.member, request.resume, request.connection)
+        if self._waiting_room.revoked_reason(request.claims) is not None:
+            self._presence.remove(room.appointment, member.id)  # revoked while arriving: out again
+            return self._barred(request) or Barred(Reason.CANCELLED)
+        if member.role is MemberRole.PRACTITIONER and member.state != MemberState.ADMITTED:
+            member = self._presence.update(room.appointment, member.id, state=MemberState.ADMITTED) or member
+        admitted = member.state == MemberState.ADMITTED
+        current = self._waiting_room.room(room.appointment) or room
+        return Joined(
+            member=member,
+            resume=resume,
+            room=current,
+            peers=self._waiting_room.admitted_peers(room.appointment, member.id) if admitted else [],
+            position=0 if admitted else self._position(room.appointment, member),
+            practitioner_name=self._practitioner_name(current),
+        )
+
+    def _barred(self, request: JoinRequest) -> Barred | None:
+        appointment = request.room.appointment
+        reason = self._waiting_room.revoked_reason(request.claims)
+        if reason is not None:
+            if self._waiting_room.revoked_reason((Claim(appointment_scope(appointment)),)) is not None:
+                self._presence.close_room(appointment)  # this socket's handshake reopened it
+            return Barred(Reason(reason))
+        pass_ = request.participant_pass
+        if pass_ is not None and self._check_in.name_of(pass_) is None:
+            raise ProtocolError("expired", "this invitation is no longer valid", close=True)
+        if request.member.role is MemberRole.PRACTITIONER:
+            current = self._waiting_room.room(appointment)
+            if current is not None and current.practitioner != request.member.id:
+                raise ProtocolError("not_allowed", "this appointment was handed over to a colleague", close=True)
+        return None
+
+    def _practitioner_name(self, room: Room) -> str:
+        person = self._directory.by_public_id(room.practitioner)
+        return person.display_name if person else ""
+
+    def _position(self, appointment: str, member: Member) -> int:
+        members = self._presence.members(appointment, self._waiting_room.now())
+        return 1 + sum(1 for m in members if m.state == MemberState.WAITING and m.since < member.since)
