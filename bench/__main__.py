@@ -61,15 +61,21 @@ BENCHMARKS = (
 async def _connections(ctx: Context) -> dict[str, Any]:
     profile = ctx.profile
     ramps = []
-    for worker_class, stages in (("gevent", profile.stages), ("gthread", profile.thread_stages)):
-        server = ctx.ours(worker_class, threads=max(stages) + 300)
+    shapes = (
+        ("gevent", "gevent", "flask-sock", profile.stages),
+        ("gthread", "gthread", "flask-sock", profile.thread_stages),
+        ("asyncio", "gevent", "asyncio", profile.stages),
+    )
+    for name, worker_class, signalling, stages in shapes:
+        threads = max(stages) + 300 if signalling == "flask-sock" else 8
+        server = ctx.ours(worker_class, threads=threads, signalling=signalling)
         server.connections = max(stages) + 300
         seats = ctx.seats(max(stages), [ctx.practitioner()])
         try:
             ramp = await connections.ours(
                 server.ws_url, server.pgid, seats, stages=list(stages), hold=profile.hold, budget=profile.ramp_budget
             )
-            ramp.server = f"ours ({worker_class})"
+            ramp.server = f"ours ({name})"
             ramps.append(connections.as_dict(ramp))
         finally:
             ctx.stop(server)

@@ -44,9 +44,17 @@ class Context:
         assert self.redis.process is not None
         return self.redis.process.popen.pid
 
-    def ours(self, worker_class: str = "gthread", *, threads: int = 256, **config: Any) -> OurServer:
+    def ours(
+        self, worker_class: str = "gthread", *, threads: int = 256, signalling: str = "flask-sock", **config: Any
+    ) -> OurServer:
         server = OurServer(
-            self.db.url, self.redis.url, self.work, worker_class=worker_class, threads=threads, config=config
+            self.db.url,
+            self.redis.url,
+            self.work,
+            worker_class=worker_class,
+            threads=threads,
+            config=config,
+            signalling=signalling,
         )
         self._servers.append(server)
         server.start()

@@ -148,11 +148,14 @@ def summarise(points: list[PointResult]) -> dict[str, Any]:
 
 
 async def relay(ctx: Context) -> dict[str, Any]:
-    """Benchmark 1: our server under both worker classes and PeerJS, at every rate."""
+    """Benchmark 1: our sockets served by gunicorn (both worker classes) and by the asyncio
+    signalling server, and PeerJS, at every rate."""
     gthread, gevent, peerjs = ctx.ours("gthread"), ctx.ours("gevent"), ctx.peerjs()
+    asyncio_server = ctx.ours("gevent", signalling="asyncio")
     targets = [
         ours_target(ctx, "ours (gthread)", gthread),
         ours_target(ctx, "ours (gevent)", gevent),
+        ours_target(ctx, "ours (asyncio)", asyncio_server),
         peerjs_target(ctx, peerjs),
     ]
     try:
@@ -161,11 +164,16 @@ async def relay(ctx: Context) -> dict[str, Any]:
         for target in targets:
             with contextlib.suppress(Exception):
                 await target.close()
-        for server in (gthread, gevent, peerjs):
+        for server in (gthread, gevent, asyncio_server, peerjs):
             ctx.stop(server)
     return {
         "servers": {t.name: [summarise(results[t.name][r]) for r in sorted(results[t.name])] for t in targets},
-        "labels": {"ours (gthread)": gthread.label, "ours (gevent)": gevent.label, "PeerJS": peerjs.label},
+        "labels": {
+            "ours (gthread)": gthread.label,
+            "ours (gevent)": gevent.label,
+            "ours (asyncio)": asyncio_server.label,
+            "PeerJS": peerjs.label,
+        },
     }
 
 

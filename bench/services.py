@@ -79,6 +79,7 @@ class OurServer(LiveServer):
         connections: int = 12_000,
         workers: int = 1,
         config: dict[str, Any] | None = None,
+        signalling: str = "flask-sock",
     ) -> None:
         super().__init__(
             database_url,
@@ -91,18 +92,23 @@ class OurServer(LiveServer):
             gunicorn_args=["--worker-connections", str(connections), "--backlog", "4096"],
             log_name="ours",
             ready_seconds=60,
+            signalling=signalling,
         )
         self.connections = connections
 
     @property
     def label(self) -> str:
+        if self.signalling == "asyncio":
+            return "flask vc signalling-server (asyncio, websockets), one process"
         kind = f"gthread, {self.threads} threads" if self.worker_class == "gthread" else self.worker_class
         return f"gunicorn {kind}, {self.workers} worker{'s' if self.workers > 1 else ''}"
 
     @property
     def pgid(self) -> int:
-        assert self.process is not None
-        return self.process.popen.pid
+        """The process that holds the sockets: gunicorn's, or the signalling server's."""
+        process = self.signalling_process or self.process
+        assert process is not None
+        return process.popen.pid
 
 
 class PeerJSServer:

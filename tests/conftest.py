@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from tests.support.databases import PG_ADMIN_URL, new_postgres_database
 from tests.support.hosts import HostApp, make_host_app
+from tests.support.live import TRANSPORTS
 from vc_plugin.core.clock import FrozenClock
 from vc_plugin.core.models import Base
 
@@ -139,3 +140,9 @@ def people(state):
     from tests.support.people import make_people
 
     return make_people(state)
+
+
+@pytest.fixture(params=TRANSPORTS, scope="module")
+def transport(request: pytest.FixtureRequest) -> str:
+    """Both ways of serving sockets: by the app (flask-sock) and by ``flask vc signalling-server``."""
+    return request.param

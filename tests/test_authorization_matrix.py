@@ -263,7 +263,9 @@ SOCKET_RULES: dict[str, dict[str, str]] = {
 
 
 @pytest.fixture(scope="module")
-def arena(postgres_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, HostApp]]:
+def arena(
+    postgres_schema: str, tmp_path_factory: pytest.TempPathFactory, transport: str
+) -> Iterator[tuple[LiveServer, HostApp]]:
     from redis import Redis
 
     from tests.conftest import REDIS_URL, _empty_postgres
@@ -277,7 +279,7 @@ def arena(postgres_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "VC_WS_MESSAGES_PER_SECOND": 1000,
         "VC_WS_BURST": 1000,
     }
-    server = LiveServer(postgres_schema, config, tmp_path_factory.mktemp("socket-matrix")).start()
+    server = LiveServer(postgres_schema, config, tmp_path_factory.mktemp("socket-matrix"), signalling=transport).start()
     host = make_host_app(postgres_schema, VC_REDIS_URL=REDIS_URL, VC_PUBLIC_URL=server.url + "/")
     with host.app.app_context():
         yield server, host
@@ -506,7 +508,7 @@ def test_socket_matrix(arena: tuple[LiveServer, HostApp]) -> None:
 
     asyncio.run(run())
     assert not matrix.wrong, f"{len(matrix.wrong)} socket cells differ:\n" + "\n".join(matrix.wrong)
-    log = server.process.output if server.process else ""
+    log = server.output
     assert "Traceback" not in log, log[-3000:]
 
 

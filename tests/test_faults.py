@@ -26,10 +26,10 @@ from vc_plugin.core.models import Delivery, Invitation, OutboxJob
 pytestmark = pytest.mark.slow
 
 
-def test_a_killed_app_process_leaves_media_and_waiting_room_intact(pg_url, redis_url, tmp_path):
+def test_a_killed_app_process_leaves_media_and_waiting_room_intact(pg_url, redis_url, tmp_path, transport):
     config = {"VC_REDIS_URL": redis_url}
-    doomed = LiveServer(pg_url, config, tmp_path).start()
-    survivor = LiveServer(pg_url, config, tmp_path).start()
+    doomed = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
+    survivor = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
     host = make_host_app(pg_url, VC_REDIS_URL=redis_url, VC_PUBLIC_URL=doomed.url + "/")
     try:
         with host.app.app_context():
@@ -94,11 +94,11 @@ def test_a_killed_app_process_leaves_media_and_waiting_room_intact(pg_url, redis
         doomed.stop()
 
 
-def test_redis_restart_rebuilds_the_queue_and_loses_no_invitation(pg_url, tmp_path):
+def test_redis_restart_rebuilds_the_queue_and_loses_no_invitation(pg_url, tmp_path, transport):
     redis = RedisServer(tmp_path).start()
     smtp = SmtpServer().start()
     config = {"VC_REDIS_URL": redis.url, "VC_SMTP_URL": smtp.url}
-    server = LiveServer(pg_url, config, tmp_path).start()
+    server = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
     host = make_host_app(pg_url, VC_REDIS_URL=redis.url, VC_PUBLIC_URL=server.url + "/")
     try:
         with host.app.app_context():

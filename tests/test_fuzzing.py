@@ -438,7 +438,7 @@ def test_json_api_keeps_its_openapi_contract(tmp_path) -> None:  # type: ignore[
 
 
 @pytest.fixture(scope="module")
-def socket_arena(postgres_schema: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def socket_arena(postgres_schema: str, tmp_path_factory: pytest.TempPathFactory, transport: str):  # type: ignore[no-untyped-def]
     from redis import Redis
 
     from tests.conftest import REDIS_URL, _empty_postgres
@@ -446,7 +446,7 @@ def socket_arena(postgres_schema: str, tmp_path_factory: pytest.TempPathFactory)
     Redis.from_url(REDIS_URL).flushdb()
     _empty_postgres(postgres_schema)
     config = {"VC_REDIS_URL": REDIS_URL, "VC_WS_MESSAGES_PER_SECOND": 10_000, "VC_WS_BURST": 10_000}
-    server = LiveServer(postgres_schema, config, tmp_path_factory.mktemp("socket-fuzz")).start()
+    server = LiveServer(postgres_schema, config, tmp_path_factory.mktemp("socket-fuzz"), signalling=transport).start()
     host = make_host_app(postgres_schema, VC_REDIS_URL=REDIS_URL, VC_PUBLIC_URL=server.url + "/")
     with host.app.app_context():
         people = make_people(host.state)
@@ -525,5 +525,5 @@ def test_live_sockets_survive_fuzzing_and_other_rooms_notice_nothing(socket_aren
                 await client.close()
 
     asyncio.run(scenario())
-    log = server.process.output if server.process else ""
+    log = server.output
     assert "Traceback" not in log, log[-3000:]

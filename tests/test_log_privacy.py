@@ -130,7 +130,7 @@ def smtp():
 
 
 @pytest.mark.slow
-def test_a_whole_consultation_leaves_no_address_or_name_in_any_log(pg_url, redis_url, smtp, tmp_path):
+def test_a_whole_consultation_leaves_no_address_or_name_in_any_log(pg_url, redis_url, smtp, tmp_path, transport):
     config = {"VC_REDIS_URL": redis_url, "VC_SMTP_URL": smtp.url}
     debug = {"VC_TEST_LOG_LEVEL": "DEBUG"}
     server = LiveServer(
@@ -148,6 +148,7 @@ def test_a_whole_consultation_leaves_no_address_or_name_in_any_log(pg_url, redis
             "-",
         ],
         env=debug,
+        signalling=transport,
     ).start()
     host = make_host_app(pg_url, VC_REDIS_URL=redis_url, VC_PUBLIC_URL=server.url + "/")
     try:
@@ -195,7 +196,7 @@ def test_a_whole_consultation_leaves_no_address_or_name_in_any_log(pg_url, redis
         asyncio.run(consultation(server.ws_url, appointment, cookie, doctor))
         server.stop()
 
-        logs = {"server": server.process.output, "worker": worker.output}
+        logs = {"server": server.output, "worker": worker.output}
         assert "GET /vc/join/" in logs["server"], "the access log was written"
         assert "GET /vc/ws/room/" in logs["server"] and "DEBUG rq." in logs["worker"], "DEBUG logging was on"
         for name, text in logs.items():

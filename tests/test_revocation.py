@@ -36,10 +36,10 @@ TURN = {"VC_TURN_URLS": ["turn:127.0.0.1:3478?transport=udp"], "VC_TURN_SECRET":
 
 
 @pytest.fixture
-def world(pg_url, redis_url, tmp_path):
+def world(pg_url, redis_url, tmp_path, transport):
     config = {"VC_REDIS_URL": redis_url, **TURN}
-    first = LiveServer(pg_url, config, tmp_path, log_name="first").start()
-    second = LiveServer(pg_url, config, tmp_path, log_name="second").start()
+    first = LiveServer(pg_url, config, tmp_path, log_name="first", signalling=transport).start()
+    second = LiveServer(pg_url, config, tmp_path, log_name="second", signalling=transport).start()
     host = make_host_app(pg_url, VC_PUBLIC_URL=first.url + "/", **config)
     redis = Redis.from_url(redis_url)
     with host.app.app_context():

@@ -18,11 +18,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def world(pg_url, redis_url, tmp_path):
+def world(pg_url, redis_url, tmp_path, transport):
     """Two app processes on one Redis and one PostgreSQL, and a host app in the test for planning."""
     config = {"VC_REDIS_URL": redis_url}
-    first = LiveServer(pg_url, config, tmp_path).start()
-    second = LiveServer(pg_url, config, tmp_path).start()
+    first = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
+    second = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
     host = make_host_app(pg_url, VC_REDIS_URL=redis_url, VC_PUBLIC_URL=first.url + "/")
     with host.app.app_context():
         people = make_people(host.state)

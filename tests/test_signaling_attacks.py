@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def arena(postgres_schema, tmp_path_factory):
+def arena(postgres_schema, tmp_path_factory, transport):
     """One live server with Redis; two appointments (A and B), each with a checked-in patient."""
     from redis import Redis
 
@@ -36,7 +36,7 @@ def arena(postgres_schema, tmp_path_factory):
         "VC_WS_MESSAGES_PER_SECOND": 20,
         "VC_WS_BURST": 40,
     }
-    server = LiveServer(postgres_schema, config, tmp_path_factory.mktemp("arena")).start()
+    server = LiveServer(postgres_schema, config, tmp_path_factory.mktemp("arena"), signalling=transport).start()
     host = make_host_app(postgres_schema, VC_REDIS_URL=REDIS_URL, VC_PUBLIC_URL=server.url + "/")
     with host.app.app_context():
         people = make_people(host.state)
@@ -284,7 +284,7 @@ def test_reconnect_storm_leaves_one_member_and_other_rooms_unaffected(arena):
                 await client.close()
 
     run(scenario())
-    log = server.process.output
+    log = server.output
     assert "Traceback" not in log, log[-3000:]
     assert (
         "Frau" not in log and "Sturm" not in log and "127.0.0.1" not in log.replace("127.0.0.1:" + str(server.port), "")

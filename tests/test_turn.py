@@ -20,10 +20,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def relay_world(pg_url, redis_url, tmp_path):
+def relay_world(pg_url, redis_url, tmp_path, transport):
     coturn = Coturn(tmp_path).start()
     config = {"VC_REDIS_URL": redis_url, "VC_TURN_URLS": [coturn.url], "VC_TURN_SECRET": SECRET}
-    server = LiveServer(pg_url, config, tmp_path).start()
+    server = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
     host = make_host_app(pg_url, VC_REDIS_URL=redis_url, VC_PUBLIC_URL=server.url + "/")
     with host.app.app_context():
         yield server, host, make_people(host.state)

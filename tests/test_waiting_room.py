@@ -21,9 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def world(pg_url, redis_url, tmp_path):
+def world(pg_url, redis_url, tmp_path, transport):
     config = {"VC_REDIS_URL": redis_url, "VC_MAX_PARTICIPANTS": 3}
-    server = LiveServer(pg_url, config, tmp_path).start()
+    server = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
     host = make_host_app(pg_url, VC_PUBLIC_URL=server.url + "/", **config)
     with host.app.app_context():
         people = make_people(host.state)

@@ -19,6 +19,7 @@ from .domain.revocation import Reason
 from .domain.subject_rights import as_json
 from .probe import run_probe
 from .public_api import host_principal
+from .signalling_server import run_signalling_server
 from .web.privacy_notice import build_notice
 from .web.state import vc_state
 from .worker import run_worker
@@ -78,6 +79,26 @@ def worker(burst: bool, log_level: str) -> None:
         raise click.ClickException("VC_REDIS_URL is not set: without Redis, jobs run inside the app process.")
     log_privacy.install(state.settings.log_ip_mode)  # our own process: every record
     run_worker(current_app._get_current_object(), burst=burst, log_level=log_level.upper())  # type: ignore[attr-defined]
+
+
+@vc_cli.command("signalling-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port to listen on (0: any free one).")
+@click.option(
+    "--proxy-hops",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 5),
+    help="Reverse proxies in front that set X-Forwarded-For/-Proto/-Host (as ProxyFix's x_for).",
+)
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="Threads for database work.")
+def signalling_server(host: str, port: int, proxy_hops: int, threads: int) -> None:
+    """Serve the signalling sockets from an asyncio process of their own (production; needs VC_REDIS_URL)."""
+    state = vc_state()
+    if state.redis is None:
+        raise click.ClickException("VC_REDIS_URL is not set: without Redis, the app serves its sockets itself.")
+    log_privacy.install(state.settings.log_ip_mode)  # our own process: every record
+    run_signalling_server(current_app._get_current_object(), host, port, proxy_hops=proxy_hops, threads=threads)  # type: ignore[attr-defined]
 
 
 api_token_cli = AppGroup("api-token", help="API tokens of an organisation for host applications.")

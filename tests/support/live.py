@@ -1,4 +1,9 @@
-"""The app served by real gunicorn processes on free loopback ports, as in production."""
+"""The app served by real gunicorn processes on free loopback ports, as in production.
+
+``signalling="asyncio"`` serves the WebSockets from ``flask vc signalling-server`` beside gunicorn,
+as the production configuration does; ``ws_url`` then points there (its origin is allowed, as a
+reverse proxy would make it one origin with the pages).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,10 @@ from typing import Any
 
 import requests
 
-from tests.support.processes import Process, free_port, wait_for
+from tests.support.processes import Process, free_port, port_open, wait_for
+
+#: The two ways sockets are served: by the app (flask-sock) or by the asyncio signalling server.
+TRANSPORTS = ("flask-sock", "asyncio")
 
 
 class LiveServer:
@@ -31,9 +39,14 @@ class LiveServer:
         log_name: str = "server",
         ready_seconds: float = 30,
         app: str = "tests.support.worker_app:create_app()",
+        signalling: str = "flask-sock",
     ) -> None:
+        assert signalling in TRANSPORTS, signalling
         self.app = app
         self.port = free_port()
+        self.signalling = signalling
+        self.signalling_port = free_port() if signalling == "asyncio" else self.port
+        self.signalling_process: Process | None = None
         self.worker_class = worker_class
         self.workers = workers
         self.log_name = log_name
@@ -45,6 +58,9 @@ class LiveServer:
         self.env = env or {}
         self.database_url = database_url
         self.config = {"VC_PUBLIC_URL": f"http://{host}:{self.port}/", **config}
+        if signalling == "asyncio":
+            origins = [*self.config.get("VC_ALLOWED_ORIGINS", []), f"http://{host}:{self.signalling_port}"]
+            self.config["VC_ALLOWED_ORIGINS"] = origins
         self.log_dir = log_dir
         self.threads = threads
         self.process: Process | None = None
@@ -55,7 +71,13 @@ class LiveServer:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
+        return f"ws://{self.host}:{self.signalling_port}"
+
+    @property
+    def output(self) -> str:
+        """What the server's processes wrote (gunicorn, and the signalling server if there is one)."""
+        processes = [p for p in (self.process, self.signalling_process) if p is not None]
+        return "\n".join(p.output for p in processes)
 
     def start(self) -> LiveServer:
         gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
@@ -86,7 +108,31 @@ class LiveServer:
             log=self.log_dir / f"{self.log_name}-{self.port}.log",
         )
         wait_for(self._healthy, self.ready_seconds, what=f"server on port {self.port}")
+        if self.signalling == "asyncio":
+            self._start_signalling()
         return self
+
+    def _start_signalling(self) -> None:
+        flask = shutil.which("flask", path=str(Path(sys.executable).parent))
+        assert flask, "flask is installed with the package"
+        port = str(self.signalling_port)
+        self.signalling_process = Process(
+            [*self.wrap, flask, "--app", self.app, "vc", "signalling-server", "--host", self.bind, "--port", port],
+            env={
+                "VC_TEST_DATABASE_URL": self.database_url,
+                "VC_TEST_CONFIG": json.dumps(self.config),
+                **self.env,
+            },
+            log=self.log_dir / f"{self.log_name}-{self.port}-signalling.log",
+        )
+
+        def listening() -> bool:
+            assert self.signalling_process is not None
+            if not self.signalling_process.alive():
+                raise RuntimeError("signalling server died:\n" + self.signalling_process.output)
+            return port_open(self.signalling_port, self.host)
+
+        wait_for(listening, self.ready_seconds, what=f"signalling server on port {port}")
 
     def _healthy(self) -> bool:
         assert self.process is not None
@@ -98,9 +144,11 @@ class LiveServer:
             return False
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        for process in (self.signalling_process, self.process):
+            if process is not None:
+                process.stop()
 
     def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
+        for process in (self.signalling_process, self.process):
+            if process is not None:
+                process.kill()

@@ -118,6 +118,15 @@ class Revocation:
         body = json.loads(raw)
         return cls(tuple(body["scopes"]), float(body["at"]), Reason(body["reason"]))
 
+    @classmethod
+    def heard(cls, raw: str) -> Revocation | None:
+        """A revocation as the bus brought it; None, with a warning, when it cannot be read."""
+        try:
+            return cls.decode(raw)
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignored a malformed revocation")
+            return None
+
     def final_message(self) -> Revoked:
         return Revoked(reason=self.reason.value)
 

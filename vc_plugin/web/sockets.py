@@ -21,39 +21,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 from simple_websocket import ConnectionClosed
 
 from ..domain.dashboard_session import DashboardSession
-from ..domain.entrance import JoinRequest
 from ..domain.revocation import CHANNEL as REVOCATIONS
-from ..domain.revocation import Reason, Revocation
+from ..domain.revocation import Revocation
 from ..domain.room_session import RoomSession
 from ..domain.signaling import ProtocolError
-from ..domain.socket_actions import (
-    Action,
-    CheckPass,
-    Close,
-    Command,
-    EnsureNotRevoked,
-    Forget,
-    Goodbye,
-    GrantRelay,
-    Join,
-    Leave,
-    LoadQueue,
-    Relay,
-    Send,
-    Subscribe,
-    Touch,
-)
+from ..domain.socket_actions import Action, Close, LoadQueue, Send, Subscribe
+from .performer import Performer, Session
+from .performer import SocketServices as PerformerServices
 
 if TYPE_CHECKING:
     from flask import Flask
-    from flask_sqlalchemy import SQLAlchemy
 
     from ..adapters.bus import Bus
-    from ..core.clock import Clock
-    from ..core.config import Settings
-    from ..domain.check_in import CheckIn
-    from ..domain.entrance import Entrance
-    from ..domain.waiting_room import WaitingRoom
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +41,11 @@ OUTBOX_LIMIT = 512
 #: How long a socket waits for a frame before its session hears ``idle``.
 IDLE_SECONDS = 10.0
 
-Session = RoomSession | DashboardSession
 
-
-class SocketServices(Protocol):
+class SocketServices(PerformerServices, Protocol):
     """What a socket needs of the app's services (the app's ``VCState`` provides them)."""
 
-    settings: Settings
-    clock: Clock
-    bus: Bus
-    db: SQLAlchemy
-    check_in: CheckIn
-    waiting_room: WaitingRoom
     connections: LiveConnections
-
-    @property
-    def entrance(self) -> Entrance: ...
 
 
 class LiveConnections:
@@ -112,10 +80,8 @@ class LiveConnections:
 
     def apply(self, raw: str) -> None:
         """A revocation from any process: close every socket here that it hits."""
-        try:
-            revocation = Revocation.decode(raw)
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignored a malformed revocation")
+        revocation = Revocation.heard(raw)
+        if revocation is None:
             return
         with self._lock:
             hit = [c for c in self._items if revocation.hits(c.session.claims)]
@@ -148,6 +114,7 @@ class Connection:
         self.closing = threading.Event()
         self.topics: list[str] = []
         self._session_lock = threading.Lock()
+        self.performer = Performer(state, time.monotonic)
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -220,7 +187,6 @@ class Connection:
 
     # --- actions --------------------------------------------------------------------------------------
     def _perform(self, action: Action) -> None:
-        state, session = self.state, self.session
         if isinstance(action, Send):
             self.send(action.text)
         elif isinstance(action, Close):
@@ -228,62 +194,10 @@ class Connection:
         elif isinstance(action, Subscribe):
             for topic in action.topics:
                 self.subscribe(topic)
-        elif isinstance(action, Command):
-            state.waiting_room.command(action.staffer, action.message)
-        elif isinstance(action, EnsureNotRevoked):
-            self._unless_revoked(lambda: [])
-        elif isinstance(action, LoadQueue):
-            assert isinstance(session, DashboardSession)
-            rooms = state.waiting_room.queue_for(session.staffer)
-            self.feed(lambda s: s.queue_loaded(rooms))  # type: ignore[union-attr]
         else:
-            assert isinstance(session, RoomSession)
-            self._perform_in_room(action, session)
-
-    def _perform_in_room(self, action: Action, session: RoomSession) -> None:
-        state, room, me = self.state, session.room, session.identity.member_id
-        assert room is not None
-        if isinstance(action, Join):
-            request = JoinRequest(
-                room, action.member, action.resume, self.id, session.claims, session.identity.participant_pass
-            )
-            outcome = state.entrance.join(request)
-            self.feed(lambda s: s.joined(outcome, state.clock.now()))  # type: ignore[union-attr]
-        elif isinstance(action, Relay):
-            admitted = not action.verify or state.waiting_room.is_admitted(room.appointment, action.to)
-            delivered = admitted and state.waiting_room.relay(room.appointment, action.to, action.text, session.claims)
-            self.feed(lambda s: s.relay_result(action, delivered, time.monotonic()))  # type: ignore[union-attr]
-        elif isinstance(action, GrantRelay):
-            self._unless_revoked(lambda: self._grant_relay(action, session))
-        elif isinstance(action, Leave):
-            state.waiting_room.leave(room, me)
-        elif isinstance(action, Touch):
-            state.waiting_room.touch(room, me)
-        elif isinstance(action, CheckPass):
-            pass_ = session.identity.participant_pass
-            valid = pass_ is not None and state.check_in.pass_is_valid(pass_)
-            self.feed(lambda s: s.pass_checked(valid))  # type: ignore[union-attr]
-        elif isinstance(action, Forget):
-            if action.goodbye is Goodbye.REMOVE:
-                state.waiting_room.presence.remove(room.appointment, me)
-            else:
-                state.waiting_room.went_offline(room, me, self.id)
-
-    def _grant_relay(self, action: GrantRelay, session: RoomSession) -> list[Action]:
-        pass_ = session.identity.participant_pass
-        if action.record_consent and pass_ is not None:
-            self.state.check_in.record_relay_consent(pass_.invitation, pass_.language)
-        self.feed(lambda s: s.relay_granted(self.state.clock.now()))  # type: ignore[union-attr]
-        return []
-
-    def _unless_revoked(self, then: Callable[[], list[Action]]) -> None:
-        """A revocation that came before this socket could hear it (between handshake and hello)."""
-        reason = self.state.waiting_room.revoked_reason(self.session.claims)
-        if reason is not None:
-            revocation = Revocation((), self.state.clock.now().timestamp(), Reason(reason))
-            self.feed(lambda s: s.revoke(revocation))
-        else:
-            self._perform_all(then())
+            report = self.performer.perform(action, self.session, self.id)
+            if report is not None:
+                self.feed(report)
 
     # --- the socket -----------------------------------------------------------------------------------
     def send(self, text: str) -> None:

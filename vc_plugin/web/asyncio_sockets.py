@@ -1,0 +1,335 @@
+"""The asyncio transport: the signalling sockets of a process of their own, on the ``websockets`` library.
+
+Same endpoints, handshake checks and sessions as the flask-sock transport (:mod:`.sockets`); what
+differs is the cost. One event loop holds every socket (no thread or greenlet each, no
+permessage-deflate); a relay between two sockets of this process goes straight from one to the
+other, and only messages for sockets elsewhere cross Redis. Nothing ticks per socket: one sweep
+touches presence for all of them in one Redis round trip, and a pass is asked about again only
+after the bus was away (revocations arrive as events; see docs/signaling.md).
+Work that needs the database, presence or the bus runs in a small thread pool, inside the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from websockets.exceptions import ConnectionClosed
+
+from ..domain.dashboard_session import DashboardSession
+from ..domain.revocation import CHANNEL as REVOCATIONS
+from ..domain.revocation import Revocation
+from ..domain.room_session import RoomPhase, RoomSession
+from ..domain.signaling import ProtocolError
+from ..domain.socket_actions import Action, CheckPass, Close, LoadQueue, Relay, Send, Subscribe, Touch
+from ..domain.topics import member_topic
+from .performer import Performer, Report, Session
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from websockets.asyncio.server import ServerConnection
+
+    from .state import VCState
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 512
+#: How long a closing socket may take to write what is queued before it is cut off.
+FLUSH_SECONDS = 5.0
+#: How often one sweep touches presence for every member of this process, and checks passes' own expiry.
+SWEEP_SECONDS = 10.0
+#: A socket silent this long is pinged; one that leaves the ping unanswered as long again is closed.
+KEEPALIVE_SECONDS = 25.0
+_CLOSE = object()
+
+
+class SignallingHub:
+    """The sockets of this process: the bus hop onto the loop, direct relays, revocations, the sweep."""
+
+    def __init__(self, app: Flask, state: VCState, loop: asyncio.AbstractEventLoop, *, threads: int = 8) -> None:
+        self.app = app
+        self.state = state
+        self.loop = loop
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vc-signalling")
+        self.performer = Performer(state, loop.time)
+        self.connections: set[AsyncConnection] = set()
+        self._local: dict[str, set[AsyncConnection]] = {}
+        self._bus_callbacks: dict[str, Callable[[str], None]] = {}
+        state.bus.subscribe(REVOCATIONS, self._threadsafe(self._revocation))
+        state.bus.on_reconnect(self._threadsafe(self._bus_came_back))
+
+    def _threadsafe(self, handler: Callable[..., None]) -> Callable[..., None]:
+        """Bus callbacks come from its listener thread: hand them to the loop."""
+        return lambda *args: self.loop.call_soon_threadsafe(handler, *args)
+
+    # --- work that blocks ----------------------------------------------------------------------------
+    async def blocking(self, work: Callable[[], Any]) -> Any:
+        return await self.loop.run_in_executor(self.executor, self._in_app, work)
+
+    def _in_app(self, work: Callable[[], Any]) -> Any:
+        with self.app.app_context():
+            try:
+                return work()
+            finally:
+                self.state.db.session.remove()
+
+    # --- topics ---------------------------------------------------------------------------------------
+    def subscribe(self, connection: AsyncConnection, topic: str) -> None:
+        listeners = self._local.setdefault(topic, set())
+        listeners.add(connection)
+        if topic not in self._bus_callbacks:
+            callback = self._threadsafe(lambda message, t=topic: self._deliver(t, message))
+            self._bus_callbacks[topic] = callback
+            self.state.bus.subscribe(topic, callback)
+
+    def unsubscribe(self, connection: AsyncConnection, topic: str) -> None:
+        listeners = self._local.get(topic)
+        if listeners is None:
+            return
+        listeners.discard(connection)
+        if not listeners:
+            del self._local[topic]
+            self.state.bus.unsubscribe(topic, self._bus_callbacks.pop(topic))
+
+    def _deliver(self, topic: str, message: str) -> None:
+        for connection in list(self._local.get(topic, ())):
+            connection.feed(lambda s, m=message: s.event(m))
+
+    def relay_here(self, appointment: str, relay: Relay) -> bool | None:
+        """Straight to the receiver when it is connected to this process; None when it is not."""
+        receivers = self._local.get(member_topic(appointment, relay.to))
+        if not receivers:
+            return None
+        delivered = False
+        for receiver in list(receivers):
+            session = receiver.session
+            admitted = isinstance(session, RoomSession) and session.phase is RoomPhase.ADMITTED
+            if not session.closed and (admitted or not relay.verify):
+                receiver.feed(lambda s: s.event("R" + relay.text))
+                delivered = True
+        return delivered
+
+    # --- process-wide events --------------------------------------------------------------------------
+    def _revocation(self, raw: str) -> None:
+        revocation = Revocation.heard(raw)
+        if revocation is None:
+            return
+        for connection in [c for c in self.connections if revocation.hits(c.session.claims)]:
+            connection.feed(lambda s: s.revoke(revocation))
+
+    def _bus_came_back(self) -> None:
+        """Redis restarted or was away: presence is written again, and every pass asked about once,
+        since revocations published meanwhile may have reached no one."""
+        for connection in list(self.connections):
+            connection.spawn(connection.after_bus_outage())
+
+    async def sweep(self) -> None:
+        """Every ``SWEEP_SECONDS``: one presence write for all members here, and passes past their time closed."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            touched: list[tuple[str, str]] = []
+            now, at = self.loop.time(), self.state.clock.now()
+            for connection in list(self.connections):
+                connection.keep_alive(now)
+                session = connection.session
+                if not isinstance(session, RoomSession):
+                    continue
+                actions = session.idle(now, at)
+                if any(isinstance(a, Touch) for a in actions) and session.room is not None:
+                    touched.append((session.room.appointment, session.identity.member_id))
+                connection.perform_soon([a for a in actions if not isinstance(a, Touch | CheckPass)])
+            if touched:
+                await self._touch(touched, at.timestamp())
+
+    async def _touch(self, members: list[tuple[str, str]], stamp: float) -> None:
+        presence = self.state.presence
+        try:
+            await self.blocking(lambda: presence.touch_many(members, stamp))
+        except Exception as error:  # noqa: BLE001 - Redis away: the next sweep tries again
+            log.warning("signalling: could not touch presence (%s)", type(error).__name__)
+
+    def add(self, connection: AsyncConnection) -> None:
+        self.connections.add(connection)
+
+    def discard(self, connection: AsyncConnection) -> None:
+        self.connections.discard(connection)
+
+
+class AsyncConnection:
+    """One socket: reads frames into its session, performs what it asks for, writes from an outbox."""
+
+    def __init__(self, hub: SignallingHub, ws: ServerConnection, session: Session, connection_id: str) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.session = session
+        self.id = connection_id
+        self.outbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=OUTBOX_LIMIT)
+        self.closing = False
+        self.topics: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.heard = hub.loop.time()
+        self.pinged: float | None = None
+        self.writer: asyncio.Task[None] | None = None
+
+    async def serve(self) -> None:
+        self.hub.add(self)  # known to revocations before a single message is read
+        self.writer = writer = asyncio.create_task(self._write())
+        try:
+            await self._read()
+        finally:
+            self._close(1000, "")  # gone from the other side: nothing is waiting to be written
+            with contextlib.suppress(Exception):
+                # What was said last (an error, "left", "revoked") goes out before the close.
+                await asyncio.wait_for(asyncio.shield(writer), FLUSH_SECONDS)
+            writer.cancel()
+            with contextlib.suppress(Exception):
+                await self._perform_all(self.session.socket_closed(), closed=True)
+            for topic in list(self.topics):
+                self.hub.unsubscribe(self, topic)
+            self.hub.discard(self)
+
+    async def _read(self) -> None:
+        loop, clock = self.hub.loop, self.hub.state.clock
+        with contextlib.suppress(ConnectionClosed):
+            # Read on after a close of our own, dropping what comes: a reader that stopped would leave
+            # the client's closing frame unread behind a full queue, and the close hanging.
+            async for raw in self.ws:
+                self.heard = now = loop.time()
+                await self._perform_all(self.session.receive(raw, now, clock.now()))
+
+    async def _write(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                item = await self.outbox.get()
+                if isinstance(item, tuple):
+                    await self.ws.close(item[1], item[2])
+                    return
+                await self.ws.send(item)
+
+    # --- feeding the session --------------------------------------------------------------------------
+    def feed(self, call: Callable[[Session], list[Action]]) -> None:
+        """From the loop, outside the reader: events, revocations, relays from a neighbour."""
+        actions = call(self.session)
+        self.perform_soon(actions, closed=self.session.closed)
+
+    def perform_soon(self, actions: list[Action], *, closed: bool = False) -> None:
+        if not actions:
+            return
+        if all(isinstance(a, Send | Close) for a in actions):
+            self._perform_now(actions)  # the common case: no waiting, no task
+        else:
+            self.spawn(self._perform_all(actions, closed=closed))
+
+    def spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _perform_now(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self._send(action.text)
+            elif isinstance(action, Close):
+                self._close(action.code, action.reason, flush=action.flush)
+
+    async def _perform_all(self, actions: Iterable[Action], *, closed: bool = False) -> None:
+        """As the flask-sock transport: a close that happens on the way drops the rest."""
+        closed = closed or self.session.closed
+        for action in actions:
+            if self.session.closed and not closed:
+                return
+            try:
+                report = await self._perform(action)
+            except ProtocolError as error:
+                report = lambda s, e=error: s.failed(e)  # noqa: E731
+            except Exception:
+                log.exception("socket message handling failed")  # no message content is logged
+                self._send(ProtocolError("internal", "the server could not handle this message").as_message())
+                continue
+            if report is not None:
+                follow = report(self.session)
+                await self._perform_all(follow, closed=self.session.closed)
+
+    async def _perform(self, action: Action) -> Report:
+        if isinstance(action, Send | Close):
+            self._perform_now((action,))
+            return None
+        if isinstance(action, Subscribe):
+            for topic in action.topics:
+                self.topics.add(topic)
+                self.hub.subscribe(self, topic)
+            return None
+        session = self.session
+        if isinstance(action, Relay) and isinstance(session, RoomSession) and session.room is not None:
+            delivered = self.hub.relay_here(session.room.appointment, action)
+            if delivered is not None:
+                now = self.hub.loop.time()
+                return lambda s: s.relay_result(action, delivered, now)  # type: ignore[union-attr]
+        performer = self.hub.performer
+        return await self.hub.blocking(lambda: performer.perform(action, session, self.id))
+
+    async def after_bus_outage(self) -> None:
+        session = self.session
+        if isinstance(session, DashboardSession):
+            if session.greeted and not session.closed:
+                await self._perform_all([LoadQueue()])
+            return
+        restorable = session.restorable()
+        if restorable is None:
+            return
+        room, member = restorable
+        state = self.hub.state
+
+        def write_again() -> None:
+            waiting_room = state.waiting_room
+            if waiting_room.presence.get(room.appointment, member.id) is None:
+                waiting_room.presence.open_room(room)
+                waiting_room.restore(room, member)
+            if session.identity.check_in is not None:
+                state.check_in.hold_again(session.identity.check_in)
+
+        with contextlib.suppress(Exception):
+            await self.hub.blocking(write_again)
+        if session.identity.participant_pass is not None:
+            await self._perform_all([CheckPass()])
+
+    # --- the socket -----------------------------------------------------------------------------------
+    def keep_alive(self, now: float) -> None:
+        """Called by the sweep: a silent socket is pinged, and closed if the ping goes unanswered."""
+        if self.closing or now - self.heard < KEEPALIVE_SECONDS:
+            return
+        if self.pinged is None:
+            self.pinged = now
+            self.spawn(self._ping())
+        elif now - self.pinged > KEEPALIVE_SECONDS:
+            self._close(1011, "keepalive ping timeout", flush=False)
+
+    async def _ping(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            pong = await self.ws.ping()
+            await pong
+            self.heard, self.pinged = self.hub.loop.time(), None
+
+    def _send(self, text: str) -> None:
+        if self.closing:
+            return
+        try:
+            self.outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            self._close(1008, "too slow", flush=False)
+
+    def _close(self, code: int, reason: str, *, flush: bool = True) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        if flush:
+            with contextlib.suppress(asyncio.QueueFull):
+                self.outbox.put_nowait((_CLOSE, code, reason))
+                return
+        if self.writer is not None:
+            self.writer.cancel()
+        self.spawn(self.ws.close(code, reason))
