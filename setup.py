@@ -25,6 +25,7 @@ INSTALL_REQUIRES = [
     "babel>=2.14",
     "pydantic>=2.6",
     "msgspec>=0.18.6",
+    "websockets>=14.0",  # flask vc signalling-server (the asyncio implementation, since 13)
     "icalendar>=6.0",
     "email-validator>=2.1",
     "blinker>=1.7",
@@ -70,7 +71,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "postgresql": ["psycopg[binary]>=3.1.18"],
-        "production": ["gunicorn>=22", "gevent>=24.2", "psycopg[binary]>=3.1.18"],
+        "production": ["gunicorn>=22", "gevent>=24.2", "psycopg[binary]>=3.1.18", "hiredis>=2.3"],
         "probe": PROBE_REQUIRES,
         "test": TEST_REQUIRES,
     },

@@ -69,7 +69,10 @@ def collect() -> dict[str, Any]:
         "gevent": _package("gevent"),
         "flask_sock": _package("flask-sock"),
         "simple_websocket": _package("simple-websocket"),
-        "websockets_client": _package("websockets"),
+        "websockets_client": _package("websockets"),  # also the signalling server's
+        "msgspec": _package("msgspec"),
+        "hiredis": _package("hiredis"),
+        "redis_py": _package("redis"),
         "aiortc": _package("aiortc"),
         "rq": _package("rq"),
         "redis": _run("redis-server", "--version").split(" v=")[-1].split()[0]

@@ -275,6 +275,8 @@ def test_oversized_and_malformed_frames():
     other = patient_session()
     assert sent(other.receive("{not json", 1.0, AT))[0]["code"] == "malformed"
     assert sent(other.receive(b"\x00\x01", 2.0, AT))[0]["code"] == "malformed"
+    lone = '{"type":"offer","to":"doc1","sdp":"\\ud800"}'  # an escaped half of a surrogate pair
+    assert sent(other.receive(lone, 3.0, AT))[0]["code"] == "malformed"
     assert not other.closed
 
 

@@ -14,7 +14,14 @@ from tests.support.live import LiveServer
 from tests.support.people import make_people
 from tests.support.planning import Issued, plan_group
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
-from vc_plugin.adapters.presence import STALE_AFTER, Member, MemoryPresence, Room, index_of_practitioner
+from vc_plugin.adapters.presence import (
+    STALE_AFTER,
+    Member,
+    MemoryPresence,
+    RedisPresence,
+    Room,
+    index_of_practitioner,
+)
 from vc_plugin.domain.access import Principal
 
 pytestmark = pytest.mark.slow
@@ -155,3 +162,31 @@ def test_memory_presence_keeps_order_expires_rooms_and_forgets_the_silent():
     clock.now = t0 + 5400
     assert store.room("a1") is None and store.rooms_of(index_of_practitioner("doc")) == []
     assert store.remove("a1", "p1") is None
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_one_touch_for_many_members_keeps_them_and_creates_nothing_for_closed_rooms(kind, redis_url):
+    """The signalling server's sweep: one call for every member of the process."""
+    clock = Ticker()
+    if kind == "redis":
+        redis = Redis.from_url(redis_url)
+        redis.flushdb()
+        clock.now = float(redis.time()[0])  # Redis expires keys by its own clock
+        store = RedisPresence(redis, clock=clock)
+    else:
+        store = MemoryPresence(clock=clock)
+    t0 = clock.now
+    store.open_room(Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400))
+    store.put("a1", Member("p1", "patient", "Frau Eins", "waiting", t0), t0)
+    store.put("a1", Member("p2", "patient", "Herr Zwei", "waiting", t0), t0)
+    store.touch_many([("a1", "p1"), ("gone", "p9"), ("a1", "nobody")], t0 + STALE_AFTER)
+    assert [m.id for m in store.members("a1", t0 + STALE_AFTER + 1)] == ["p1"], "p2 was not heard of"
+    assert store.get("a1", "nobody") is None and store.room("gone") is None
+    if kind == "redis":
+        assert sorted(k.decode() for k in redis.scan_iter("vc:room:*")) == [
+            "vc:room:a1:members",
+            "vc:room:a1:meta",
+            "vc:room:a1:seen",
+        ]
+        assert redis.hget("vc:room:a1:seen", "nobody") is None
+        redis.flushdb()

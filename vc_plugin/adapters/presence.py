@@ -309,10 +309,11 @@ return encoded
 
 
 #: Mark members as heard of now, each only while still in its room (no key is created for a closed room).
+#: Each argument after the first two is "<appointment> <member>" (ids never hold a space).
 _TOUCH_MANY = """
 local prefix, now = ARGV[1], ARGV[2]
 for i = 3, #ARGV do
-  local sep = string.find(ARGV[i], "\n", 1, true)
+  local sep = string.find(ARGV[i], " ", 1, true)
   local room, member = string.sub(ARGV[i], 1, sep - 1), string.sub(ARGV[i], sep + 1)
   if redis.call("HEXISTS", prefix .. room .. ":members", member) == 1 then
     redis.call("HSET", prefix .. room .. ":seen", member, now)
@@ -418,7 +419,7 @@ class RedisPresence:
 
     def touch_many(self, members: list[tuple[str, str]], now: float) -> None:
         if members:
-            self._touch_many(keys=[], args=[PREFIX, now, *(f"{a}\n{m}" for a, m in members)])
+            self._touch_many(keys=[], args=[PREFIX, now, *(f"{a} {m}" for a, m in members)])
 
     def remove(self, appointment: str, member_id: str) -> Member | None:
         _, members, seen = self._keys(appointment)

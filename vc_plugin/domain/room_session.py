@@ -318,10 +318,10 @@ class RoomSession(SocketSession):
     # --- what the bus says ---------------------------------------------------------------------------
     def event(self, text: str) -> list[Action]:
         """A bus message for this socket: ``R…`` is relayed as it is, ``E…`` is an event to read first."""
+        if text[:1] == "R":
+            return self.relayed_in(text[1:])
         if self.closed:
             return []
-        if text[:1] == "R":
-            return [Send(text[1:])]
         body = text[1:]
         try:
             event = decode_room_event(body)
@@ -349,6 +349,10 @@ class RoomSession(SocketSession):
         elif isinstance(event, Declined):
             actions += self.close(1000, "declined", Ending.DECLINED)
         return actions
+
+    def relayed_in(self, text: str) -> list[Action]:
+        """Signalling relayed to this member, as it is; nothing once the socket is closed or revoked."""
+        return [] if self.closed else [Send(text)]
 
     # --- the end -------------------------------------------------------------------------------------
     def socket_closed(self) -> list[Action]:

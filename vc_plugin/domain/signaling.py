@@ -9,19 +9,22 @@ relayed as they are and never stored. ``docs/signaling.md`` describes the protoc
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any
 
-from msgspec import UNSET
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, TypeAdapter, ValidationError
+import msgspec
+from msgspec import UNSET, Meta
 
 from .server_messages import Error
 from .server_messages import encode as encode_message
 
 #: Participant, appointment and practitioner ids: URL-safe, short.
-Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 MAX_SDP = 60_000
 MAX_CANDIDATE = 1_024
 MAX_NOTICE = 500
+#: A finite number: NaN and Infinity are not JSON, and would be echoed in "pong".
+Finite = Annotated[float, Meta(ge=-1.7976931348623157e308, le=1.7976931348623157e308)]
 
 
 class ProtocolError(Exception):
@@ -38,22 +41,24 @@ class ProtocolError(Exception):
         return encode_message(Error(code=self.code, message=self.message, ref=self.ref or UNSET))
 
 
-class Incoming(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Incoming(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
+    """A client message; its ``type`` is the tag that chose the class."""
+
+    @property
+    def type(self) -> str:
+        return self.__struct_config__.tag  # type: ignore[return-value]
 
 
-class Hello(Incoming):
-    type: Literal["hello"]
-    resume: str | None = Field(None, max_length=64)
+class Hello(Incoming, tag="hello"):
+    resume: Annotated[str, Meta(max_length=64)] | None = None
 
 
-class Ping(Incoming):
-    type: Literal["ping"]
-    t: float | None = Field(None, allow_inf_nan=False)  # echoed in "pong": NaN and Infinity are not JSON
+class Ping(Incoming, tag="ping"):
+    t: Finite | None = None  # echoed in "pong"
 
 
-class Leave(Incoming):
-    type: Literal["leave"]
+class Leave(Incoming, tag="leave"):
+    pass
 
 
 class Negotiation(Incoming):
@@ -64,66 +69,56 @@ class Negotiation(Incoming):
     to_pc: Id | None = None
 
 
-class Offer(Negotiation):
-    type: Literal["offer"]
+class Offer(Negotiation, tag="offer", kw_only=True):
     to: Id
-    sdp: str = Field(max_length=MAX_SDP)
+    sdp: Annotated[str, Meta(max_length=MAX_SDP)]
 
 
-class Answer(Negotiation):
-    type: Literal["answer"]
+class Answer(Negotiation, tag="answer", kw_only=True):
     to: Id
-    sdp: str = Field(max_length=MAX_SDP)
+    sdp: Annotated[str, Meta(max_length=MAX_SDP)]
 
 
-class CandidateBody(Incoming):
-    candidate: str = Field(max_length=MAX_CANDIDATE)
-    sdpMid: str | None = Field(None, max_length=64)
-    sdpMLineIndex: int | None = Field(None, ge=0, le=64)
-    usernameFragment: str | None = Field(None, max_length=256)
+class CandidateBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    candidate: Annotated[str, Meta(max_length=MAX_CANDIDATE)]
+    sdpMid: Annotated[str, Meta(max_length=64)] | None = None
+    sdpMLineIndex: Annotated[int, Meta(ge=0, le=64)] | None = None
+    usernameFragment: Annotated[str, Meta(max_length=256)] | None = None
 
 
-class Candidate(Negotiation):
-    type: Literal["candidate"]
+class Candidate(Negotiation, tag="candidate", kw_only=True):
     to: Id
     candidate: CandidateBody | None  # None: end of candidates
 
 
-class IceRestart(Incoming):
-    type: Literal["ice-restart"]
+class IceRestart(Incoming, tag="ice-restart"):
     to: Id
 
 
-class RelayRequest(Incoming):
-    type: Literal["relay-request"]
-    consent: StrictBool  # JSON true or false only: "true", 1 or "yes" are not an answer
+class RelayRequest(Incoming, tag="relay-request"):
+    consent: bool  # JSON true or false only: "true", 1 or "yes" are not an answer
 
 
-class Admit(Incoming):
-    type: Literal["admit"]
+class Admit(Incoming, tag="admit"):
     appointment: Id
     participant: Id
 
 
-class Decline(Incoming):
-    type: Literal["decline"]
+class Decline(Incoming, tag="decline"):
     appointment: Id
     participant: Id
 
 
-class Notice(Incoming):
-    type: Literal["notice"]
+class Notice(Incoming, tag="notice"):
     appointment: Id
-    text: str = Field(max_length=MAX_NOTICE)
+    text: Annotated[str, Meta(max_length=MAX_NOTICE)]
 
 
-class End(Incoming):
-    type: Literal["end"]
+class End(Incoming, tag="end"):
     appointment: Id
 
 
-class Handover(Incoming):
-    type: Literal["handover"]
+class Handover(Incoming, tag="handover"):
     appointment: Id
     practitioner: Id
 
@@ -131,7 +126,7 @@ class Handover(Incoming):
 #: What practitioners and staff may tell the waiting room.
 StaffCommand = Admit | Decline | Notice | End | Handover
 
-Message = Annotated[
+Message = (
     Hello
     | Ping
     | Leave
@@ -144,9 +139,8 @@ Message = Annotated[
     | Decline
     | Notice
     | End
-    | Handover,
-    Field(discriminator="type"),
-]
+    | Handover
+)
 KNOWN_TYPES = frozenset(
     {
         "hello",
@@ -165,7 +159,10 @@ KNOWN_TYPES = frozenset(
     }
 )
 RELAYED = frozenset({"offer", "answer", "candidate", "ice-restart"})
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
+_decoder = msgspec.json.Decoder(Message)
+_encoder = msgspec.json.Encoder()
+_FIELD = re.compile(r"field `([^`]*)`")
+_PATH = re.compile(r"- at `\$\.?([^`]*)`")
 
 
 def parse(raw: str | bytes, max_bytes: int) -> Incoming:
@@ -174,6 +171,14 @@ def parse(raw: str | bytes, max_bytes: int) -> Incoming:
         raise ProtocolError("malformed", "send text frames with JSON")
     if len(raw) > max_bytes:
         raise ProtocolError("too_large", f"messages may have at most {max_bytes} bytes", close=True)
+    try:
+        return _decoder.decode(raw)  # the common case: valid, in one pass
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _refusal(raw)
+
+
+def _refusal(raw: str) -> Incoming:
+    """Why a message was refused, found out slowly: only bad messages come here."""
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
@@ -184,19 +189,32 @@ def parse(raw: str | bytes, max_bytes: int) -> Incoming:
     if not isinstance(kind, str) or kind not in KNOWN_TYPES:
         raise ProtocolError("unknown_type", "unknown message type")
     try:
-        return _ADAPTER.validate_python(data)
-    except ValidationError as error:
-        fields = sorted({".".join(str(p) for p in item["loc"][1:]) or "type" for item in error.errors()})
-        raise ProtocolError("invalid", f"invalid fields: {', '.join(fields)[:200]}", ref=str(kind)) from None
+        message = msgspec.convert(data, Message)  # NaN and Infinity, which Python's JSON reads
+        _encoder.encode(message)  # an escaped lone surrogate ("\\ud800") reads as text, but goes nowhere
+    except msgspec.ValidationError as error:
+        raise ProtocolError("invalid", f"invalid fields: {_where(str(error))[:200]}", ref=kind) from None
+    except UnicodeEncodeError:
+        raise ProtocolError("malformed", "text with a lone surrogate, which is not Unicode") from None
+    return message
+
+
+def _where(problem: str) -> str:
+    """The field a validation problem names: ``sdp``, ``candidate.sdpMid``, or an unknown field's name."""
+    path = _PATH.search(problem)
+    field = _FIELD.search(problem)
+    parts = [p for p in (path.group(1) if path else "", field.group(1) if field else "") if p]
+    # A field's name is the client's own text, lone surrogates and all: said back only as Unicode.
+    return ".".join(parts).encode("utf-8", "replace").decode() or "type"
 
 
 def encode(body: dict[str, Any]) -> str:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return _encoder.encode(body).decode()
 
 
 def relayed(kind: str, sender: str, message: Incoming) -> str:
     """The message a peer receives: the sender's fields, ``to`` replaced by ``from``."""
-    body = message.model_dump(exclude={"to"}, exclude_none=False)
+    body = msgspec.to_builtins(message)
+    body.pop("to", None)
     body["type"] = kind
     body["from"] = sender
     return encode(body)

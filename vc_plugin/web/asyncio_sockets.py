@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from ..domain.dashboard_session import DashboardSession
 from ..domain.revocation import CHANNEL as REVOCATIONS
@@ -37,14 +38,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OUTBOX_LIMIT = 512
-#: How long a closing socket may take to write what is queued before it is cut off.
-FLUSH_SECONDS = 5.0
+_ELSEWHERE = object()
+#: A client that leaves this much unread is cut off ("too slow"): a slow reader never holds the loop.
+WRITE_LIMIT = 1024 * 1024
 #: How often one sweep touches presence for every member of this process, and checks passes' own expiry.
 SWEEP_SECONDS = 10.0
+#: After the bus came back: how long rooms of all processes get to write themselves again before dashboards ask.
+REANNOUNCE_PAUSE = 0.5
 #: A socket silent this long is pinged; one that leaves the ping unanswered as long again is closed.
 KEEPALIVE_SECONDS = 25.0
-_CLOSE = object()
 
 
 class SignallingHub:
@@ -59,6 +61,7 @@ class SignallingHub:
         self.connections: set[AsyncConnection] = set()
         self._local: dict[str, set[AsyncConnection]] = {}
         self._bus_callbacks: dict[str, Callable[[str], None]] = {}
+        self._tasks: set[asyncio.Future[Any]] = set()
         state.bus.subscribe(REVOCATIONS, self._threadsafe(self._revocation))
         state.bus.on_reconnect(self._threadsafe(self._bus_came_back))
 
@@ -109,7 +112,7 @@ class SignallingHub:
             session = receiver.session
             admitted = isinstance(session, RoomSession) and session.phase is RoomPhase.ADMITTED
             if not session.closed and (admitted or not relay.verify):
-                receiver.feed(lambda s: s.event("R" + relay.text))
+                receiver.feed(lambda s: s.relayed_in(relay.text))  # type: ignore[union-attr]
                 delivered = True
         return delivered
 
@@ -124,8 +127,18 @@ class SignallingHub:
     def _bus_came_back(self) -> None:
         """Redis restarted or was away: presence is written again, and every pass asked about once,
         since revocations published meanwhile may have reached no one."""
-        for connection in list(self.connections):
-            connection.spawn(connection.after_bus_outage())
+        task = asyncio.ensure_future(self._reannounce())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reannounce(self) -> None:
+        """Rooms first, then (as in the app's own transport) dashboards get their whole queue again."""
+        connections = list(self.connections)
+        rooms = [c for c in connections if isinstance(c.session, RoomSession)]
+        await asyncio.gather(*(c.after_bus_outage() for c in rooms), return_exceptions=True)
+        await asyncio.sleep(REANNOUNCE_PAUSE)  # let other processes' rooms come back too
+        dashboards = [c for c in connections if isinstance(c.session, DashboardSession)]
+        await asyncio.gather(*(c.after_bus_outage() for c in dashboards), return_exceptions=True)
 
     async def sweep(self) -> None:
         """Every ``SWEEP_SECONDS``: one presence write for all members here, and passes past their time closed."""
@@ -160,32 +173,30 @@ class SignallingHub:
 
 
 class AsyncConnection:
-    """One socket: reads frames into its session, performs what it asks for, writes from an outbox."""
+    """One socket: reads frames into its session and performs what it asks for.
+
+    Frames are written at once, in the loop, through the connection's sans-I/O protocol (as its own
+    ``send`` does, minus waiting for the buffer to drain): no writer task and no queue per socket,
+    and what was said last (an error, ``left``, ``revoked``) is on the wire before the close frame.
+    """
 
     def __init__(self, hub: SignallingHub, ws: ServerConnection, session: Session, connection_id: str) -> None:
         self.hub = hub
         self.ws = ws
         self.session = session
         self.id = connection_id
-        self.outbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=OUTBOX_LIMIT)
         self.closing = False
         self.topics: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.heard = hub.loop.time()
         self.pinged: float | None = None
-        self.writer: asyncio.Task[None] | None = None
 
     async def serve(self) -> None:
         self.hub.add(self)  # known to revocations before a single message is read
-        self.writer = writer = asyncio.create_task(self._write())
         try:
             await self._read()
         finally:
-            self._close(1000, "")  # gone from the other side: nothing is waiting to be written
-            with contextlib.suppress(Exception):
-                # What was said last (an error, "left", "revoked") goes out before the close.
-                await asyncio.wait_for(asyncio.shield(writer), FLUSH_SECONDS)
-            writer.cancel()
+            self.closing = True
             with contextlib.suppress(Exception):
                 await self._perform_all(self.session.socket_closed(), closed=True)
             for topic in list(self.topics):
@@ -200,15 +211,6 @@ class AsyncConnection:
             async for raw in self.ws:
                 self.heard = now = loop.time()
                 await self._perform_all(self.session.receive(raw, now, clock.now()))
-
-    async def _write(self) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                item = await self.outbox.get()
-                if isinstance(item, tuple):
-                    await self.ws.close(item[1], item[2])
-                    return
-                await self.ws.send(item)
 
     # --- feeding the session --------------------------------------------------------------------------
     def feed(self, call: Callable[[Session], list[Action]]) -> None:
@@ -243,7 +245,9 @@ class AsyncConnection:
             if self.session.closed and not closed:
                 return
             try:
-                report = await self._perform(action)
+                report = self._perform_here(action)
+                if report is _ELSEWHERE:
+                    report = await self._perform_elsewhere(action)
             except ProtocolError as error:
                 report = lambda s, e=error: s.failed(e)  # noqa: E731
             except Exception:
@@ -254,7 +258,8 @@ class AsyncConnection:
                 follow = report(self.session)
                 await self._perform_all(follow, closed=self.session.closed)
 
-    async def _perform(self, action: Action) -> Report:
+    def _perform_here(self, action: Action) -> Report | object:
+        """What the loop does at once: write, close, listen, relay to a neighbour; else ``_ELSEWHERE``."""
         if isinstance(action, Send | Close):
             self._perform_now((action,))
             return None
@@ -269,7 +274,11 @@ class AsyncConnection:
             if delivered is not None:
                 now = self.hub.loop.time()
                 return lambda s: s.relay_result(action, delivered, now)  # type: ignore[union-attr]
-        performer = self.hub.performer
+        return _ELSEWHERE
+
+    async def _perform_elsewhere(self, action: Action) -> Report:
+        """What needs the database, presence or the bus: in the hub's threads."""
+        session, performer = self.session, self.hub.performer
         return await self.hub.blocking(lambda: performer.perform(action, session, self.id))
 
     async def after_bus_outage(self) -> None:
@@ -315,21 +324,23 @@ class AsyncConnection:
             self.heard, self.pinged = self.hub.loop.time(), None
 
     def _send(self, text: str) -> None:
-        if self.closing:
+        ws = self.ws
+        if self.closing or ws.protocol.state is not State.OPEN:
             return
-        try:
-            self.outbox.put_nowait(text)
-        except asyncio.QueueFull:
+        if ws.transport.get_write_buffer_size() > WRITE_LIMIT:
             self._close(1008, "too slow", flush=False)
+            return
+        ws.protocol.send_text(text.encode())
+        ws.send_data()
 
     def _close(self, code: int, reason: str, *, flush: bool = True) -> None:
+        """Everything sent so far is already written (``flush``); without it, unsent data is dropped."""
         if self.closing:
             return
         self.closing = True
-        if flush:
-            with contextlib.suppress(asyncio.QueueFull):
-                self.outbox.put_nowait((_CLOSE, code, reason))
-                return
-        if self.writer is not None:
-            self.writer.cancel()
+        if not flush:
+            # Cut off at once (a client that stopped reading, or stopped answering pings): what is
+            # still unsent is dropped, and no closing handshake is waited for.
+            self.ws.transport.abort()
+            return
         self.spawn(self.ws.close(code, reason))

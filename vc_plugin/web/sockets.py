@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 CLOSE = object()
 OUTBOX_LIMIT = 512
+#: A client that leaves this much unread (beyond what the network holds) is cut off, as by the
+#: signalling server: one slow reader never holds much memory, nor anyone else up.
+WRITE_LIMIT = 1024 * 1024
 #: How long a socket waits for a frame before its session hears ``idle``.
 IDLE_SECONDS = 10.0
 
@@ -111,6 +115,8 @@ class Connection:
         self.session = session
         self.id = connection_id
         self.outbox: queue.Queue[Any] = queue.Queue(maxsize=OUTBOX_LIMIT)
+        self.backlog = 0  # characters queued and not yet written
+        self._backlog_lock = threading.Lock()
         self.closing = threading.Event()
         self.topics: list[str] = []
         self._session_lock = threading.Lock()
@@ -129,6 +135,8 @@ class Connection:
                     self._close_socket(item[1], item[2])
                     break
                 self.ws.send(item)
+                with self._backlog_lock:
+                    self.backlog -= len(item)
         except (ConnectionClosed, OSError):
             pass  # closed by the client, or by the reader while this was being written
         finally:
@@ -203,25 +211,40 @@ class Connection:
     def send(self, text: str) -> None:
         if self.closing.is_set():
             return
+        with self._backlog_lock:
+            behind = self.backlog > 0 and self.backlog + len(text) > WRITE_LIMIT
+            if not behind:
+                self.backlog += len(text)
+        if behind:
+            self.close(1008, "too slow", flush=False)
+            return
         try:
             self.outbox.put_nowait(text)
         except queue.Full:
             self.close(1008, "too slow", flush=False)
 
     def close(self, code: int = 1000, reason: str = "", *, flush: bool = True) -> None:
-        """Close after what is queued has been sent; ``flush=False`` closes at once."""
+        """Close after what is queued has been sent; ``flush=False`` (or a full outbox) cuts it off at once.
+
+        Never blocks: it is called from the bus thread too, which must not wait on any one client."""
         if self.closing.is_set():
             return
         self.closing.set()
         if flush:
             try:
-                self.outbox.put((CLOSE, code, reason), timeout=2)
+                self.outbox.put_nowait((CLOSE, code, reason))
                 return
             except queue.Full:
-                pass
-        self._close_socket(code, reason)
+                pass  # a client this far behind gets no goodbye
+        self._cut_off()
         with contextlib.suppress(queue.Full):
             self.outbox.put_nowait((CLOSE, code, reason))
+
+    def _cut_off(self) -> None:
+        """End the TCP connection without a closing handshake; a writer blocked on it fails at once."""
+        log.info("socket cut off (%d characters unwritten)", self.backlog)
+        with contextlib.suppress(OSError, AttributeError):
+            self.ws.sock.shutdown(socket.SHUT_RDWR)
 
     def _close_socket(self, code: int, reason: str) -> None:
         try:
