@@ -17,31 +17,23 @@ import asyncio
 import logging
 import secrets
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, request
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import EnvironBuilder
 
-from .domain.dashboard_session import DashboardSession
-from .domain.room_session import RoomSession
 from .web.asyncio_sockets import AsyncConnection, SignallingHub
-from .web.performer import Session
+from .web.blueprints.ws import SessionFactory, session_factory
 from .web.state import VCState, vc_state
 
 log = logging.getLogger(__name__)
-
-#: Endpoints of the app's WebSocket blueprint, and the session each one opens.
-ROOM, PROBE, PRACTICE = "vc.ws.room_socket", "vc.ws.probe_socket", "vc.ws.practice_socket"
-
-SessionFactory = Callable[[str, float, float], Session]
 
 
 @dataclass(frozen=True)
@@ -79,27 +71,11 @@ class Handshakes:
                 if early is not None:
                     response = self.app.make_response(early)
                     return Refusal(response.status_code, "refused")
-                return self._session_factory(request.endpoint)
+                # Revocations close this server's sockets as events: no pass is asked about while idle.
+                factory = session_factory(pass_check_seconds=None)
+                return factory or Refusal(HTTPStatus.NOT_FOUND, "no such socket")
             except HTTPException as error:
                 return Refusal(error.code or 400, error.description or "refused")
-
-    def _session_factory(self, endpoint: str | None) -> SessionFactory | Refusal:
-        settings = self.state.settings
-        if endpoint == ROOM:
-            identity, appointment = g.vc_room
-            room = self.state.waiting_room.room_for(appointment)
-            return lambda cid, opened, now: RoomSession(
-                settings, identity, room, connection=cid, opened=opened, now=now, pass_check_seconds=None
-            )
-        if endpoint == PROBE:
-            identity, probe_room = g.vc_probe
-            return lambda cid, opened, now: RoomSession(
-                settings, identity, probe_room, connection=cid, opened=opened, now=now, pass_check_seconds=None
-            )
-        if endpoint == PRACTICE:
-            staffer = g.vc_staffer
-            return lambda cid, opened, now: DashboardSession(settings, staffer, opened=opened, now=now)
-        return Refusal(HTTPStatus.NOT_FOUND, "no such socket")
 
 
 class SignallingServer:
@@ -157,9 +133,8 @@ class SignallingServer:
             sweep = asyncio.create_task(self.hub.sweep())
             await stop
             sweep.cancel()
-            started = time.monotonic()
         self.hub.executor.shutdown(wait=False, cancel_futures=True)
-        log.info("signalling server stopped after %.1f s of closing", time.monotonic() - started)
+        log.info("signalling server stopped")
 
 
 def run_signalling_server(app: Flask, host: str, port: int, *, proxy_hops: int = 0, threads: int = 8) -> None:

@@ -215,9 +215,8 @@ class RoomSession(SocketSession):
         if self.closed:
             return []  # revoked while arriving: closing will take the member out again
         # "admitted" may have come over the bus before this answer: it is not taken back.
-        self._enter(RoomPhase.ADMITTED if outcome.member.state == MemberState.ADMITTED else self.phase)
-        if self.phase is RoomPhase.OPENED:
-            self._enter(RoomPhase.WAITING)
+        admitted = outcome.member.state == MemberState.ADMITTED or self.phase is RoomPhase.ADMITTED
+        self._enter(RoomPhase.ADMITTED if admitted else RoomPhase.WAITING)
         self.peers |= {p.id for p in outcome.peers}
         return [self.say(self._welcome(outcome, at))]
 

@@ -287,22 +287,13 @@ class AsyncConnection:
             if session.greeted and not session.closed:
                 await self._perform_all([LoadQueue()])
             return
-        restorable = session.restorable()
-        if restorable is None:
+        if session.restorable() is None:
             return
-        room, member = restorable
-        state = self.hub.state
-
-        def write_again() -> None:
-            waiting_room = state.waiting_room
-            if waiting_room.presence.get(room.appointment, member.id) is None:
-                waiting_room.presence.open_room(room)
-                waiting_room.restore(room, member)
-            if session.identity.check_in is not None:
-                state.check_in.hold_again(session.identity.check_in)
-
-        with contextlib.suppress(Exception):
-            await self.hub.blocking(write_again)
+        performer = self.hub.performer
+        try:
+            await self.hub.blocking(lambda: performer.write_again(session))
+        except Exception:
+            log.exception("socket housekeeping failed")
         if session.identity.participant_pass is not None:
             await self._perform_all([CheckPass()])
 

@@ -117,6 +117,19 @@ class Performer:
                 services.waiting_room.went_offline(room, me, connection)
         return None
 
+    def write_again(self, session: RoomSession) -> None:
+        """After Redis lost presence: this member (and its room) as the session knows them, and its check-in."""
+        restorable = session.restorable()
+        if restorable is None:
+            return
+        room, member = restorable
+        waiting_room = self._services.waiting_room
+        if waiting_room.presence.get(room.appointment, member.id) is None:
+            waiting_room.presence.open_room(room)
+            waiting_room.restore(room, member)
+        if session.identity.check_in is not None:
+            self._services.check_in.hold_again(session.identity.check_in)
+
     def relay(self, action: Relay, session: RoomSession) -> bool:
         """Over the bus, unless the sender or the receiver was revoked (checked in the same step)."""
         waiting_room, room = self._services.waiting_room, session.room

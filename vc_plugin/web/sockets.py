@@ -278,17 +278,8 @@ class Connection:
                 self.state.db.session.remove()
 
     def _write_again(self) -> None:
-        session, waiting_room = self.session, self.state.waiting_room
-        if isinstance(session, DashboardSession):
-            if session.greeted:
+        if isinstance(self.session, DashboardSession):
+            if self.session.greeted:
                 self._perform_all([LoadQueue()])
-            return
-        restorable = session.restorable()
-        if restorable is None:
-            return
-        room, member = restorable
-        if waiting_room.presence.get(room.appointment, member.id) is None:
-            waiting_room.presence.open_room(room)
-            waiting_room.restore(room, member)
-        if session.identity.check_in is not None:
-            self.state.check_in.hold_again(session.identity.check_in)
+        else:
+            self.performer.write_again(self.session)

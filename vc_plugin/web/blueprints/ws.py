@@ -14,12 +14,12 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, g, request
 from flask_sock import Sock
 
-from ...adapters.presence import MemberRole
+from ...adapters.presence import MemberRole, Room
 from ...core.models import Appointment
 from ...domain.access import CallRefusal, call_refusal
 from ...domain.dashboard_session import DashboardSession
 from ...domain.probe_rooms import probe_member
-from ...domain.room_session import RoomIdentity, RoomSession
+from ...domain.room_session import PASS_CHECK_SECONDS, RoomIdentity, RoomSession
 from ...domain.waiting_room import Staffer
 from ..bearer import bearer_token
 from ..identity import current_pass, current_practitioner, session_started_at
@@ -125,10 +125,35 @@ def authenticate() -> None:
         g.vc_staffer = staffer_of(person)
 
 
-def _serve(ws: object, session_for: Callable[[str, float, float], RoomSession | DashboardSession]) -> None:
-    state = vc_state()
+#: Builds a socket's session from its connection id, the wall time it opened and monotonic now.
+SessionFactory = Callable[[str, float, float], RoomSession | DashboardSession]
+
+
+def session_factory(pass_check_seconds: float | None = PASS_CHECK_SECONDS) -> SessionFactory | None:
+    """The session for the socket this request's checks let through (None: not a socket endpoint).
+
+    Both servers use it: the app's own routes below, and ``flask vc signalling-server``."""
+    settings = vc_state().settings
+    if request.endpoint == "vc.ws.room_socket":
+        identity, appointment = g.vc_room
+        room: Room | None = vc_state().waiting_room.room_for(appointment)
+    elif request.endpoint == "vc.ws.probe_socket":
+        identity, room = g.vc_probe
+    elif request.endpoint == "vc.ws.practice_socket":
+        staffer = g.vc_staffer
+        return lambda cid, opened, now: DashboardSession(settings, staffer, opened=opened, now=now)
+    else:
+        return None
+    return lambda cid, opened, now: RoomSession(
+        settings, identity, room, connection=cid, opened=opened, now=now, pass_check_seconds=pass_check_seconds
+    )
+
+
+def _serve(ws: object) -> None:
+    state, factory = vc_state(), session_factory()
+    assert factory is not None  # the routes below are socket endpoints
     connection_id = secrets.token_urlsafe(9)
-    session = session_for(connection_id, state.clock.now().timestamp(), time.monotonic())
+    session = factory(connection_id, state.clock.now().timestamp(), time.monotonic())
     connection = Connection(ws, current_app._get_current_object(), state, session, connection_id)  # type: ignore[attr-defined]
     state.db.session.remove()  # hold no database connection for the socket's lifetime
     connection.run()
@@ -136,22 +161,14 @@ def _serve(ws: object, session_for: Callable[[str, float, float], RoomSession | 
 
 @sock.route("/room/<string(maxlength=40):appointment_id>", bp=bp)
 def room_socket(ws: object, appointment_id: str) -> None:
-    identity, appointment = g.vc_room
-    room = vc_state().waiting_room.room_for(appointment)
-    settings = vc_state().settings
-    _serve(ws, lambda cid, opened, now: RoomSession(settings, identity, room, connection=cid, opened=opened, now=now))
+    _serve(ws)
 
 
 @sock.route("/probe/<string(maxlength=40):room>", bp=bp)
 def probe_socket(ws: object, room: str) -> None:
-    identity, probe_room = g.vc_probe
-    settings = vc_state().settings
-    _serve(
-        ws, lambda cid, opened, now: RoomSession(settings, identity, probe_room, connection=cid, opened=opened, now=now)
-    )
+    _serve(ws)
 
 
 @sock.route("/practice", bp=bp)
 def practice_socket(ws: object) -> None:
-    settings, staffer = vc_state().settings, g.vc_staffer
-    _serve(ws, lambda cid, opened, now: DashboardSession(settings, staffer, opened=opened, now=now))
+    _serve(ws)
