@@ -87,6 +87,8 @@ RULES: dict[str, dict[str, str]] = {
     "vc.practice.appointment":       row(SIGN_IN, SIGN_IN, SIGN_IN, 200, 200, 404, 404, 200, SIGN_IN, SIGN_IN),
     # Only the appointment's own practitioner holds the call; staff never do.
     "vc.practice.call":              row(SIGN_IN, SIGN_IN, SIGN_IN, 403, 200, 404, 404, 403, SIGN_IN, SIGN_IN),
+    # Confirming the introductions (Anlage 31b) follows the call page's rule; tokens have no CSRF token.
+    "vc.practice.confirm_introductions": row(SIGN_IN, SIGN_IN, SIGN_IN, 403, "302 /vc/practice/appointments/", 404, 404, 403, 400, 400),  # noqa: E501
     "vc.practice.cancel":            row(SIGN_IN, SIGN_IN, SIGN_IN, "302 /vc/practice/appointments/", "302 /vc/practice/appointments/", 404, 404, "302 /vc/practice/appointments/", 400, 400),  # noqa: E501
     "vc.practice.delete":            row(SIGN_IN, SIGN_IN, SIGN_IN, "302 /vc/practice/appointments?deleted", "302 /vc/practice/appointments?deleted", 404, 404, "302 /vc/practice/appointments?deleted", 400, 400),  # noqa: E501
     "vc.practice.add_participant":   row(SIGN_IN, SIGN_IN, SIGN_IN, 200, 200, 404, 404, 200, 400, 400),

@@ -13,7 +13,7 @@ from flask import g, request
 
 from tests.support.hosts import HostApp, make_host_app
 from vc_plugin import HostUser
-from vc_plugin.compliance import Status, host_sign_in
+from vc_plugin.compliance.checks import Status, host_sign_in
 
 
 def with_host_login(host: HostApp) -> HostApp:

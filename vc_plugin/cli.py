@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from .adapters import database_schema
-from .compliance import Status, run_checks
+from .compliance.checks import Status, run_checks
+from .compliance.pack import build_pack, write_pack
 from .core import log_privacy
 from .core.audit import Actor, ActorKind
+from .core.catalogue import language
 from .core.crypto import generate_master_key, new_token, token_digest
 from .core.models import Appointment, AppointmentState, Organisation
 from .domain.appointments import NotFound
@@ -175,8 +178,6 @@ def purge(dry_run: bool) -> None:
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file (Markdown).")
 def privacy_notice(lang: str, output: str | None) -> None:
     """Write the technical part of the privacy notice from the running configuration."""
-    from pathlib import Path
-
     text = build_notice(vc_state().settings, lang).markdown()
     if output:
         Path(output).write_text(text, encoding="utf-8")
@@ -186,15 +187,34 @@ def privacy_notice(lang: str, output: str | None) -> None:
 
 
 @vc_cli.command("check")
-def check() -> None:
+@click.option("--lang", type=click.Choice(["de", "en"]), default="en", show_default=True)
+def check(lang: str) -> None:
     """Check the privacy and security requirements against this configuration; exit 1 on any failure."""
-    findings = run_checks(current_app._get_current_object(), vc_state())  # type: ignore[attr-defined]
+    with language(lang):
+        findings = run_checks(current_app._get_current_object(), vc_state())  # type: ignore[attr-defined]
     for finding in findings:
         click.echo(finding.line())
     failed = [f for f in findings if f.status is Status.FAIL]
     click.echo(f"{len(findings) - len(failed)} of {len(findings)} requirements met.")
     if failed:
         raise SystemExit(1)
+
+
+@vc_cli.command("compliance-pack")
+@click.option("--lang", type=click.Choice(["de", "en"]), default="de", show_default=True)
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(file_okay=False, writable=True, path_type=Path),
+    help="Directory for the documents (Markdown and HTML).",
+)
+def compliance_pack(lang: str, output: Path) -> None:
+    """Write the compliance pack (records of processing, measures, DPIA draft, deletion concept and proof,
+    processors, Anlage 31b checklist, cryptography, checks) from this installation."""
+    documents = build_pack(current_app._get_current_object(), vc_state(), lang)  # type: ignore[attr-defined]
+    write_pack(documents, lang, output)
+    open_items = sum(len(document.open_items) for document in documents[1:])
+    click.echo(f"{len(documents)} documents written to {output}; {open_items} open items (see index.md).")
 
 
 @vc_cli.command("export")

@@ -35,6 +35,7 @@ from .domain.appointments import AppointmentBook
 from .domain.check_in import CheckIn
 from .domain.code_guard import code_guard
 from .domain.directory import Directory
+from .domain.introductions import Introductions
 from .domain.invitations import InvitationSender
 from .domain.purge import Purger
 from .domain.retention import PurgeSchedule
@@ -179,6 +180,7 @@ class VideoConsultation(PublicAPI):
                 redis=redis,
                 announce=announce,
             ),
+            introductions=Introductions(session=session, audit=audit),
             sms=load_sms_sender(settings),
             practitioner_loader=self._practitioner_loader,
             locale_loader=self._locale_loader,

@@ -19,6 +19,7 @@ class Coturn:
         relay: str = "127.0.0.1",
         wrap: list[str] | None = None,
         probe_host: str = "127.0.0.1",
+        authenticate: bool = True,
     ) -> None:
         self.port = free_port()
         self.work = work
@@ -26,6 +27,8 @@ class Coturn:
         self.relay = relay
         self.wrap = wrap or []
         self.probe_host = probe_host
+        #: False starts a careless relay that hands out allocations to anyone (a negative test's server).
+        self.authenticate = authenticate
         self.process: Process | None = None
 
     @property
@@ -49,8 +52,7 @@ class Coturn:
                 f"--listening-port={self.port}",
                 f"--min-port={low}",
                 f"--max-port={low + 99}",
-                "--use-auth-secret",
-                f"--static-auth-secret={SECRET}",
+                *(["--use-auth-secret", f"--static-auth-secret={SECRET}"] if self.authenticate else ["--no-auth"]),
                 "--realm=vc.test",
                 "--fingerprint",
                 "--no-tls",

@@ -233,6 +233,9 @@ class Settings(BaseModel):
         60, ge=5, description="Presence lives at most this long after the planned end."
     )
     retention_allow_longer: bool = Field(False, description="Allow retention beyond the documented bounds.")
+    key_max_age_days: int = Field(
+        365, ge=1, description="`flask vc check` fails when an organisation's newest data key is older than this."
+    )
     purge_interval_minutes: int = Field(15, ge=1, description="How often the purge job runs.")
     log_ip_mode: Literal["drop", "truncate"] = Field(
         "drop", description="IP addresses in log records: removed, or cut to /16 (IPv4) and /32 (IPv6)."

@@ -96,6 +96,8 @@ CLIENT_STRINGS = {
     "picture_back": _l("The picture is switched back on."),
     "relay_connecting": _l("Connecting via the relay …"),
     "relay_declined_text": _l("Without the relay, no connection is possible on this network."),
+    "introductions_confirmed_at": _l("Introductions confirmed at {time}."),
+    "introductions_failed": _l("The confirmation could not be saved. Please try again."),
     # files
     "file_limit": _l("Files up to {size}; they go directly to the other side."),
     "file_too_large": _l("The file is too large: at most {size}."),

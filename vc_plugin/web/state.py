@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..domain.appointments import AppointmentBook
     from ..domain.check_in import CheckIn
     from ..domain.directory import Directory
+    from ..domain.introductions import Introductions
     from ..domain.purge import Purger
     from ..domain.revocation import Revoker
     from ..domain.subject_rights import SubjectRights
@@ -66,6 +67,7 @@ class VCState:
     connections: LiveConnections
     subject_rights: SubjectRights
     purger: Purger
+    introductions: Introductions
     purge_timer: RepeatingTimer | None = None
     sms: SmsSender | None = None
     sign_in_provider: SignInProvider | None = None

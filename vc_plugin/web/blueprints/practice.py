@@ -1,23 +1,24 @@
-"""Pages for practitioners and staff: the dashboard and planning."""
+"""Pages for practitioners and staff: the dashboard, the practitioner's call page and planning."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ...core.catalogue import gettext as _
 from ...core.crypto import DecryptionError
-from ...core.models import Appointment, AppointmentKind, ParticipantKind
+from ...core.models import Appointment, AppointmentKind, ParticipantKind, Practitioner
 from ...domain.access import CallRefusal, Principal, call_refusal
 from ...domain.appointments import NotFound, PlanningError, suggested_start
 from ...domain.inputs import AppointmentIn, ParticipantIn, RescheduleIn, SendIn
 from ...domain.subject_rights import as_json
 from ..forms import DURATIONS, appointment_from_form, participant_from_form, reschedule_from_form, translate
 from ..identity import current_practitioner, practitioner_required, staff_or_practitioner
+from ..language import local_time
 from ..navigation import socket_path
-from ..page_rules import unstorable_fields
+from ..page_rules import unstorable_fields, wants_json
 from ..state import vc_state
 
 bp = Blueprint("practice", __name__, url_prefix="/practice")
@@ -77,10 +78,8 @@ def dashboard() -> tuple[str, int]:
     return _page("vc_plugin/practice/dashboard.html", appointments=appointments, client_config=client_config)
 
 
-@bp.get("/appointments/<string(maxlength=32):appointment_id>/call")
-@practitioner_required
-def call(appointment_id: str) -> tuple[str, int]:
-    """The practitioner's side of the call; only the appointment's own practitioner holds it."""
+def _held_call(appointment_id: str) -> tuple[Practitioner, Appointment]:
+    """The signed-in practitioner and the appointment whose call they hold (else 403, 404 or 410)."""
     appointment = _appointment(appointment_id)
     me = current_practitioner()
     assert me is not None
@@ -89,6 +88,14 @@ def call(appointment_id: str) -> tuple[str, int]:
         abort(410, description="This consultation is over.")
     if refusal is not None:
         abort(403, description="Only the appointment's practitioner holds the call.")
+    return me, appointment
+
+
+@bp.get("/appointments/<string(maxlength=32):appointment_id>/call")
+@practitioner_required
+def call(appointment_id: str) -> tuple[str, int]:
+    """The practitioner's side of the call; only the appointment's own practitioner holds it."""
+    _, appointment = _held_call(appointment_id)
     client_config = {
         "socket": socket_path("vc.ws.room_socket", appointment_id=appointment.public_id),
         "queueSocket": socket_path("vc.ws.practice_socket"),
@@ -96,7 +103,29 @@ def call(appointment_id: str) -> tuple[str, int]:
         "admit": request.args.get("admit") or None,
         "stun": [{"urls": vc_state().settings.stun_urls}] if vc_state().settings.stun_urls else [],
     }
-    return _page("vc_plugin/practice/call.html", appointment=appointment, client_config=client_config)
+    return _page(
+        "vc_plugin/practice/call.html",
+        appointment=appointment,
+        client_config=client_config,
+        introductions_at=vc_state().introductions.confirmed_at(appointment),
+    )
+
+
+@bp.post("/appointments/<string(maxlength=32):appointment_id>/introductions")
+@practitioner_required
+def confirm_introductions(appointment_id: str) -> Response:
+    """KBV Anlage 31b: the practitioner confirms that everyone present was introduced. Once per
+    appointment; a second confirmation answers the first one's time and records nothing."""
+    me, appointment = _held_call(appointment_id)
+    public_id = appointment.public_id
+    confirmation = vc_state().introductions.confirm(me, appointment)
+    if wants_json():
+        return jsonify(
+            confirmed_at=confirmation.at.isoformat(),
+            time=local_time(confirmation.at, "time"),
+            recorded=confirmation.recorded,
+        )
+    return redirect(url_for(".call", appointment_id=public_id))
 
 
 @bp.get("/appointments")

@@ -108,6 +108,40 @@ $("[data-notice-form]", root)?.addEventListener("submit", (event) => {
   announce(status, t("notice_sent"));
 });
 
+// KBV Anlage 31b: the practitioner confirms once that everyone present was introduced. The server
+// records it (an audit event without names) and answers the time; a second confirmation records nothing.
+const introductions = $("[data-introductions]", root);
+introductions?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = $("[data-introductions-button]", introductions);
+  const error = $("[data-introductions-error]", introductions);
+  if (button.getAttribute("aria-checked") === "true" || button.getAttribute("aria-busy") === "true") return;
+  button.setAttribute("aria-busy", "true");
+  show(error, false);
+  try {
+    const response = await fetch(introductions.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "X-CSRFToken": introductions.elements.csrf_token.value,
+      },
+      body: "{}",
+    });
+    if (!response.ok) throw new Error(`status ${response.status}`);
+    const answer = await response.json();
+    button.setAttribute("aria-checked", "true");
+    button.setAttribute("aria-disabled", "true");
+    $("[data-introductions-hint]", introductions).textContent = t("introductions_confirmed_at", { time: answer.time });
+  } catch {
+    announce(error, t("introductions_failed"));
+    show(error, true);
+  } finally {
+    button.removeAttribute("aria-busy");
+  }
+});
+
 const check = new DeviceCheck($("[data-check]", root), room, config.stun || []);
 room.connect();
 queue.connect();
