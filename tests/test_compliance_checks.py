@@ -29,6 +29,7 @@ from vc_plugin.compliance.checks import (
     public_url_tls,
     relay_only_with_consent,
 )
+from vc_plugin.core.catalogue import language
 from vc_plugin.core.config import settings_from
 
 #: OpenSSL checks certificates against the real time, so they are issued at the moment the test
@@ -204,16 +205,19 @@ def test_invitation_mail_needs_tls_beyond_this_machine(url, status, words):
 
 
 def test_data_keys_older_than_the_limit_fail_until_rotated(host, state, people, clock):
-    assert data_key_age(state).reason == "no organisation has a data key yet"
-    plan_soon(host, people, email="key.age@example.org", store_contact=True)
-    state.db.session.commit()
-    assert data_key_age(state).status is Status.PASS
+    with language("en"):
+        assert data_key_age(state).reason == "no organisation has a data key yet"
+        plan_soon(host, people, email="key.age@example.org", store_contact=True)
+        state.db.session.commit()
+        assert data_key_age(state).status is Status.PASS
 
-    clock.advance(timedelta(days=state.settings.key_max_age_days + 1))
-    stale = data_key_age(state)
-    assert stale.status is Status.FAIL and "rotate-keys --data-keys" in stale.reason, stale
+        clock.advance(timedelta(days=state.settings.key_max_age_days + 1))
+        stale = data_key_age(state)
+        assert stale.status is Status.FAIL and "rotate-keys --data-keys" in stale.reason, stale
 
-    state.cipher.rotate_data_keys()
-    state.db.session.commit()
-    fresh = data_key_age(state)
-    assert fresh.status is Status.PASS and "at most 0 days old" in fresh.reason, fresh
+        state.cipher.rotate_data_keys()
+        state.db.session.commit()
+        fresh = data_key_age(state)
+        assert fresh.status is Status.PASS and "at most 0 days old" in fresh.reason, fresh
+    with language("de"):
+        assert "höchstens 0 Tage alt" in data_key_age(state).reason

@@ -32,6 +32,7 @@ SLUGS = [
     "impact-assessment",
     "deletion-concept",
     "processors",
+    "subject-requests",
     "anlage-31b",
     "cryptography",
     "checks",
@@ -155,7 +156,7 @@ def test_the_deletion_proof_shows_a_real_purges_counts_and_flags_a_late_one(host
     clock.advance(interval)
     state.purger.run()
     proof = pack(host)["deletion-concept"]
-    rows = [line for line in proof.splitlines() if line.startswith("| 2026-") or line.startswith("| 2027-")]
+    rows = [line for line in proof.splitlines() if re.match(r"\| \d{4}-\d\d-\d\d ", line)]
     assert len(rows) == 2, proof
     newest, oldest = rows
     # run | since the run before | appointments | invitations | consents | ...
@@ -163,16 +164,21 @@ def test_the_deletion_proof_shows_a_real_purges_counts_and_flags_a_late_one(host
     assert newest.split(" | ")[1:5] == ["15 minutes", "0", "0", "0"], newest
     assert "- ✔ **met:** The purge runs on schedule." in proof
 
-    # A run that came three intervals late, and then none at all: both are flagged.
+    # A run that came three intervals late: flagged in the proof, and the purge is no longer
+    # called on schedule, in the deletion concept and in every document that relies on it.
     clock.advance(3 * interval)
     state.purger.run()
-    late = pack(host)["deletion-concept"]
-    assert "45 minutes (late)" in late
-    assert "- ✘ **OPEN ITEM, not met:** The purge runs on schedule." in late
+    late = pack(host)
+    assert "45 minutes (late)" in late["deletion-concept"]
+    for slug in ("deletion-concept", "technical-measures"):
+        assert "- ✘ **OPEN ITEM, not verified:** The purge runs on schedule." in late[slug], slug
+        assert "1 run came more than 31 minutes after the one before" in late[slug], slug
+    # Then no run at all for three intervals: a measured absence, not met.
     clock.advance(3 * interval)
-    silent = pack(host)["deletion-concept"]
-    assert "no purge run in the last 30 minutes" in silent
-    assert "- ✘ **OPEN ITEM, not verified:** The purge has run recently." in silent
+    silent = pack(host)
+    for slug in ("deletion-concept", "technical-measures", "impact-assessment", "anlage-31b"):
+        assert "- ✘ **OPEN ITEM, not met:**" in silent[slug] and "more than 31 minutes ago" in silent[slug], slug
+    assert "| retention purge runs | not met |" in silent["checks"]
 
 
 def test_no_person_is_named_in_the_pack(host, app, state, people, clock):
@@ -192,17 +198,23 @@ def test_no_person_is_named_in_the_pack(host, app, state, people, clock):
     doc = people.doc
     doctor = Staffer(doc.public_id, doc.id, Role.PRACTITIONER, doc.organisation_id, doc.display_name)
     state.introductions.confirm(people.doc, planned.appointment)
+    state.db.session.commit()
     state.waiting_room.room_for(planned.appointment)
+    assert_names_nobody(host)  # while the patient waits, name and presence live
+
     state.waiting_room.end(doctor, planned.appointment.public_id)
     state.db.session.commit()
+    assert_names_nobody(host)
+    assert "1 of 1 consultations" in pack(host, "en")["anlage-31b"]
 
+
+def assert_names_nobody(host) -> None:  # type: ignore[no-untyped-def]
     for lang in ("en", "de"):
         text = "\n".join(pack(host, lang).values())
         for personal in ("Quellmalz", "zacharias", "5550199", "198.51.100.23", "Maria Berg", "praxis-nord"):
             assert personal not in text, (lang, personal)
         addresses = set(re.findall(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", text))
         assert addresses <= {"127.0.0.1"}, addresses  # the configured servers' own address only
-        assert "1 of 1 consultations" in text or "1 von 1" in text
 
 
 def _flask(config: Path | None, instance: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -237,4 +249,4 @@ def test_the_command_writes_the_pack_for_the_demo_and_the_production_example(con
         assert "| HTTPS-Adresse | erfüllt |" in checks, checks
         measures = (output / "technical-measures.md").read_text(encoding="utf-8")
         # praxis.example cannot be reached from CI: its TLS is an open item, not a tick.
-        assert "✘ **OFFENER PUNKT, nicht geprüft:**" in measures
+        assert "✘ **OFFENER PUNKT, nicht nachgewiesen:**" in measures

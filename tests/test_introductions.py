@@ -77,7 +77,6 @@ def test_the_practitioner_confirms_once_and_the_event_names_nobody(app, host, pe
     assert event.organisation_id == people.doc.organisation_id == appointment.organisation_id
     assert event.subject == appointment.public_id
     assert event.details == {}
-    assert not any(isinstance(value, str) for value in event.details.values())
 
     # Again, later, by script and by the plain form: the first time stands, nothing new is written.
     clock.advance(timedelta(minutes=3))
@@ -183,8 +182,10 @@ def test_the_report_counts_confirmed_and_ended_consultations_once_each(host, peo
     ended(second)  # ended without a confirmation
     clock.advance(timedelta(minutes=5))
     state.introductions.confirm(people.doc, state.appointments.get(doc, third.public_id))  # confirmed, still running
-    assert introductions_confirmed(session, since) == (2, 2)
-    assert introductions_confirmed(session, since, organisation_id=people.doc.organisation_id) == (2, 2)
+    # Of the consultations ended since then (first, second), one had its introductions confirmed;
+    # the third is still running and counts in neither number.
+    assert introductions_confirmed(session, since) == (1, 2)
+    assert introductions_confirmed(session, since, organisation_id=people.doc.organisation_id) == (1, 2)
     assert introductions_confirmed(session, since, organisation_id=people.south.organisation_id) == (0, 0)
-    assert introductions_confirmed(session, clock.now()) == (1, 0)
-    assert introductions_confirmed(session, since - timedelta(hours=1)) == (3, 3)
+    assert introductions_confirmed(session, clock.now()) == (0, 0)
+    assert introductions_confirmed(session, since - timedelta(hours=1)) == (2, 3)

@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from .adapters import database_schema
 from .compliance.checks import Status, run_checks
+from .compliance.document import count_open_items
 from .compliance.pack import build_pack, write_pack
 from .core import log_privacy
 from .core.audit import Actor, ActorKind
@@ -213,7 +214,7 @@ def compliance_pack(lang: str, output: Path) -> None:
     processors, Anlage 31b checklist, cryptography, checks) from this installation."""
     documents = build_pack(current_app._get_current_object(), vc_state(), lang)  # type: ignore[attr-defined]
     write_pack(documents, lang, output)
-    open_items = sum(len(document.open_items) for document in documents[1:])
+    open_items = count_open_items(documents[1:])
     click.echo(f"{len(documents)} documents written to {output}; {open_items} open items (see index.md).")
 
 

@@ -17,7 +17,9 @@ def _german(facts: Facts) -> Finding:
     languages = facts.settings.languages
     item = _("German offered")
     if "de" not in languages:
-        return Finding("german", item, Status.FAIL, _("VC_LANGUAGES = %(languages)s lacks de", languages=languages))
+        return Finding(
+            "german", item, Status.FAIL, _("VC_LANGUAGES = %(languages)s lacks de", languages=", ".join(languages))
+        )
     terms = facts.finding("terms")
     if terms.status is not Status.PASS:
         return terms
@@ -25,7 +27,7 @@ def _german(facts: Facts) -> Finding:
         "german",
         item,
         Status.PASS,
-        _("VC_LANGUAGES = %(languages)s; %(terms)s", languages=languages, terms=terms.reason),
+        _("VC_LANGUAGES = %(languages)s; %(terms)s", languages=", ".join(languages), terms=terms.reason),
     )
 
 
@@ -81,15 +83,16 @@ def anlage_31b(facts: Facts) -> Document:
                     Statement(_("Patients need no registration: a link and an access code are enough."), built_in()),
                     Statement(
                         _(
-                            "Staff only organise (plan, invite, admit); only practitioners and invited "
-                            "participants join a call."
+                            "Staff only organise (plan appointments, invite participants); only the appointment's "
+                            "practitioner admits, and only practitioners and invited participants join a call."
                         ),
                         built_in(),
                     ),
                     Statement(
                         _(
-                            "The consultation is undisturbed: nobody enters without being admitted, the waiting room "
-                            "shows nothing about others, and no sounds play during a call."
+                            "The consultation is undisturbed: nobody enters without being admitted, people waiting see "
+                            "only their own place in the queue, and no notification sounds play during a call (only "
+                            "the speaker test a person starts)."
                         ),
                         built_in(),
                     ),
@@ -100,8 +103,12 @@ def anlage_31b(facts: Facts) -> Document:
                         ),
                         built_in(),
                     ),
-                    Requirement(_("The terms of use are public and available in German."), _german(facts)),
-                    Requirement(_("Servers run in the EU/EEA."), found("eu_locations")),
+                    Requirement(
+                        _("German is offered, and the page at VC_TERMS_URL answers without signing in."),
+                        _german(facts),
+                    ),
+                    Blank(_("that the page at VC_TERMS_URL holds the terms of use in German")),
+                    Requirement(_("The servers are declared to run in the EU/EEA."), found("eu_locations")),
                     Statement(_("No advertising, no tracking, no analytics."), built_in()),
                 ],
             ),
@@ -110,15 +117,15 @@ def anlage_31b(facts: Facts) -> Document:
                 [
                     Statement(
                         _(
-                            "At the start of a consultation the practitioner confirms in the call that everyone "
-                            "present on both sides has been introduced; the confirmation is recorded without names."
+                            "The call page offers the practitioner a confirmation that everyone present on both "
+                            "sides has been introduced; it is recorded without names."
                         ),
                         built_in(),
                     ),
                     Statement(
                         _(
-                            "Confirmed in %(confirmed)d of %(ended)d consultations ended within the last %(days)d "
-                            "days.",
+                            "Confirmed in %(confirmed)d of %(ended)d consultations the practitioner ended for everyone "
+                            "within the last %(days)d days.",
                             confirmed=facts.introductions_confirmed,
                             ended=facts.consultations_ended,
                             days=settings.retention_audit_days,

@@ -23,8 +23,9 @@ from sqlalchemy import func, select
 
 from ..adapters.mail import ConsoleMailer, SmtpMailer
 from ..core.catalogue import gettext as _
+from ..core.catalogue import ngettext
 from ..core.config import RETENTION_BOUNDS, ConfigurationError, Settings, key_name
-from ..core.models import AuditEvent, OrganisationKey
+from ..core.models import OrganisationKey
 from ..domain.retention import PurgeSchedule
 from ..domain.turn import ice_host, stun_servers
 from ..web.cookie import OwnCookieInterface
@@ -32,6 +33,7 @@ from ..web.host_login import login_url_known
 from ..web.layout import hosted_frame
 from ..web.state import VCState
 from .probes import TlsRefused, Unreachable, tls_offer, unauthenticated_allocate
+from .purge_history import purge_history
 
 PACKAGE = Path(__file__).resolve().parent.parent
 #: EU member states and the other EEA states (ISO 3166-1 alpha-2), plus "EU" itself.
@@ -259,7 +261,10 @@ def public_url_tls(settings: Settings, now: datetime) -> Finding:
         days=offer.certificate_days_left,
     )
     if not offer.strong:
-        reason = _("%(offer)s: BSI TR-02102-2 asks for TLS 1.3, or TLS 1.2 with ECDHE and GCM", offer=described)
+        reason = _(
+            "%(offer)s: BSI TR-02102-2 recommends TLS 1.3, or TLS 1.2 with forward secrecy (ECDHE) and AEAD",
+            offer=described,
+        )
         return Finding(key, item, Status.FAIL, reason)
     if offer.certificate_days_left < CERTIFICATE_MARGIN_DAYS:
         reason = _("%(offer)s: renew the certificate", offer=described)
@@ -302,8 +307,10 @@ def rate_limits(state: VCState) -> Finding:
 def host_sign_in(app: Flask, state: VCState) -> Finding:
     key, item = "sign_in", _("sign-in")
     if state.practitioner_loader is None:
-        how = _("OpenID Connect") if state.sign_in_provider is not None else _("no sign-in configured")
-        return Finding(key, item, Status.PASS, _("vc_plugin's own (%(how)s)", how=how))
+        if state.sign_in_provider is None:
+            reason = _("no sign-in is configured: set VC_OIDC_ISSUER, or let the host sign people in")
+            return Finding(key, item, Status.WARN, reason)
+        return Finding(key, item, Status.PASS, _("vc_plugin's own (%(how)s)", how=_("OpenID Connect")))
     with app.test_request_context(state.settings.url_prefix + "/"):
         known = login_url_known()
     if not known:
@@ -441,15 +448,43 @@ def terms_page(app: Flask, settings: Settings) -> Finding:
 
 
 def purge_scheduled(state: VCState) -> Finding:
+    """From the purge's own records in the audit period: a run recently, and none late."""
     key, item = "purge", _("retention purge runs")
-    interval = timedelta(seconds=PurgeSchedule.of(state.settings).interval_seconds)
-    since = state.clock.now() - 2 * interval - timedelta(minutes=1)
-    last = state.db.session.scalar(
-        select(AuditEvent.at).where(AuditEvent.action == "retention.purged").order_by(AuditEvent.at.desc()).limit(1)
+    now = state.clock.now()
+    history = purge_history(
+        state.db.session,
+        now,
+        timedelta(seconds=PurgeSchedule.of(state.settings).interval_seconds),
+        now - timedelta(days=state.settings.retention_audit_days),
     )
-    if last is None or last < since:
+    limit = _minutes(history.limit)
+    if not history.runs:
         how = _("start `rq cron vc_plugin.cron`") if state.redis is not None else _("keep the app process running")
-        minutes = int(2 * interval.total_seconds() // 60)
-        reason = _("no purge in the last %(minutes)d minutes; %(how)s", minutes=minutes, how=how)
+        reason = _("no purge run is recorded in the audit period; %(how)s", how=how)
         return Finding(key, item, Status.WARN, reason)
-    return Finding(key, item, Status.PASS, _("last purge at %(at)s", at=last.isoformat(timespec="seconds")))
+    last = history.runs[0].at.isoformat(timespec="seconds")
+    if history.overdue:
+        reason = _("the last purge ran at %(at)s, more than %(limit)s ago", at=last, limit=limit)
+        return Finding(key, item, Status.FAIL, reason)
+    if history.late:
+        reason = ngettext(
+            "last purge at %(at)s; %(num)d run came more than %(limit)s after the one before",
+            "last purge at %(at)s; %(num)d runs came more than %(limit)s after the one before",
+            len(history.late),
+            at=last,
+            limit=limit,
+        )
+        return Finding(key, item, Status.WARN, reason)
+    reason = ngettext(
+        "last purge at %(at)s; %(num)d run in the audit period, each within %(limit)s of the one before",
+        "last purge at %(at)s; %(num)d runs in the audit period, each within %(limit)s of the one before",
+        len(history.runs),
+        at=last,
+        limit=limit,
+    )
+    return Finding(key, item, Status.PASS, reason)
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return ngettext("%(num)d minute", "%(num)d minutes", minutes)

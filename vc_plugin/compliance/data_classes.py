@@ -57,6 +57,14 @@ def data_classes(settings: Settings) -> list[DataClass]:
     expiry = _("an expiry set with every write; the purge removes keys of ours that have none")
     return [
         DataClass(
+            _("accounts of practitioners and staff: display name, role, the identity provider's ids"),
+            _("database, not encrypted"),
+            _("until the person is removed"),
+            built_in(),
+            _("flask vc remove-practitioner or the admin page deletes the account and its appointments"),
+            _("each removal leaves an audit event with ids and counts"),
+        ),
+        DataClass(
             _("appointment metadata: times, state, practitioner"),
             _("database"),
             _("until %(period)s after the planned end", period=metadata),
@@ -140,7 +148,14 @@ def data_classes(settings: Settings) -> list[DataClass]:
             setting(settings, "ratelimit_code_entry"),
             expiry,
             _("the expiry is set when the counter is written"),
-            personal=False,
+        ),
+        DataClass(
+            _("wrong-code counts per client and invitation"),
+            _("memory or Redis, keyed by a hash of the invitation and a keyed hash of the address (IPv6: its /64)"),
+            _("until the link closes or the client's pause ends, whichever is later"),
+            setting(settings, "code_lock_minutes"),
+            expiry,
+            _("the expiry is set when the count is written"),
         ),
         DataClass(
             _("IP addresses in logs"),
@@ -151,14 +166,13 @@ def data_classes(settings: Settings) -> list[DataClass]:
             _("tests scan the logs of whole consultations"),
         ),
         DataClass(
-            _("audit events: who did what, by internal ids and counts, no names or addresses"),
+            _("audit events: who did what, by internal ids (a practitioner's among them) and counts, no names"),
             _("database"),
             days(settings.retention_audit_days),
             setting(settings, "retention_audit_days"),
             purge,
             counted,
             ("audit_events",),
-            personal=False,
         ),
         DataClass(
             _("audio, video, chat messages, files"),

@@ -4,12 +4,14 @@ is proven; and the proof itself, the purge's own records of its last runs, with 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ..core.catalogue import gettext as _
-from ..core.catalogue import lazy_gettext
-from .checks import Finding, Status
-from .data_classes import data_classes, minutes, setting
+from ..core.catalogue import lazy_gettext, ngettext
+from .data_classes import data_classes, days, hours, minutes, setting
 from .document import Document, Requirement, Section, Statement, Table
-from .facts import Facts, PurgeRun
+from .facts import Facts
+from .purge_history import PurgeRun
 
 #: The purge's counters, in the order of ``PurgeReport``, and what a reader calls them.
 COUNTER_LABELS = {
@@ -24,32 +26,14 @@ COUNTER_LABELS = {
 }
 
 
-def on_schedule(facts: Facts) -> Finding:
-    """Measured from the purge's records: the newest run is recent and no gap between runs is too long."""
-    item = _("purge on schedule")
-    late = [run for run in facts.purge_runs if run.late]
-    limit = minutes(int(2 * facts.purge_interval.total_seconds() // 60))
-    if facts.purge_overdue:
-        reason = _("no purge run in the last %(limit)s", limit=limit)
-        return Finding("purge_on_schedule", item, Status.FAIL, reason)
-    if late:
-        reason = _(
-            "%(count)d of the listed runs came more than %(limit)s after the one before",
-            count=len(late),
-            limit=limit,
-        )
-        return Finding("purge_on_schedule", item, Status.FAIL, reason)
-    reason = _(
-        "%(count)d runs listed, each within %(limit)s of the one before", count=len(facts.purge_runs), limit=limit
-    )
-    return Finding("purge_on_schedule", item, Status.PASS, reason)
-
-
 def deletion_concept(facts: Facts) -> Document:
     settings = facts.settings
     measured = _("measured at %(time)s", time=facts.local(facts.generated_at))
     scheduler = (
-        _("rq cron vc_plugin.cron enqueues it for the workers")
+        _(
+            "rq cron vc_plugin.cron enqueues it for the workers (it reads VC_PURGE_INTERVAL_MINUTES from its own "
+            "environment, which must match)"
+        )
         if settings.redis_url
         else _("a timer in the app process runs it")
     )
@@ -75,27 +59,17 @@ def deletion_concept(facts: Facts) -> Document:
                 [
                     Statement(
                         _(
-                            "The purge runs every %(period)s; %(scheduler)s. It deletes in batches, so several "
-                            "workers may run it at once, and records one audit event per run with the counts.",
+                            "The purge runs every %(period)s; %(scheduler)s. It deletes in batches and records one "
+                            "audit event per run with the counts; on PostgreSQL several workers may run it at once.",
                             period=minutes(settings.purge_interval_minutes),
                             scheduler=scheduler,
                         ),
                         f"{setting(settings, 'purge_interval_minutes')}, VC_REDIS_URL",
                     ),
-                    Requirement(_("The purge has run recently."), facts.finding("purge")),
                 ],
             ),
             Section(_("Proof of deletion: the last runs"), _proof(facts, measured)),
-            Section(
-                _("Overdue right now"),
-                [
-                    Statement(_("What a purge would delete at this moment (it waits for the next run):"), measured),
-                    Table(
-                        [str(label) for label in COUNTER_LABELS.values()],
-                        [[str(count) for count in facts.pending.as_dict().values()]],
-                    ),
-                ],
-            ),
+            Section(_("Overdue right now"), _pending(facts, measured)),
             Section(
                 _("Deletion on request"),
                 [
@@ -113,15 +87,37 @@ def deletion_concept(facts: Facts) -> Document:
     )
 
 
+def _pending(facts: Facts, measured: str) -> list[Statement | Table]:
+    if facts.pending is None:
+        return [Statement(_("Not measured: the dry run of the purge failed (is Redis reachable?)."), measured)]
+    counts = facts.pending.as_dict()
+    # Presence goes by expiry; a dry run does not count it.
+    cells = [str(counts[name]) if name != "presence" else _("not counted") for name in COUNTER_LABELS]
+    return [
+        Statement(_("What a purge would delete at this moment (this happens at the next run):"), measured),
+        Table([str(label) for label in COUNTER_LABELS.values()], [cells]),
+    ]
+
+
 def _proof(facts: Facts, measured: str) -> list[Statement | Requirement | Table]:
-    verdict = Requirement(_("The purge runs on schedule."), on_schedule(facts))
-    if not facts.purge_runs:
+    verdict = Requirement(_("The purge runs on schedule."), facts.finding("purge"))
+    history = facts.purges
+    if not history.runs:
         return [Statement(_("No purge run is recorded within the audit period."), measured), verdict]
     headers = [_("run"), _("since the run before"), *(str(label) for label in COUNTER_LABELS.values())]
+    listed = Statement(
+        ngettext(
+            "%(num)d run is recorded within the audit period; listed are the newest and every late one.",
+            "%(num)d runs are recorded within the audit period; listed are the newest and every late one.",
+            len(history.runs),
+        ),
+        measured,
+    )
     return [
+        listed,
         Table(
             headers,
-            [_row(facts, run) for run in facts.purge_runs],
+            [_row(facts, run) for run in history.listed],
             source=_("audit events “retention.purged”, %(measured)s", measured=measured),
         ),
         verdict,
@@ -129,10 +125,17 @@ def _proof(facts: Facts, measured: str) -> list[Statement | Requirement | Table]
 
 
 def _row(facts: Facts, run: PurgeRun) -> list[str]:
-    if run.gap is None:
-        gap = "–"
-    else:
-        gap = minutes(int(run.gap.total_seconds() // 60))
-        if run.late:
-            gap = _("%(gap)s (late)", gap=gap)
+    gap = "–" if run.gap is None else duration(run.gap)
+    if run.late:
+        gap = _("%(gap)s (late)", gap=gap)
     return [facts.local(run.at), gap, *(str(run.counts[name]) for name in COUNTER_LABELS)]
+
+
+def duration(span: timedelta) -> str:
+    """Minutes up to two hours, then hours up to two days, then days."""
+    total = int(span.total_seconds() // 60)
+    if total < 120:
+        return minutes(total)
+    if total < 48 * 60:
+        return hours(total // 60)
+    return days(total // (24 * 60))

@@ -69,12 +69,27 @@ class Document:
 
     @property
     def open_items(self) -> list[Requirement | Blank]:
-        return [
-            block
-            for section in self.sections
-            for block in section.blocks
-            if isinstance(block, Blank) or (isinstance(block, Requirement) and not block.met)
-        ]
+        """Each gap, and each requirement not met, once (one failed check may stand behind several)."""
+        seen: set[object] = set()
+        items: list[Requirement | Blank] = []
+        for section in self.sections:
+            for block in section.blocks:
+                if isinstance(block, Requirement) and not block.met:
+                    key: object = block.finding.key
+                elif isinstance(block, Blank):
+                    key = block
+                else:
+                    continue
+                if key not in seen:
+                    seen.add(key)
+                    items.append(block)
+        return items
+
+
+def count_open_items(documents: list[Document]) -> int:
+    """Across documents: each gap, and each check not passed once, however many sentences rest on it."""
+    checks = {b.finding.key for d in documents for b in d.open_items if isinstance(b, Requirement)}
+    return len(checks) + sum(1 for d in documents for b in d.open_items if isinstance(b, Blank))
 
 
 # --- words -------------------------------------------------------------------------------------
@@ -135,7 +150,8 @@ def _markdown_block(block: Block) -> list[str]:
         "|" + "---|" * len(block.headers),
         *("| " + " | ".join(_cell(c) for c in row) + " |" for row in block.rows),
     ]
-    return rows + ([f"*({source_note(block.source)})*"] if block.source else [])
+    # A blank line first: a line right after a table would be read as one more row.
+    return rows + (["", f"*({source_note(block.source)})*"] if block.source else [])
 
 
 # --- HTML --------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..core.catalogue import gettext as _
 from ..core.crypto import DEFAULT_SCRYPT
+from ..domain.turn import relay_available
 from .data_classes import built_in, hours, minutes, setting
 from .document import Blank, Document, Requirement, Section, Statement, Table
 from .facts import Facts
@@ -26,14 +27,7 @@ def technical_measures(facts: Facts) -> Document:
                 _("Confidentiality: who gets in"),
                 [
                     Requirement(_("Practitioners and staff sign in before they see anything."), sign_in),
-                    Statement(
-                        _(
-                            "Sessions end after %(idle)s without activity and %(absolute)s after sign-in.",
-                            idle=minutes(settings.session_idle_minutes),
-                            absolute=hours(settings.session_absolute_hours),
-                        ),
-                        f"{setting(settings, 'session_idle_minutes')}, {setting(settings, 'session_absolute_hours')}",
-                    ),
+                    *_session_limits(facts),
                     Statement(
                         _(
                             "Patients have no account: they enter the access code from their invitation and wait "
@@ -52,7 +46,13 @@ def technical_measures(facts: Facts) -> Document:
                 _("Confidentiality: encryption"),
                 [
                     Requirement(_("Pages and signalling travel only over HTTPS."), facts.finding("https")),
-                    Requirement(_("The public URL's TLS meets BSI TR-02102-2."), facts.finding("tls")),
+                    Requirement(
+                        _(
+                            "The public URL negotiates TLS 1.3, or TLS 1.2 with forward secrecy and AEAD, with a "
+                            "current client."
+                        ),
+                        facts.finding("tls"),
+                    ),
                     Requirement(_("The session cookie is Secure and HttpOnly."), facts.finding("cookies")),
                     Requirement(_("Audio and video go directly between the browsers."), facts.finding("peer_to_peer")),
                     Requirement(
@@ -73,10 +73,26 @@ def technical_measures(facts: Facts) -> Document:
                     Requirement(_("No period exceeds its documented bound."), facts.finding("retention_bounds")),
                     Requirement(_("The purge runs on schedule."), facts.finding("purge")),
                     Statement(
-                        _("IP addresses are removed from (or shortened in) every log line before it is written."),
+                        _(
+                            "vc_plugin's processes remove (or shorten) IP addresses in every log record they "
+                            "format, whoever wrote it."
+                        ),
                         setting(settings, "log_ip_mode"),
                     ),
-                    Statement(_("Names entered at check-in live only in memory, never in the database."), built_in()),
+                    Blank(
+                        _(
+                            "the log formats of gunicorn (with vc_plugin's PrivacyLogger), the reverse proxy and "
+                            "coturn, which the software cannot see"
+                        )
+                    ),
+                    Statement(
+                        _(
+                            "Names entered at check-in live only in memory or Redis, with an expiry, never in the "
+                            "database."
+                        ),
+                        built_in(),
+                    ),
+                    Blank(_("whether Redis writes snapshots to disk (RDB, AOF), and how long they are kept")),
                 ],
             ),
             Section(
@@ -140,7 +156,6 @@ def technical_measures(facts: Facts) -> Document:
 
 
 def crypto_statement(facts: Facts) -> Document:
-    settings = facts.settings
     tls = facts.finding("tls")
     return Document(
         "cryptography",
@@ -156,8 +171,10 @@ def crypto_statement(facts: Facts) -> Document:
                     Statement(
                         _(
                             "The browsers encrypt media with SRTP and chat and files with SCTP over DTLS; the keys are "
-                            "agreed between the two browsers with DTLS 1.2 and ECDHE, as WebRTC requires (RFC 8827). "
-                            "The server passes on the fingerprints of the keys but never holds a key."
+                            "agreed between the two browsers with DTLS 1.2 or newer and ECDHE, as WebRTC requires "
+                            "(RFC 8827). The server passes on the certificate fingerprints in the session "
+                            "descriptions but never holds a key. The fingerprints are not compared out of band, so "
+                            "this protection assumes that the signalling server is not manipulated."
                         ),
                         built_in(),
                     ),
@@ -199,14 +216,7 @@ def crypto_statement(facts: Facts) -> Document:
                                 _("a key derived from the newest master key (HKDF-SHA256)"),
                             ],
                             [_("session cookie"), facts.cookie_digest, "SECRET_KEY"],
-                            [
-                                _("TURN credentials"),
-                                "HMAC-SHA1 (coturn's REST API scheme)",
-                                _(
-                                    "VC_TURN_SECRET, valid at most %(period)s",
-                                    period=minutes(settings.turn_credential_ttl_seconds // 60),
-                                ),
-                            ],
+                            *_turn_row(facts),
                         ],
                         source=built_in(),
                     ),
@@ -225,7 +235,9 @@ def crypto_statement(facts: Facts) -> Document:
                     Statement(
                         _(
                             "Destroying an organisation's data key (flask vc shred-organisation) makes its encrypted "
-                            "fields unreadable in the database and in every backup."
+                            "fields unreadable in the database at once. Backups taken before stay readable with the "
+                            "master keys until they are deleted, or until the master key that wrapped the data key is "
+                            "removed after flask vc rotate-keys."
                         ),
                         built_in(),
                     ),
@@ -233,3 +245,34 @@ def crypto_statement(facts: Facts) -> Document:
             ),
         ],
     )
+
+
+def _session_limits(facts: Facts) -> list[Statement | Blank]:
+    """Our limits hold only for our own sign-in; a host that signs people in keeps its own."""
+    settings = facts.settings
+    if not facts.own_sign_in:
+        return [Blank(_("the host application's session limits (it signs practitioners in)"))]
+    return [
+        Statement(
+            _(
+                "Sessions end after %(idle)s without activity and %(absolute)s after sign-in.",
+                idle=minutes(settings.session_idle_minutes),
+                absolute=hours(settings.session_absolute_hours),
+            ),
+            f"{setting(settings, 'session_idle_minutes')}, {setting(settings, 'session_absolute_hours')}",
+        )
+    ]
+
+
+def _turn_row(facts: Facts) -> list[list[str]]:
+    settings = facts.settings
+    if not relay_available(settings):
+        return []
+    period = minutes(settings.turn_credential_ttl_seconds // 60)
+    return [
+        [
+            _("TURN credentials"),
+            "HMAC-SHA1 (coturn's REST API scheme)",
+            _("VC_TURN_SECRET, valid at most %(period)s", period=period),
+        ]
+    ]

@@ -16,10 +16,11 @@ from .anlage31b import anlage_31b
 from .checks import Status
 from .data_classes import built_in, setting
 from .deletion import deletion_concept
-from .document import Blank, Document, Section, Statement, Table, html, markdown
+from .document import Blank, Document, Section, Statement, Table, count_open_items, html, markdown
 from .facts import Facts, gather
 from .measures import crypto_statement, technical_measures
 from .records import processors, records_of_processing
+from .requests import subject_requests
 from .risks import impact_assessment
 
 #: Every document of the pack, in reading order after the index.
@@ -29,6 +30,7 @@ BUILDERS: tuple[Callable[[Facts], Document], ...] = (
     impact_assessment,
     deletion_concept,
     processors,
+    subject_requests,
     anlage_31b,
     crypto_statement,
 )
@@ -84,7 +86,7 @@ def checks_document(facts: Facts) -> Document:
 
 def index_document(facts: Facts, documents: list[Document]) -> Document:
     settings = facts.settings
-    open_items = sum(len(document.open_items) for document in documents)
+    open_items = count_open_items(documents)
     failed = [f for f in facts.findings.values() if f.status is not Status.PASS]
     return Document(
         "index",

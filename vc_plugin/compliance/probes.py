@@ -59,6 +59,8 @@ def tls_offer(host: str, port: int, now: datetime, *, timeout: float = TIMEOUT_S
             certificate = tls.getpeercert() or {}
             cipher = tls.cipher()
             protocol = tls.version() or "?"
+    except TimeoutError:
+        raise Unreachable(f"{host}:{port}: no answer to the handshake") from None
     except ssl.SSLCertVerificationError as error:
         raise TlsRefused(f"certificate not trusted ({error.verify_message})") from None
     except (ssl.SSLError, OSError) as error:
@@ -108,9 +110,10 @@ def unauthenticated_allocate(url: str, *, timeout: float = TIMEOUT_SECONDS) -> T
     request = struct.pack("!HHI", _ALLOCATE_REQUEST, len(attribute), _MAGIC_COOKIE) + transaction + attribute
     try:
         if transport == "udp":
-            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+            with socket.socket(family, kind, protocol) as udp:
                 udp.settimeout(timeout)
-                udp.sendto(request, (host, port))
+                udp.sendto(request, address)
                 answer = udp.recv(2048)
         else:
             with socket.create_connection((host, port), timeout=timeout) as stream:
@@ -155,7 +158,7 @@ def _read_answer(answer: bytes, transaction: bytes) -> TurnAnswer:
     offset = 20
     while offset + 4 <= min(len(answer), 20 + length):
         attribute, size = struct.unpack("!HH", answer[offset : offset + 4])
-        if attribute == _ERROR_CODE and size >= 4:
+        if attribute == _ERROR_CODE and size >= 4 and offset + 8 <= len(answer):
             error_class, number = answer[offset + 6] & 0x07, answer[offset + 7]
             code = error_class * 100 + number
         offset += 4 + size + (-size % 4)

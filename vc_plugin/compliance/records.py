@@ -4,6 +4,8 @@ services the installation talks to (for the agreements under Art. 28 GDPR).
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from ..core.catalogue import gettext as _
 from ..domain.turn import ice_host
 from .data_classes import built_in, data_classes, setting
@@ -81,7 +83,7 @@ def records_of_processing(facts: Facts) -> Document:
                     Statement(
                         _(
                             "The participants of one consultation see each other's entered names and pictures; "
-                            "nobody waiting sees anything about other people waiting."
+                            "people waiting see only their own place in the queue."
                         ),
                         built_in(),
                     ),
@@ -92,7 +94,8 @@ def records_of_processing(facts: Facts) -> Document:
                 _("Transfers to third countries"),
                 [
                     Requirement(
-                        _("All servers of the service run in the EU or the EEA."), facts.finding("eu_locations")
+                        _("The servers of the service are declared to run in the EU or the EEA."),
+                        facts.finding("eu_locations"),
                     ),
                     Blank(_("where the database, backups and the mail server run, if not covered above")),
                 ],
@@ -157,8 +160,8 @@ def _services(facts: Facts) -> list[list[str]]:
     settings = facts.settings
     not_set = _("none configured")
     rows = [
-        [_("database"), facts.database_host or _("a file on this server (SQLite)"), "SQLALCHEMY_DATABASE_URI"],
-        [_("Redis (presence, bus, jobs)"), facts.redis_host or not_set, "VC_REDIS_URL"],
+        [_("database"), facts.database, "SQLALCHEMY_DATABASE_URI"],
+        [_("Redis (presence, bus, jobs)"), facts.redis or not_set, "VC_REDIS_URL"],
         [_("mail server"), facts.mail_server or not_set, "VC_SMTP_URL"],
         [
             _("STUN (browsers ask it for their public address)"),
@@ -171,6 +174,12 @@ def _services(facts: Facts) -> list[list[str]]:
             "VC_TURN_URLS",
         ],
     ]
-    if settings.oidc_issuer:
-        rows.append([_("sign-in (OpenID Connect provider)"), settings.oidc_issuer, "VC_OIDC_ISSUER"])
+    if settings.oidc_issuer or settings.oidc_metadata_url:
+        provider = settings.oidc_issuer or settings.oidc_metadata_url or ""
+        rows.append([_("sign-in (OpenID Connect provider)"), provider, "VC_OIDC_ISSUER, VC_OIDC_METADATA_URL"])
+    if settings.sms_sender:
+        rows.append([_("SMS sending (receives phone numbers and access codes)"), settings.sms_sender, "VC_SMS_SENDER"])
+    if settings.webhook_url:
+        host = urlsplit(settings.webhook_url).hostname or settings.webhook_url
+        rows.append([_("webhooks (events with ids, no names)"), host, "VC_WEBHOOK_URL"])
     return rows

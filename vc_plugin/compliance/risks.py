@@ -48,8 +48,8 @@ def _risks(facts: Facts) -> list[Risk]:
                 Requirement(_("Guessing codes is slowed down."), found("rate_limits")),
                 Statement(
                     _(
-                        "Everyone present is introduced at the start; the practitioner confirms it in %(confirmed)d "
-                        "of %(ended)d consultations ended in the audit period.",
+                        "The call page asks the practitioner to confirm that everyone present was introduced; "
+                        "confirmed in %(confirmed)d of %(ended)d consultations ended for everyone in the audit period.",
                         confirmed=facts.introductions_confirmed,
                         ended=facts.consultations_ended,
                     ),
@@ -64,7 +64,10 @@ def _risks(facts: Facts) -> list[Risk]:
                 Requirement(
                     _("Browsers contact no third party (STUN and TURN are the operator's)."), found("no_third_party")
                 ),
-                Statement(_("IP addresses never reach a log in full."), setting(settings, "log_ip_mode")),
+                Statement(
+                    _("vc_plugin's processes write no IP address in full into a log."), setting(settings, "log_ip_mode")
+                ),
+                Blank(_("the log formats of the reverse proxy, gunicorn and coturn")),
                 *_relay_from_start(facts),
             ],
         ),
@@ -84,7 +87,8 @@ def _risks(facts: Facts) -> list[Risk]:
                 Statement(
                     _(
                         "Notes and contact details are encrypted with a key per organisation; access codes are stored "
-                        "only as slow hashes; names are never stored."
+                        "only as slow hashes; the names patients enter are never stored in the database (those of "
+                        "practitioners and staff are, unencrypted)."
                     ),
                     built_in(),
                 ),
@@ -104,7 +108,10 @@ def _risks(facts: Facts) -> list[Risk]:
         Risk(
             _("Data leaves the EU"),
             _("Servers in a third country make the data subject to foreign access."),
-            [Requirement(_("All servers in the EU/EEA."), found("eu_locations"))],
+            [
+                Requirement(_("The servers are declared to run in the EU/EEA."), found("eu_locations")),
+                Blank(_("whether the declared locations are true, backups and the mail server included")),
+            ],
         ),
         Risk(
             _("A practitioner's account is taken over"),
@@ -150,8 +157,9 @@ def impact_assessment(facts: Facts) -> Document:
             [
                 Statement(
                     _(
-                        "Only what a consultation needs is processed: no accounts for patients, names only in "
-                        "memory, no recordings, no content on the server, metadata deleted on a schedule."
+                        "Only what a consultation needs is processed: no accounts for patients, their names only in "
+                        "memory or Redis with an expiry, no recordings, no content on the server, metadata deleted "
+                        "on a schedule."
                     ),
                     built_in(),
                 )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import ColumnElement, distinct, func, select
 from sqlalchemy.orm import Session
 
 from ..core.audit import Actor, ActorKind, AuditLog
@@ -56,11 +56,11 @@ class Introductions:
             raise AccessDenied(refusal.value)
         session = self._session()
         # Two clicks at once: on PostgreSQL the second waits for the first here and then finds its
-        # event (SQLite, the one-process mode, writes one transaction at a time anyway).
+        # event. SQLite has no such lock: both may record, and reports count each appointment once.
+        # The lock ends with the request's transaction; what the caller has pending is left alone.
         session.execute(select(Appointment.id).where(Appointment.id == appointment.id).with_for_update())
         earlier = self.confirmed_at(appointment)
         if earlier is not None:
-            session.rollback()  # let go of the lock
             return Confirmation(at=earlier, recorded=False)
         event = self._audit.record(
             CONFIRMED,
@@ -75,17 +75,20 @@ class Introductions:
 def introductions_confirmed(
     session: Session, since: datetime, *, organisation_id: int | None = None
 ) -> tuple[int, int]:
-    """For a report: ``(appointments whose introductions were confirmed, appointments that ended)``,
-    each appointment counted once, among the audit events at or after ``since`` (an aware datetime),
-    of one organisation or, without ``organisation_id``, of all. Audit events are kept for the audit
+    """For a report: ``(consultations ended with their introductions confirmed, consultations ended)``
+    since ``since`` (an aware datetime), each appointment once, of one organisation or of all.
+
+    "Ended" is what the practitioner's "End for everyone" records; a consultation still running, or
+    one that ended by everyone leaving, is in neither number. Audit events are kept for the audit
     period only, so a ``since`` further back counts what is still kept."""
 
-    def appointments_with(action: str) -> int:
+    def ended(*extra: ColumnElement[bool]) -> int:
         query = select(func.count(distinct(AuditEvent.subject))).where(
-            AuditEvent.action == action, AuditEvent.at >= since
+            AuditEvent.action == ENDED, AuditEvent.at >= since, *extra
         )
         if organisation_id is not None:
             query = query.where(AuditEvent.organisation_id == organisation_id)
         return session.scalar(query) or 0
 
-    return appointments_with(CONFIRMED), appointments_with(ENDED)
+    confirmed = select(AuditEvent.subject).where(AuditEvent.action == CONFIRMED)
+    return ended(AuditEvent.subject.in_(confirmed)), ended()
