@@ -33,6 +33,11 @@ def test_demo_starts_and_serves_the_plugin(tmp_path):
         )
         assert dashboard.status_code == 200 and "Dr. Demo Praxis" in dashboard.text
         assert (tmp_path / "instance" / "demo.sqlite").exists()
+        # What a newcomer reads: our start line with the port, no scrubbed "Running on http://[ip]:…",
+        # and no request lines in which the printed invitation mails would drown (--verbose shows them).
+        assert f"vc_plugin demo: http://127.0.0.1:{port}/" in demo.output and "--port" in demo.output
+        assert "[ip]" not in demo.output and "Running on" not in demo.output
+        assert "GET /vc/auth/sign-in" not in demo.output, demo.output
     finally:
         demo.stop()
 

@@ -241,7 +241,7 @@ def test_our_pages_render_in_fabs_layout_and_fab_keeps_its_session(world: World)
     # Ours inside it: stylesheet in the head, our content, our script at the end.
     head, body = html.split("</head>", 1)
     assert '<link rel="stylesheet" href="/vc/static/vc.css">' in head
-    assert 'class="vc-hosted' in body and "Good day, Maria Berg" in body
+    assert 'class="vc-hosted' in body and "Hello, Maria Berg" in body
     assert '<script type="module" src="/vc/static/js/pages/dashboard.js"></script>' in body
     # Our CSP forbids inline scripts: FAB's layout has none that would be blocked on our pages.
     assert inline_scripts(html) == []

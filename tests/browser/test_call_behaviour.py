@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import (
+    CHROMIUM_ARGS,
     DESKTOP,
     PHONE,
     Practice,
     admit,
     check_in,
+    chromium_path,
     enter_waiting_room,
     in_call,
     open_call,
@@ -106,14 +108,17 @@ def test_mute_and_camera_off_reach_the_other_side(two_in_a_call):
     patient.wait_for_function(f"() => ({REMOTE_BRIGHTNESS})() > 20")
 
 
-def test_the_connection_indicator_shows_path_round_trip_and_loss(two_in_a_call):
+def test_the_connection_indicator_speaks_plain_words_and_keeps_figures_in_a_tooltip(two_in_a_call):
+    """No "ms" or "percent loss" for a worried patient (issue 17, words); the figures stay for whoever asks."""
     doctor, patient = two_in_a_call
     for page, expected in (
-        (doctor, r"Direkte Verbindung · \d+ ms · [\d,]+ Prozent Verlust"),
-        (patient, r"Direct connection · \d+ ms · [\d.]+ percent loss"),
+        (doctor, r"Direkte Verbindung · Bild und Ton kommen gut an"),
+        (patient, r"Direct connection · picture and sound arrive well"),
     ):
         page.wait_for_selector("[data-connection][data-rtt]")
-        assert re.fullmatch(expected, page.inner_text("[data-connection]")), page.inner_text("[data-connection]")
+        text = page.inner_text("[data-connection]")
+        assert re.fullmatch(expected, text) and "ms" not in text and "%" not in text, text
+        assert re.fullmatch(r"\d+ ms · [\d.,]+ %", page.get_attribute("[data-connection]", "title") or "")
         assert page.get_attribute("[data-connection]", "data-path") == "direct"
         assert 0 <= int(page.get_attribute("[data-connection]", "data-rtt")) < 1000
 
@@ -188,7 +193,7 @@ def test_the_dashboard_shows_an_arrival_quietly_and_can_send_away(browser, world
     assert doctor.evaluate("() => document.querySelectorAll('audio').length") == 0
     assert doctor.evaluate("() => Notification.permission") == "default"
 
-    arrival.get_by_role("button", name="Send away").click()
+    arrival.get_by_role("button", name="Decline").click()
     patient.get_by_role("heading", name="Die Praxis konnte Sie jetzt nicht empfangen").wait_for()
     arrival.wait_for(state="detached")
     doctor.wait_for_function("(calm) => document.title === calm", arg=calm_title)
@@ -282,7 +287,9 @@ def test_a_language_switch_in_the_waiting_room_keeps_the_place(browser, world):
     first.click("form.vc-language button")
     first.wait_for_function("() => document.documentElement.lang === 'de'")
     first.wait_for_selector("[data-view=waiting]:not([hidden])")  # without a second device check
-    assert first.inner_text("[data-position]").startswith("Sie sind als Nächste/r an der Reihe.")
+    position = first.inner_text("[data-position]")
+    assert re.fullmatch(r"Sie sind als Nächstes an der Reihe\. Geplanter Beginn: \d\d:\d\d Uhr\.", position), position
+    assert first.inner_text("body").count("Bitte bleiben Sie auf dieser Seite") == 1
     first.context.close()
     second.context.close()
 
@@ -316,3 +323,29 @@ def test_the_waiting_room_reconnects_after_a_drop_and_keeps_the_place(browser, w
     assert len(connections) == 2  # a new connection, not the old one
     first.context.close()
     second.context.close()
+
+
+def test_without_camera_and_microphone_trying_again_is_the_main_button(playwright_instance, browser, world):
+    """A computer with no camera and no microphone (a Chromium without fake devices): the check says so,
+    "Try again" is the main button and the waiting room only the second choice (issue 17, item 10)."""
+    args = [arg for arg in CHROMIUM_ARGS if arg != "--use-fake-device-for-media-stream"]
+    bare = playwright_instance.chromium.launch(executable_path=chromium_path(), args=args, headless=True)
+    try:
+        page = bare.new_context(locale="en-GB", viewport=DESKTOP).new_page()
+        page.goto(world.plan().invitations[0].link)
+        page.fill("#name", "Alex")
+        page.check("input[name=consent]")
+        page.click("#vc-check-in button[type=submit]")
+        page.wait_for_selector("[data-result=microphone][data-state=fail]")
+        assert "vc-primary" in (page.get_attribute("[data-retry]", "class") or "")
+        assert "vc-primary" not in (page.get_attribute("[data-ready]", "class") or "")
+        assert page.is_enabled("[data-ready]"), "the waiting room stays reachable"
+    finally:
+        bare.close()
+
+    # With working devices it is the other way round.
+    page = world.context(browser, "en").new_page()
+    check_in(page, world.plan().invitations[0].link, "Alex")
+    assert "vc-primary" in (page.get_attribute("[data-ready]", "class") or "")
+    assert "vc-primary" not in (page.get_attribute("[data-retry]", "class") or "")
+    page.context.close()

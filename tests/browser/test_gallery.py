@@ -216,6 +216,9 @@ def test_waiting_room_and_call(browser, gallery: Gallery, lang: str) -> None:
     shots.take_both(doctor, "practice-call")
 
     doctor.click("[data-leave]")
+    doctor.wait_for_selector("[data-end-dialog][open]")
+    shots.take_both(doctor, "practice-call-end-question")
+    doctor.click("[data-end-confirm]")
     patient.wait_for_selector("[data-view=ended]:not([hidden])")
     doctor.wait_for_selector("[data-after]:not([hidden])")
     shots.take_both(patient, "join-ended")

@@ -182,8 +182,16 @@ def test_the_whole_journey(browser, deployment, tmp_path):
     )
     screenshot(patient, "journey-join-call-screen-share-en-desktop")
 
-    # The practitioner ends the consultation for everyone.
+    # The practitioner ends the consultation for everyone, after a question; "keep talking" ends nothing.
     doctor.get_by_role("button", name="Für alle beenden").click()
+    question = doctor.get_by_role("dialog", name="Die Sprechstunde für alle beenden?")
+    question.wait_for()
+    assert doctor.evaluate("() => document.activeElement.hasAttribute('data-end-cancel')")
+    question.get_by_role("button", name="Weitersprechen").click()
+    question.wait_for(state="hidden")
+    assert patient.locator("section[data-view=call]").is_visible()
+    doctor.get_by_role("button", name="Für alle beenden").click()
+    question.get_by_role("button", name="Für alle beenden").click()
     patient.get_by_role("heading", name="The consultation has ended").wait_for()
     doctor.get_by_role("heading", name="Die Sprechstunde ist beendet").wait_for()
     screenshot(patient, "journey-join-ended-en-desktop")

@@ -149,7 +149,7 @@ def test_the_quality_line_says_when_nothing_arrives_and_forgets_the_outage_after
     doctor.wait_for_selector("[data-connection][data-quality=good]", timeout=15000)
     with no_relay.network.outage("patient", 10):
         doctor.wait_for_selector("[data-connection][data-quality=lost]", timeout=5000)
-        assert doctor.inner_text("[data-connection]") == "connection interrupted …"
+        assert doctor.inner_text("[data-connection]") == "Connection interrupted …"
         doctor.wait_for_selector("[data-peer][data-frozen=true]", timeout=5000)  # the still picture says so
     for page in (patient, doctor):
         page.wait_for_selector("[data-connection][data-quality=good]", timeout=20000)

@@ -133,7 +133,7 @@ def test_agreeing_connects_through_the_relay(firewalled):
     assert "weder lesen noch aufzeichnen" in doctor.inner_text("[data-relay-dialog]")
     assert relay_consents(firewalled["host"]) == []
     patient.get_by_role("button", name="Yes, use the relay").click()
-    doctor.get_by_role("button", name="Ja, Relay verwenden").click()
+    doctor.get_by_role("button", name="Ja, über den Server verbinden").click()
     for page in (patient, doctor):
         page.wait_for_function(
             "() => { const v = document.querySelector('video[data-remote]'); return v && v.videoWidth > 0 }",
@@ -155,7 +155,10 @@ def test_declining_explains_and_requests_nothing(firewalled):
     doctor.get_by_role("button", name="No", exact=True).click()
     for page in (patient, doctor):
         page.wait_for_selector("[data-relay-declined]:not([hidden])")
-    assert "Ohne das Relay ist in diesem Netz keine Verbindung möglich" in patient.inner_text("[data-relay-declined]")
+    assert (
+        "Ohne Weiterleitung über den Server der Praxis ist in diesem Netz keine Verbindung möglich"
+        in patient.inner_text("[data-relay-declined]")
+    )
     assert "Without the relay no connection is possible" in doctor.inner_text("[data-relay-declined]")
     both_sizes(patient, "join-relay-declined-de")
     both_sizes(doctor, "practice-relay-declined-en")

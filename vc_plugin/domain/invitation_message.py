@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date
 from icalendar import Calendar, Event
 
 from ..core.catalogue import gettext as _
 from ..core.catalogue import language
 from ..core.config import Settings
 from ..core.models import Appointment, Invitation, Practitioner
+from ..core.time_words import day_and_time, time_of_day
 from .invitations import InvitationPayload
 
 #: Renders a template by name with variables (Flask's ``render_template`` in the app).
@@ -44,8 +45,8 @@ def mail_context(
     return MailContext(
         practitioner=practitioner.display_name,
         date=format_date(start, format="full", locale=lang),
-        time=format_time(start, format="short", locale=lang),
-        when=format_datetime(start, format="full", tzinfo=zone, locale=lang),
+        time=time_of_day(start, zone, lang),
+        when=day_and_time(start, zone, lang),
         link=payload.link,
         link_without_code=payload.link.split("#", 1)[0],
         code=payload.code,

@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 
 import flask_babel
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, force_locale
 
 from ..core.catalogue import gettext, label, ngettext, ours, role_label
+from ..core.time_words import time_of_day, time_span
 from .cookie import cookie
 from .state import vc_state
 
@@ -100,10 +101,15 @@ def local_time(moment: datetime | None, format: str = "medium") -> str:
     zone = vc_state().settings.zone
     lang = preferred_language()
     if format in {"time", "short_time"}:
-        return format_time(moment, format="short", tzinfo=zone, locale=lang)
+        return time_of_day(moment, zone, lang)
     if format in {"date", "full_date"}:
         return format_date(moment.astimezone(zone), format="full" if format == "full_date" else "medium", locale=lang)
     return format_datetime(moment, format=format, tzinfo=zone, locale=lang)
+
+
+def local_span(start: datetime, end: datetime) -> str:
+    """From–to as people say it: "10:05–10:35 Uhr", "10:05 AM–10:35 AM"."""
+    return time_span(start, end, vc_state().settings.zone, preferred_language())
 
 
 def page_gettext(string: str, **variables: Any) -> str:
@@ -126,5 +132,6 @@ def template_helpers() -> dict[str, Any]:
         "vc_language": preferred_language,
         "role_label": role_label,
         "local_time": local_time,
+        "local_span": local_span,
         "label": label,
     }

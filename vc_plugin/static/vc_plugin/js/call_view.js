@@ -281,15 +281,16 @@ export class CallView {
       delete this.connection.dataset.rtt;
       return;
     }
+    // In words a worried patient understands; the figures stay in a tooltip for whoever asks.
+    const poor = lossPercent > 5 || (rttMs || 0) > 400;
     const path = relayed ? t("path_relayed") : t("path_direct");
-    const parts = [path];
-    if (rttMs !== null) parts.push(t("rtt", { ms: rttMs }));
-    parts.push(t("loss", { percent: new Intl.NumberFormat(document.documentElement.lang || undefined).format(lossPercent) }));
-    this.connection.textContent = parts.join(" · ");
+    this.connection.textContent = `${path} · ${t(poor ? "quality_poor" : "quality_good")}`;
+    const figures = [rttMs !== null ? `${rttMs} ms` : null, `${new Intl.NumberFormat(document.documentElement.lang || undefined).format(lossPercent)} %`];
+    this.connection.title = figures.filter(Boolean).join(" · ");
     this.connection.dataset.path = relayed ? "relayed" : "direct";
     this.connection.dataset.loss = String(lossPercent);
     if (rttMs !== null) this.connection.dataset.rtt = String(rttMs);
-    this.connection.dataset.quality = lossPercent > 5 || (rttMs || 0) > 400 ? "poor" : "good";
+    this.connection.dataset.quality = poor ? "poor" : "good";
   }
 
   /** The connection works again: questions and warnings about it are no longer true. */

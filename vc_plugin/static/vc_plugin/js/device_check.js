@@ -11,6 +11,8 @@ export class DeviceCheck {
     this.stunServers = stunServers;
     this.stream = null;
     this.stopMeter = () => {};
+    /** Told after each check which devices work ({ camera, microphone }), so the page can say what comes next. */
+    this.onResult = () => {};
     this.preview = $("[data-preview]", root);
     this.meter = $("[data-level]", root);
     this.help = $("[data-help]", root);
@@ -43,6 +45,7 @@ export class DeviceCheck {
       this.mark("camera", "fail", t("camera_missing"));
       this.mark("microphone", "fail", t("microphone_missing"));
       this.checkNetwork();
+      this.onResult({ camera: false, microphone: false });
       return null;
     }
     const video = this.stream.getVideoTracks()[0];
@@ -52,6 +55,7 @@ export class DeviceCheck {
     this.mark("camera", video ? "ok" : "fail", video ? t("camera_ok") : t("camera_missing"));
     this.mark("microphone", audio ? "ok" : "fail", audio ? t("microphone_ok") : t("microphone_missing"));
     if (audio) this.stopMeter = levelMeter(this.stream, this.meter);
+    this.onResult({ camera: Boolean(video), microphone: Boolean(audio) });
     // Not awaited: Firefox answers enumerateDevices() only while the window has focus, and a tab
     // reloaded in the background must still go back into its call.
     this.fillCameras(video);

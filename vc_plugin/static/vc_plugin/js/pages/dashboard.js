@@ -17,8 +17,13 @@ function minutesSince(seconds) {
   return Math.max(0, Math.round((Date.now() / 1000 - seconds) / 60));
 }
 
-function clock(seconds) {
+function bareClock(seconds) {
   return new Date(seconds * 1000).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", timeZone: config.timeZone });
+}
+
+/** A time of day as people say it ("10:05 Uhr"); a span says "Uhr" once, at its end. */
+function clock(seconds) {
+  return t("clock_time", { time: bareClock(seconds) });
 }
 
 function callUrl(appointment, member) {
@@ -92,7 +97,7 @@ function build() {
   const items = [...rooms.values()].sort((a, b) => a.starts_at - b.starts_at);
   list.replaceChildren(...items.map((room) => el("li", { class: "vc-room-card", "data-appointment": room.appointment }, [
     el("div", { class: "vc-row" }, [
-      el("h3", { text: `${clock(room.starts_at)}–${clock(room.ends_at)}${config.role !== "practitioner" ? ` · ${room.practitioner_name}` : ""}` }),
+      el("h3", { text: `${bareClock(room.starts_at)}–${clock(room.ends_at)}${config.role !== "practitioner" ? ` · ${room.practitioner_name}` : ""}` }),
       room.practitioner === config.me ? el("a", { class: "vc-button", href: callUrl(room.appointment), text: t("open_call"), "data-key": `call:${room.appointment}` }) : null,
     ]),
     el("ul", { class: "vc-members" }, room.members.length ? room.members.map((m) => memberRow(room, m)) : [el("li", { class: "vc-hint", text: t("nobody_waiting") })]),

@@ -67,7 +67,7 @@ room.on("welcome", (message) => {
     return;
   }
   session = new CallSession(room, check.stream || new MediaStream(), message);
-  view = new CallView($("[data-call]", root), session, { onLeave: end });
+  view = new CallView($("[data-call]", root), session, { onLeave: askToEnd });
   session.on("peer-known", ({ peer }) => announce(status, t("joined", { name: peer.name })));
   message.peers.forEach((peer) => session.connectTo(peer));
   show($("[data-call]", root), true);
@@ -92,6 +92,17 @@ queue.on("error", (message) => announce(status, t(`error_${message.code}`)));
 function end() {
   room.send({ type: "end", appointment: config.appointment });
 }
+
+// "End for everyone" cannot be taken back, so it asks first; Escape or "Keep talking" change nothing.
+const endDialog = $("[data-end-dialog]", root);
+function askToEnd() {
+  if (!endDialog.open) endDialog.showModal();
+}
+$("[data-end-cancel]", endDialog).addEventListener("click", () => endDialog.close());
+$("[data-end-confirm]", endDialog).addEventListener("click", () => {
+  endDialog.close();
+  end();
+});
 
 function closeCall() {
   if (view) view.close(t("ended_title"));

@@ -37,7 +37,7 @@ function finish(titleKey, textKey) {
 
 function estimated(message) {
   const startsAt = new Date(message.appointment.starts_at * 1000);
-  return startsAt.toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", timeZone: config.timeZone });
+  return t("clock_time", { time: startsAt.toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", timeZone: config.timeZone }) });
 }
 
 function waitingText(message) {
@@ -108,10 +108,16 @@ function leave() {
 $("[data-leave-waiting]", root)?.addEventListener("click", leave);
 
 const check = new DeviceCheck($("[data-view=check]", root), signal, config.stun || []);
+const ready = $("[data-ready]", root);
+// Without a microphone the consultation cannot work: "Try again" becomes the main button then,
+// and the waiting room stays open as the second choice (the practice can still call by phone).
+check.onResult = ({ microphone }) => {
+  ready.classList.toggle("vc-primary", microphone);
+  $("[data-retry]", root)?.classList.toggle("vc-primary", !microphone);
+};
 signal.connect();
 showView("check");
 const mediaReady = check.start();
-const ready = $("[data-ready]", root);
 
 async function enter() {
   ready.disabled = true;
