@@ -142,3 +142,17 @@ def test_join_link_states(app, people, clock, state, host):
     clock.advance(timedelta(hours=2))
     assert client.get(link).status_code == 410
     assert client.get("/vc/join/unknown-id").status_code == 404
+
+
+def test_the_plan_form_opens_further_participants_only_when_one_was_filled_in(app, people, clock):
+    client = signed_in(app, people.doc, clock)
+    page = client.get("/vc/practice/appointments/new", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    before, _, inside = page.partition('<details class="vc-more-participants">')
+    assert (
+        before.count('<fieldset class="vc-participant">') == 1
+        and inside.count('<fieldset class="vc-participant">') >= 1
+    )
+    # A second participant with a wrong address: the form comes back with that row open and marked.
+    again = plan_form(client, clock, **{"p1-email": "not-an-address"}).get_data(as_text=True)
+    assert '<details class="vc-more-participants" open>' in again
+    assert 'id="p1-email" name="p1-email" value="not-an-address"' in again

@@ -77,6 +77,8 @@ def two_in_a_call(browser, world: Practice) -> Iterator[tuple[Any, Any]]:
     check_in(patient, planned.invitations[0].link, "Alex")
     enter_waiting_room(patient)
     open_call(doctor, world.url, planned.appointment.public_id)
+    # Alone before letting anyone in: said plainly, not "connecting …" (issue 17, item 5).
+    assert doctor.inner_text("[data-connection]") == "Außer Ihnen ist noch niemand im Gespräch."
     admit(doctor, "Alex")
     in_call(doctor, patient)
     yield doctor, patient

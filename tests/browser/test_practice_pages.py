@@ -106,3 +106,29 @@ def test_staff_hand_over_and_the_practitioner_admits_by_keyboard(browser, practi
     assert colleague.get_attribute("[data-mute]", "aria-pressed") == "true"
     for page in (desk, colleague, patient):
         page.context.close()
+
+
+def test_planning_shows_one_participant_and_the_link_is_copied_whole(browser, practice_world):
+    """Issue 17, item 4: one participant block for the usual appointment (the others behind one line),
+    and each issued link can be copied in one click, code included."""
+    world, people = practice_world, practice_world.people
+    context = signed_in(browser, world.server, people.doc, "en-GB", DESKTOP)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=world.url)
+    page = context.new_page()
+    page.goto(world.url + "/vc/practice/appointments/new")
+    visible = page.locator("fieldset.vc-participant:visible")
+    assert visible.count() == 1, "one participant block, not five"
+    page.get_by_text("More participants: an interpreter, a relative, or further patients of a group").click()
+    assert visible.count() > 1
+
+    page.get_by_role("button", name="Plan and send invitations").click()
+    page.get_by_role("heading", name="Access codes").wait_for()
+    field = page.locator("textarea.vc-copy").first
+    link = field.input_value()
+    assert "#code=" in link
+    assert field.evaluate("(node) => node.scrollHeight <= node.clientHeight + 1"), "the whole link is visible"
+    page.get_by_role("button", name="Copy link").first.click()
+    page.get_by_role("button", name="Copied").wait_for()
+    assert page.evaluate("() => navigator.clipboard.readText()") == link
+    screenshot(page, "practice-planned-copy-en-desktop")
+    context.close()

@@ -89,6 +89,7 @@ CLIENT_STRINGS = {
     "state_closed": _l("Ended"),
     "state_reconnecting": _l("Reconnecting …"),
     "nobody_to_send": _l("Nobody is connected yet."),
+    "alone_in_call": _l("Nobody else is in the call yet."),
     "microphone_is_off": _l("microphone off"),
     "camera_is_off": _l("camera off"),
     "sound_only_badge": _l("sound only"),

@@ -26,6 +26,7 @@ export class CallView {
     this.addLocalTile();
     this.wireControls();
     this.wireSession();
+    this.layout();
   }
 
   addLocalTile() {
@@ -111,6 +112,16 @@ export class CallView {
 
   layout() {
     this.tiles.dataset.count = String(this.tiles.children.length);
+    // Alone in the call (the practitioner before letting anyone in): say so, not "connecting …".
+    if (!this.connection) return;
+    const alone = this.tileOf.size === 0;
+    if (alone) {
+      this.connection.textContent = t("alone_in_call");
+      delete this.connection.dataset.quality;
+    } else if (this.connection.dataset.alone === "true") {
+      this.connection.textContent = t("state_connecting");
+    }
+    this.connection.dataset.alone = String(alone);
   }
 
   wireSession() {
