@@ -351,3 +351,24 @@ def test_without_camera_and_microphone_trying_again_is_the_main_button(playwrigh
     assert "vc-primary" in (page.get_attribute("[data-ready]", "class") or "")
     assert "vc-primary" not in (page.get_attribute("[data-retry]", "class") or "")
     page.context.close()
+
+
+def test_an_arrival_for_another_appointment_shows_quietly_in_the_call(browser, world):
+    """Issue 17, item 2: in a call, someone arriving for another of the practitioner's appointments
+    appears as one visible line (no sound), and goes when they leave."""
+    colleague = world.people.colleague  # nobody of the earlier tests waits for them
+    current, later = world.plan(by=colleague, in_minutes=5), world.plan(by=colleague, in_minutes=25)
+    doctor = world.signed_in(browser, colleague, "en").new_page()
+    open_call(doctor, world.url, current.appointment.public_id)
+    line = doctor.locator("[data-elsewhere]")
+    assert line.is_hidden()
+    patient = world.context(browser, "en").new_page()
+    check_in(patient, later.invitations[0].link, "Sam")
+    enter_waiting_room(patient)
+    line.wait_for(state="visible", timeout=15000)
+    assert re.fullmatch(r"Waiting for your other appointments: \S.*, one person", line.inner_text()), line.inner_text()
+    assert "Sam" not in doctor.locator("[data-waiting]").inner_text(), "this appointment's own list stays its own"
+    patient.click("[data-leave-waiting]")
+    line.wait_for(state="hidden", timeout=15000)
+    patient.context.close()
+    doctor.context.close()

@@ -29,7 +29,15 @@ def demo(tmp_path):
 
 def test_a_consultation_on_the_demo(browser, demo):
     url, process = demo
-    doctor = browser.new_context(locale="de-DE", viewport=DESKTOP).new_page()
+    errors: list[str] = []
+    sockets: list = []
+
+    def watched(page):  # type: ignore[no-untyped-def]
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("websocket", lambda socket: sockets.append(socket))  # noqa: PLW0108 - Playwright wants a Python function
+        return page
+
+    doctor = watched(browser.new_context(locale="de-DE", viewport=DESKTOP).new_page())
     doctor.goto(url + "/vc/")
     doctor.get_by_role("button", name="Dr. Demo Praxis").click()
     doctor.goto(url + "/vc/practice/appointments/new")
@@ -40,7 +48,7 @@ def test_a_consultation_on_the_demo(browser, demo):
     link = doctor.locator(".vc-copy").first.input_value()
     assert re.match(rf"{re.escape(url)}/vc/join/[\w-]+#code=[A-Z0-9-]{{11}}$", link)
 
-    patient = browser.new_context(locale="de-DE", viewport=DESKTOP).new_page()
+    patient = watched(browser.new_context(locale="de-DE", viewport=DESKTOP).new_page())
     patient.goto(link)
     patient.fill("#name", "Demo-Patientin")
     patient.check("input[name=consent]")
@@ -58,4 +66,17 @@ def test_a_consultation_on_the_demo(browser, demo):
             timeout=30000,
         )
     screenshot(doctor, "demo-call-de-desktop")
+
+    # Hanging up leaves no "Invalid frame header" in the console (issue 17, item 13): Flask's
+    # development server used to write an HTTP response into the closed WebSocket.
+    doctor.get_by_role("button", name="Für alle beenden").click()
+    doctor.get_by_role("dialog").get_by_role("button", name="Für alle beenden").click()
+    patient.get_by_role("heading", name="Die Sprechstunde ist beendet").wait_for()
+    doctor.get_by_role("heading", name="Die Sprechstunde ist beendet").wait_for()
+    rooms = [socket for socket in sockets if "/ws/room/" in socket.url]
+    assert len(rooms) >= 2, [socket.url for socket in sockets]
+    for socket in rooms:
+        if not socket.is_closed():
+            socket.wait_for_event("close", timeout=15000)
+    assert not [text for text in errors if "WebSocket" in text or "frame" in text], errors
     assert "Traceback" not in process.output

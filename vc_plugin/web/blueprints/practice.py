@@ -102,6 +102,7 @@ def call(appointment_id: str) -> tuple[str, int]:
         "appointment": appointment.public_id,
         "admit": request.args.get("admit") or None,
         "stun": [{"urls": vc_state().settings.stun_urls}] if vc_state().settings.stun_urls else [],
+        "timeZone": vc_state().settings.display_timezone,
     }
     return _page(
         "vc_plugin/practice/call.html",

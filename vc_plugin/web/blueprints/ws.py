@@ -6,7 +6,9 @@ answered with a plain HTTP error and never becomes a socket.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -157,6 +159,18 @@ def _serve(ws: object) -> None:
     connection = Connection(ws, current_app._get_current_object(), state, session, connection_id)  # type: ignore[attr-defined]
     state.db.session.remove()  # hold no database connection for the socket's lifetime
     connection.run()
+    _end_the_connection(ws)
+
+
+def _end_the_connection(ws: object) -> None:
+    """Werkzeug's development server (the demo, ``flask run``) writes an HTTP response after the
+    handler returns, into the socket that was upgraded to a WebSocket: browsers then report
+    "Invalid frame header" at every hang-up. Ending the TCP connection first sends that write
+    nowhere (Werkzeug treats it as a dropped connection). Production servers write nothing."""
+    if getattr(ws, "mode", None) != "werkzeug":
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ws.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
 
 
 @sock.route("/room/<string(maxlength=40):appointment_id>", bp=bp)

@@ -35,7 +35,34 @@ function admit(memberId) {
   queue.send({ type: "admit", appointment: config.appointment, participant: memberId });
 }
 
+// People waiting for the practitioner's other appointments, by appointment: shown as one quiet line.
+const elsewhere = new Map();
+const clockFormat = new Intl.DateTimeFormat(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", timeZone: config.timeZone });
+
+function noteRoom(room) {
+  if (room.appointment === config.appointment) return;
+  const waiting = new Set(room.members.filter((m) => m.state === "waiting").map((m) => m.id));
+  elsewhere.set(room.appointment, { startsAt: room.starts_at, waiting });
+}
+
+function renderElsewhere() {
+  const parts = [...elsewhere.values()].filter((entry) => entry.waiting.size > 0)
+    .sort((a, b) => a.startsAt - b.startsAt)
+    .map((entry) => {
+      const time = t("clock_time", { time: clockFormat.format(new Date(entry.startsAt * 1000)) });
+      return entry.waiting.size === 1 ? t("elsewhere_one", { time }) : t("elsewhere_many", { time, count: entry.waiting.size });
+    });
+  const line = $("[data-elsewhere]", root);
+  const text = parts.length ? `${t("elsewhere_title")} ${parts.join("; ")}` : "";
+  if ($("[data-elsewhere-text]", line).textContent !== text && text) announce(status, text);
+  $("[data-elsewhere-text]", line).textContent = text;
+  show(line, parts.length > 0);
+}
+
 queue.on("queue", (message) => {
+  elsewhere.clear();
+  message.rooms.forEach(noteRoom);
+  renderElsewhere();
   const mine = message.rooms.find((r) => r.appointment === config.appointment);
   members = mine ? mine.members : [];
   render(members);
@@ -45,7 +72,14 @@ queue.on("queue", (message) => {
   }
 });
 queue.on("queue-update", (update) => {
-  if (update.appointment !== config.appointment) return;
+  if (update.appointment !== config.appointment) {
+    const other = elsewhere.get(update.appointment);
+    if (update.op === "arrived" && update.room) noteRoom(update.room);
+    else if (other && ["admitted", "left"].includes(update.op)) other.waiting.delete(update.member_id);
+    else if (other && update.op === "in-call") other.waiting.delete(update.member.id);
+    renderElsewhere();
+    return;
+  }
   if (update.op === "arrived" && update.room) {
     members = update.room.members;
     announce(status, t("new_arrival", { name: update.member.name }));
