@@ -32,23 +32,25 @@ from vc_plugin.compliance.checks import (
 from vc_plugin.core.catalogue import language
 from vc_plugin.core.config import settings_from
 
-#: OpenSSL checks certificates against the real time, so they are issued at the moment the test
-#: runs, and the check is asked at that same moment: the days left never depend on the date.
-NOW = datetime.now(UTC).replace(microsecond=0)
+#: OpenSSL checks validity against the real time, so the test certificates span it widely; the
+#: check itself is asked at fixed moments before their end, so no figure depends on the date.
+ISSUED = datetime(2020, 1, 1, tzinfo=UTC)
+EXPIRES = datetime(2100, 1, 1, tzinfo=UTC)
+NOW = EXPIRES - timedelta(days=90)
 
 
 # --- a TLS server with our own CA ----------------------------------------------------------------
 
 
-def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer, days: int, *, ca: bool):  # type: ignore[no-untyped-def]
+def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer, *, ca: bool):  # type: ignore[no-untyped-def]
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=days))
+        .not_valid_before(ISSUED)
+        .not_valid_after(EXPIRES)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if not ca:
@@ -57,14 +59,14 @@ def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Nam
 
 
 class TlsServer:
-    """Accepts TLS handshakes on loopback with a certificate for ``localhost`` valid ``days`` days."""
+    """Accepts TLS handshakes on loopback with a certificate for ``localhost`` valid until ``EXPIRES``."""
 
-    def __init__(self, work: Path, *, days: int = 90, tls: bool = True) -> None:
+    def __init__(self, work: Path, *, tls: bool = True) -> None:
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vc test CA")])
-        ca = _certificate("vc test CA", ca_key, ca_name, ca_key, 3650, ca=True)
+        ca = _certificate("vc test CA", ca_key, ca_name, ca_key, ca=True)
         key = ec.generate_private_key(ec.SECP256R1())
-        leaf = _certificate("localhost", key, ca_name, ca_key, days, ca=False)
+        leaf = _certificate("localhost", key, ca_name, ca_key, ca=False)
         self.ca_file = work / "ca.pem"
         self.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
         chain, key_file = work / "leaf.pem", work / "leaf.key"
@@ -126,13 +128,9 @@ def test_an_untrusted_certificate_fails(tls_server, monkeypatch, tmp_path):
     assert finding.status is Status.FAIL and "certificate not trusted" in finding.reason, finding
 
 
-def test_a_certificate_about_to_expire_fails(tmp_path, monkeypatch):
-    server = TlsServer(tmp_path, days=5)
-    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))
-    try:
-        finding = public_url_tls(_public(server.port), NOW)
-    finally:
-        server.close()
+def test_a_certificate_about_to_expire_fails(tls_server):
+    finding = public_url_tls(_public(tls_server.port), EXPIRES - timedelta(days=5))
+    assert "5 more days" in finding.reason, finding
     assert finding.status is Status.FAIL and "renew the certificate" in finding.reason, finding
 
 

@@ -32,6 +32,7 @@ from ..web.cookie import OwnCookieInterface
 from ..web.host_login import login_url_known
 from ..web.layout import hosted_frame
 from ..web.state import VCState
+from .data_classes import minutes
 from .probes import TlsRefused, Unreachable, tls_offer, unauthenticated_allocate
 from .purge_history import purge_history
 
@@ -457,7 +458,7 @@ def purge_scheduled(state: VCState) -> Finding:
         timedelta(seconds=PurgeSchedule.of(state.settings).interval_seconds),
         now - timedelta(days=state.settings.retention_audit_days),
     )
-    limit = _minutes(history.limit)
+    limit = minutes(int(history.limit.total_seconds() // 60))
     if not history.runs:
         how = _("start `rq cron vc_plugin.cron`") if state.redis is not None else _("keep the app process running")
         reason = _("no purge run is recorded in the audit period; %(how)s", how=how)
@@ -483,8 +484,3 @@ def purge_scheduled(state: VCState) -> Finding:
         limit=limit,
     )
     return Finding(key, item, Status.PASS, reason)
-
-
-def _minutes(span: timedelta) -> str:
-    minutes = int(span.total_seconds() // 60)
-    return ngettext("%(num)d minute", "%(num)d minutes", minutes)
