@@ -265,3 +265,42 @@ def test_staff_hand_a_waiting_patient_to_a_colleague(world):
             await client.close()
 
     asyncio.run(scenario())
+
+
+def test_the_practitioner_sees_what_the_device_check_found(world):
+    """Issue 17, item 6: the waiting person's camera and microphone result reaches every dashboard
+    (on another process too), survives a reconnect that does not repeat the check, and a newer check
+    replaces it."""
+    host, people, first, second = world
+
+    async def scenario():
+        planned = plan_soon(host, people)
+        appointment = planned.appointment.public_id
+        issued = planned.invitations[0]
+        cookie = check_in(first.url, issued.invitation.public_id, issued.code, name="Frau Gerät")
+        dashboard = await SignalClient.open(second.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
+        await dashboard.hello()
+        patient = await SignalClient.open(first.ws_url, f"/vc/ws/room/{appointment}", cookie)
+        welcome = await patient.hello(devices={"camera": True, "microphone": False})
+        arrived = (await dashboard.receive("queue-update"))["member"]
+        assert (arrived["camera"], arrived["microphone"]) == (True, False)
+
+        await patient.close()
+        await dashboard.receive("queue-update")  # offline
+        back = await SignalClient.open(second.ws_url, f"/vc/ws/room/{appointment}", cookie)
+        again = await back.hello(resume=welcome["resume"])  # a reload: no new check
+        member = (await dashboard.receive("queue-update"))["member"]
+        assert (member["camera"], member["microphone"]) == (True, False), "kept, not forgotten or made up"
+        await back.close()
+        await dashboard.receive("queue-update")
+        fixed = await SignalClient.open(first.ws_url, f"/vc/ws/room/{appointment}", cookie)
+        await fixed.hello(resume=again["resume"], devices={"camera": True, "microphone": True})
+        member = (await dashboard.receive("queue-update"))["member"]
+        assert (member["camera"], member["microphone"]) == (True, True)
+        later = await SignalClient.open(first.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
+        [room] = (await later.hello())["rooms"]
+        assert [(m["camera"], m["microphone"]) for m in room["members"]] == [(True, True)]
+        for client in (fixed, dashboard, later):
+            await client.close()
+
+    asyncio.run(scenario())

@@ -119,6 +119,40 @@ def test_hello_listens_before_it_arrives_then_welcomes_a_waiting_patient():
     assert sent(send(session2, {"type": "hello"}))[0]["code"] == "already_joined"
 
 
+def test_the_device_check_travels_with_a_patients_hello_only():
+    """Issue 17, item 6: the practitioner sees whether camera and microphone passed; staff say nothing of theirs."""
+    actions = send(patient_session(), {"type": "hello", "devices": {"camera": False, "microphone": True}})
+    join = next(a for a in actions if isinstance(a, Join))
+    assert (join.member.camera, join.member.microphone) == (False, True)
+    silent = next(a for a in send(patient_session(), {"type": "hello"}) if isinstance(a, Join))
+    assert (silent.member.camera, silent.member.microphone) == (None, None), "not told is not 'works'"
+    staff_join = next(
+        a
+        for a in send(doctor_session(), {"type": "hello", "devices": {"camera": True, "microphone": True}})
+        if isinstance(a, Join)
+    )
+    assert staff_join.member.camera is None
+
+
+@pytest.mark.parametrize(
+    "devices",
+    [
+        {"camera": "yes", "microphone": True},
+        {"camera": True},
+        {"camera": 1, "microphone": 0},
+        "ok",
+        {"camera": True, "microphone": True, "x": 1},
+    ],
+)
+def test_a_malformed_device_report_is_refused_and_nothing_arrives(devices):
+    session = patient_session()
+    actions = send(session, {"type": "hello", "devices": devices})
+    assert not any(isinstance(a, Join) for a in actions)
+    (error,) = sent(actions)
+    assert error["code"] == "invalid" and error["ref"] == "hello", error
+    assert not session.closed and not session.hello_sent  # a corrected hello still works
+
+
 def test_a_waiting_patient_relays_nothing_and_hears_nothing_of_others():
     session = patient_session()
     welcomed(session)

@@ -130,6 +130,7 @@ def test_hostile_text_stays_text_in_every_view(browser, practice, tmp_path: Path
     staff.locator("[data-rooms] .vc-member").wait_for()
     check.inert(staff, "staff's live queue")
     assert staff.locator("[data-rooms] .vc-member-name").first.text_content() == PAYLOAD
+    staff.locator("[data-rooms] summary").first.click()
     staff.locator("[data-rooms] input[type=text]").first.fill(PAYLOAD)
     staff.locator("[data-rooms] form button[type=submit]").first.click()
     patient.wait_for_selector("[data-notice-box]:not([hidden])")

@@ -136,6 +136,7 @@ def test_the_whole_journey(browser, deployment, tmp_path):
     doctor.goto(f"{server.url}/vc/practice/")
     arrival = doctor.locator("[data-rooms] .vc-member", has_text="Alex Patient")
     arrival.wait_for()
+    doctor.locator("[data-rooms] summary", has_text="Nachricht ans Wartezimmer").first.click()  # folded away
     doctor.locator("[data-rooms] input[type=text]").first.fill("Ich komme gleich.")
     doctor.get_by_role("button", name="Nachricht senden").first.click()
     patient.wait_for_selector("[data-notice-box]:not([hidden])")

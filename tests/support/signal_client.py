@@ -87,8 +87,8 @@ class SignalClient:
                 return message
             self.inbox.append(message)
 
-    async def hello(self, resume: str | None = None) -> dict[str, Any]:
-        await self.send({"type": "hello", **({"resume": resume} if resume else {})})
+    async def hello(self, resume: str | None = None, **extra: Any) -> dict[str, Any]:
+        await self.send({"type": "hello", **({"resume": resume} if resume else {}), **extra})
         return await self.receive()
 
     async def close(self) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 STALE_AFTER = 45.0
 PREFIX = "vc:room:"
 CHECK_IN_PREFIX = "vc:checkin:"
+LATE_PREFIX = "vc:late:"
 
 
 class MemberRole(enum.StrEnum):
@@ -51,6 +52,9 @@ class Member:
     resume: str = ""  # digest of the resume token
     resume_before: str = ""  # digest of the token it replaced (see WaitingRoom.arrive)
     connection: str = ""  # the socket that speaks for this member now
+    #: What the page's device check found before entering (None: not told, e.g. an older page).
+    camera: bool | None = None
+    microphone: bool | None = None
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "role": self.role, "name": self.name, "kind": self.kind, "since": self.since}
@@ -115,6 +119,11 @@ class PresenceStore(Protocol):
 
     def check_in(self, invitation: str) -> CheckInRecord | None: ...
     def drop_check_in(self, invitation: str) -> None: ...
+    def set_running_late(self, practitioner: str, minutes: int, until: float) -> None:
+        """The practitioner said they run ``minutes`` late; forgotten at ``until`` (0: on time again)."""
+        ...
+
+    def running_late(self, practitioner: str) -> int: ...
 
 
 def index_of_practitioner(practitioner: str) -> str:
@@ -144,6 +153,7 @@ class MemoryPresence:
         self._seen: dict[str, dict[str, float]] = {}
         self._indices: dict[str, set[str]] = {}
         self._check_ins: dict[str, CheckInRecord] = {}
+        self._late: dict[str, tuple[int, float]] = {}
         self._lock = threading.RLock()
         self._clock = clock
 
@@ -231,6 +241,21 @@ class MemoryPresence:
                 return None
             members[member_id] = replace(member, connection="")
             return members[member_id]
+
+    def set_running_late(self, practitioner: str, minutes: int, until: float) -> None:
+        with self._lock:
+            if minutes > 0:
+                self._late[practitioner] = (minutes, until)
+            else:
+                self._late.pop(practitioner, None)
+
+    def running_late(self, practitioner: str) -> int:
+        with self._lock:
+            minutes, until = self._late.get(practitioner, (0, 0.0))
+            if minutes and until <= self._clock():
+                del self._late[practitioner]
+                return 0
+            return minutes
 
     def close_room(self, appointment: str) -> None:
         with self._lock:
@@ -475,6 +500,17 @@ class RedisPresence:
 
     def drop_check_in(self, invitation: str) -> None:
         self._redis.delete(f"{CHECK_IN_PREFIX}{invitation}")
+
+    def set_running_late(self, practitioner: str, minutes: int, until: float) -> None:
+        key = f"{LATE_PREFIX}{practitioner}"
+        if minutes > 0:
+            self._redis.set(key, minutes, ex=max(1, int(until - self._clock()) + 1))  # the app's clock
+        else:
+            self._redis.delete(key)
+
+    def running_late(self, practitioner: str) -> int:
+        raw = self._redis.get(f"{LATE_PREFIX}{practitioner}")
+        return int(raw) if raw else 0
 
     def purge_stale(self, now: float) -> int:
         """Remove members not heard of for a long time, and index entries of expired rooms."""

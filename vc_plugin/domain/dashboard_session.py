@@ -13,7 +13,7 @@ from ..core.config import Settings
 from ..core.models import Role
 from .room_session import staffer_claims
 from .server_messages import Pong, Queue, RoomView
-from .signaling import Admit, Decline, End, Handover, Hello, Incoming, Notice, Ping, ProtocolError
+from .signaling import Admit, Decline, End, Handover, Hello, Incoming, Notice, Ping, ProtocolError, RunningLate
 from .socket_actions import Action, Command, EnsureNotRevoked, LoadQueue, Send, Subscribe
 from .socket_session import SocketSession
 from .topics import organisation_topic, practitioner_topic
@@ -43,12 +43,14 @@ class DashboardSession(SocketSession):
             return [EnsureNotRevoked(), Subscribe((topic,)), LoadQueue()]
         if isinstance(message, Ping):
             return [self.say(Pong(t=message.t))]
-        if isinstance(message, Admit | Decline | Notice | End | Handover):
+        if isinstance(message, Admit | Decline | Notice | End | Handover | RunningLate):
             return [Command(self.staffer, message)]
         raise ProtocolError("not_allowed", "the dashboard does not relay media signalling", ref=message.type)
 
-    def queue_loaded(self, rooms: list[RoomView]) -> list[Action]:
-        return [] if self.closed else [self.say(Queue(rooms=rooms))]
+    def queue_loaded(self, rooms: list[RoomView], running_late: int | None = None) -> list[Action]:
+        if self.closed:
+            return []
+        return [self.say(Queue(rooms=rooms) if running_late is None else Queue(rooms=rooms, running_late=running_late))]
 
     def event(self, text: str) -> list[Action]:
         """Queue events are forwarded as they are; dashboards receive no relayed signalling."""

@@ -15,6 +15,7 @@ from .directory import Directory
 from .revocation import Claim, Reason, appointment_scope
 from .signaling import ProtocolError
 from .waiting_room import WaitingRoom
+from .waiting_time import Estimate
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Joined:
     peers: list[Member]
     position: int
     practitioner_name: str
+    estimate: Estimate | None = None  # waiting only
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class Entrance:
             peers=self._waiting_room.admitted_peers(room.appointment, member.id) if admitted else [],
             position=0 if admitted else self._position(room.appointment, member),
             practitioner_name=self._practitioner_name(current),
+            estimate=None if admitted else self._waiting_room.estimate(current),
         )
 
     def _barred(self, request: JoinRequest) -> Barred | None:

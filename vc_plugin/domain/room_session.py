@@ -60,6 +60,7 @@ from .signaling import (
     Ping,
     ProtocolError,
     RelayRequest,
+    RunningLate,
     relayed,
 )
 from .signaling import Leave as LeaveMessage
@@ -181,6 +182,8 @@ class RoomSession(SocketSession):
             return self._relay_request(message)
         if isinstance(message, Admit | Decline | Notice | End | Handover):
             return self._command(message)
+        if isinstance(message, RunningLate):
+            raise ProtocolError("not_allowed", "say it on the dashboard socket", ref=message.type)
         raise ProtocolError("unknown_type", "unknown message type")
 
     def _hello(self, message: Hello) -> list[Action]:
@@ -200,6 +203,8 @@ class RoomSession(SocketSession):
             invitation=identity.participant_pass.invitation if identity.participant_pass else None,
             kind=identity.kind,
         )
+        if identity.role is MemberRole.PATIENT and message.devices is not None:
+            member = replace(member, camera=message.devices.camera, microphone=message.devices.microphone)
         appointment = self.room.appointment
         topics = (member_topic(appointment, member.id), room_topic(appointment), connection_topic(self.connection))
         # Listening before arriving: nothing said about this member in between is missed.
@@ -235,7 +240,13 @@ class RoomSession(SocketSession):
             relay_available=relay_available(self.settings),
             max_message_bytes=self.settings.ws_max_message_bytes,
             file_max_bytes=self.settings.file_transfer_max_bytes,
+            **self._estimate(outcome),
         )
+
+    def _estimate(self, outcome: Joined) -> dict[str, int]:
+        if self.phase is RoomPhase.ADMITTED or outcome.estimate is None:
+            return {}
+        return {"expected_in": outcome.estimate.expected_in, "late_minutes": outcome.estimate.late_minutes}
 
     def _relay_until(self) -> datetime:
         """Relay credentials never outlive the appointment's end plus the grace for joining late."""

@@ -47,10 +47,22 @@ class ListedMember(msgspec.Struct, frozen=True):
     since: float
     state: MemberState
     offline: bool
+    camera: bool | None = None  # what the device check found; None: not told
+    microphone: bool | None = None
 
     @classmethod
     def of(cls, member: Member) -> ListedMember:
-        return cls(member.id, member.role, member.name, member.kind, member.since, member.state, not member.connection)
+        return cls(
+            member.id,
+            member.role,
+            member.name,
+            member.kind,
+            member.since,
+            member.state,
+            not member.connection,
+            member.camera,
+            member.microphone,
+        )
 
 
 class RoomView(msgspec.Struct, frozen=True):
@@ -103,6 +115,9 @@ class Welcome(ServerMessage, tag="welcome"):
     relay_available: bool = msgspec.field(name="relayAvailable")
     max_message_bytes: int = msgspec.field(name="maxMessageBytes")
     file_max_bytes: int = msgspec.field(name="fileMaxBytes")
+    #: Waiting only: seconds until the probable start (see ``waiting_time``), the announced delay.
+    expected_in: int | UnsetType = UNSET
+    late_minutes: int | UnsetType = UNSET
 
 
 class Pong(ServerMessage, tag="pong"):
@@ -135,6 +150,7 @@ class Queue(ServerMessage, tag="queue"):
     """A dashboard's whole queue: on ``hello`` and after the bus came back."""
 
     rooms: list[RoomView]
+    running_late: int | UnsetType = UNSET  # a practitioner's own announced delay, in minutes
 
 
 # --- events: published on the bus, forwarded by the sockets that hear them --------------------------------
@@ -176,6 +192,19 @@ class HandedOver(ServerMessage, tag="handed-over"):
     practitioner_name: str
 
 
+class Schedule(ServerMessage, tag="schedule"):
+    """A new estimate for those waiting: the practitioner announced a delay, or an earlier consultation ended."""
+
+    expected_in: int
+    late_minutes: int
+
+
+class RunningLate(ServerMessage, tag="running-late"):
+    """To the practitioner's dashboards: the delay now shown in the waiting rooms."""
+
+    minutes: int
+
+
 class QueueOp(enum.StrEnum):
     ARRIVED = "arrived"
     IN_CALL = "in-call"
@@ -201,7 +230,9 @@ class QueueUpdate(ServerMessage, tag="queue-update"):
 
 
 #: What a room socket hears on the bus (dashboards forward their events without reading them).
-RoomEvent = Admitted | PeerJoined | PeerLeft | PeerOffline | Replaced | Ended | Declined | RoomNotice | HandedOver
+RoomEvent = (
+    Admitted | PeerJoined | PeerLeft | PeerOffline | Replaced | Ended | Declined | RoomNotice | HandedOver | Schedule
+)
 
 _encoder = msgspec.json.Encoder()
 _room_events = msgspec.json.Decoder(RoomEvent)

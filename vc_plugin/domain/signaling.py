@@ -17,6 +17,7 @@ from msgspec import UNSET, Meta
 
 from .server_messages import Error
 from .server_messages import encode as encode_message
+from .waiting_time import MAX_LATE_MINUTES
 
 #: Participant, appointment and practitioner ids: URL-safe, short.
 Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
@@ -49,8 +50,16 @@ class Incoming(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return self.__struct_config__.tag  # type: ignore[return-value]
 
 
+class DevicesChecked(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What the patient's device check found: shown to the practitioner beside the waiting person."""
+
+    camera: bool
+    microphone: bool
+
+
 class Hello(Incoming, tag="hello"):
     resume: Annotated[str, Meta(max_length=64)] | None = None
+    devices: DevicesChecked | None = None  # participants only; ignored from staff
 
 
 class Ping(Incoming, tag="ping"):
@@ -123,8 +132,14 @@ class Handover(Incoming, tag="handover"):
     practitioner: Id
 
 
+class RunningLate(Incoming, tag="running-late"):
+    """A practitioner tells all their waiting rooms how late they run (0: on time again)."""
+
+    minutes: Annotated[int, Meta(ge=0, le=MAX_LATE_MINUTES)]
+
+
 #: What practitioners and staff may tell the waiting room.
-StaffCommand = Admit | Decline | Notice | End | Handover
+StaffCommand = Admit | Decline | Notice | End | Handover | RunningLate
 
 Message = (
     Hello
@@ -140,6 +155,7 @@ Message = (
     | Notice
     | End
     | Handover
+    | RunningLate
 )
 KNOWN_TYPES = frozenset(
     {
@@ -156,6 +172,7 @@ KNOWN_TYPES = frozenset(
         "notice",
         "end",
         "handover",
+        "running-late",
     }
 )
 RELAYED = frozenset({"offer", "answer", "candidate", "ice-restart"})

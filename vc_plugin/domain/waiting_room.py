@@ -49,9 +49,12 @@ from .server_messages import (
     Replaced,
     RoomNotice,
     RoomView,
+    RunningLate,
+    Schedule,
     ServerMessage,
 )
 from .signaling import Admit, Decline, End, Notice, ProtocolError, StaffCommand
+from .signaling import RunningLate as RunningLateCommand
 from .topics import (
     connection_topic,
     dashboard_topics,
@@ -61,6 +64,7 @@ from .topics import (
     practitioner_topic,
     room_topic,
 )
+from .waiting_time import LATE_LASTS_SECONDS, Estimate, estimate
 
 #: How many sent-away members a room remembers (a room holds a handful of people).
 DECLINED_KEPT = 50
@@ -165,7 +169,14 @@ class WaitingRoom:
         token = secrets.token_urlsafe(18)
         if existing is not None and resume and _resumes(existing, resume):
             member = replace(
-                existing, resume=digest(token), resume_before=existing.resume, name=member.name, connection=connection
+                existing,
+                resume=digest(token),
+                resume_before=existing.resume,
+                name=member.name,
+                connection=connection,
+                # A page reloaded in the call skips the check: what it found before still holds.
+                camera=existing.camera if member.camera is None else member.camera,
+                microphone=existing.microphone if member.microphone is None else member.microphone,
             )
             previous = existing.connection
         else:
@@ -235,6 +246,8 @@ class WaitingRoom:
             self.notice(actor, message.appointment, message.text)
         elif isinstance(message, End):
             self.end(actor, message.appointment)
+        elif isinstance(message, RunningLateCommand):
+            self.running_late(actor, message.minutes)
         else:
             self.handover(actor, message.appointment, message.practitioner)
 
@@ -296,6 +309,7 @@ class WaitingRoom:
         # After the commit: closes the room and its presence, tells the dashboards, forgets the names.
         self._revoker.appointment(appointment, Reason.ENDED, invitations)
         self._announce(signals.consultation_ended, appointment_id=appointment, practitioner_id=actor.public_id)
+        self._reschedule(room.practitioner)  # those waiting for later appointments may come sooner now
 
     def _mark_ended(self, room: Room, actor: Staffer) -> list[str]:
         """The appointment is over in the database too; returns its invitations' ids."""
@@ -362,6 +376,40 @@ class WaitingRoom:
         self.event(organisation_topic(room.organisation), update)
         self.event(room_topic(appointment), HandedOver(practitioner_name=target.display_name))
         return updated
+
+    # --- how long the wait will probably be ---------------------------------------------------------------
+    def running_late(self, actor: Staffer, minutes: int) -> None:
+        """The practitioner's one click: every one of their waiting rooms hears the new estimate at once."""
+        if actor.role is Role.STAFF:
+            raise ProtocolError("not_allowed", "only practitioners say how late they run")
+        self.presence.set_running_late(actor.public_id, minutes, self.now() + LATE_LASTS_SECONDS)
+        self.event(practitioner_topic(actor.public_id), RunningLate(minutes=minutes))
+        self._reschedule(actor.public_id)
+
+    def announced_delay(self, actor: Staffer) -> int | None:
+        """The delay a practitioner's dashboard shows as chosen; staff announce none."""
+        return None if actor.role is Role.STAFF else self.presence.running_late(actor.public_id)
+
+    def estimate(self, room: Room) -> Estimate:
+        """For someone waiting in ``room``: earlier rooms of the same practitioner with people in them come first."""
+        now = self.now()
+        earlier = [r for r in self._rooms_of_practitioner(room.practitioner) if r.starts_at < room.starts_at]
+        busy = [r for r in earlier if self.presence.members(r.appointment, now)]
+        return estimate(room, busy, self.presence.running_late(room.practitioner), now)
+
+    def _rooms_of_practitioner(self, practitioner: str) -> list[Room]:
+        rooms = (self.presence.room(a) for a in self.presence.rooms_of(index_of_practitioner(practitioner)))
+        return [r for r in rooms if r is not None]
+
+    def _reschedule(self, practitioner: str) -> None:
+        for room in self._rooms_of_practitioner(practitioner):
+            members = self.presence.members(room.appointment, self.now())
+            if any(m.state == MemberState.WAITING for m in members):
+                found = self.estimate(room)
+                self.event(
+                    room_topic(room.appointment),
+                    Schedule(expected_in=found.expected_in, late_minutes=found.late_minutes),
+                )
 
     # --- what dashboards see ----------------------------------------------------------------------------
     def room_snapshot(self, room: Room) -> RoomView:

@@ -74,8 +74,10 @@ class Performer:
             return self._revoked(session)
         if isinstance(action, LoadQueue):
             assert isinstance(session, DashboardSession)
-            rooms = services.waiting_room.queue_for(session.staffer)
-            return lambda s: s.queue_loaded(rooms)  # type: ignore[union-attr]
+            staffer = session.staffer
+            rooms = services.waiting_room.queue_for(staffer)
+            late = services.waiting_room.announced_delay(staffer)
+            return lambda s: s.queue_loaded(rooms, late)  # type: ignore[union-attr]
         assert isinstance(session, RoomSession)
         return self._in_room(action, session, connection)
 

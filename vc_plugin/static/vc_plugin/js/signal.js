@@ -89,14 +89,15 @@ export class Signal extends EventTarget {
   }
 
   /** Enter the room (or the dashboard); repeated automatically after every reconnect. */
-  join() {
+  join(extra = {}) {
+    this.helloExtra = extra; // e.g. the device check's result, sent again with every hello after a reconnect
     this.wantJoin = true;
     if (this.socket && this.socket.readyState === WebSocket.OPEN) this.sendHello();
   }
 
   sendHello() {
     const resume = window.sessionStorage.getItem(this.resumeKey);
-    this.raw({ type: "hello", ...(resume ? { resume } : {}) });
+    this.raw({ type: "hello", ...(resume ? { resume } : {}), ...(this.helloExtra || {}) });
   }
 
   /** Commands wait for the room; returns false if the message could not go out now. */

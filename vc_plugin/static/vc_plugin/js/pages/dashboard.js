@@ -1,5 +1,6 @@
 // The practitioner's and staff's live waiting list: who waits for which appointment, since when.
 
+import { deviceNote } from "../device_note.js";
 import { $, announce, el, show } from "../dom.js";
 import { Signal } from "../signal.js";
 import { pageData, t } from "../strings.js";
@@ -45,6 +46,7 @@ function memberRow(room, member) {
     "data-presence": member.offline ? "offline" : "online" }, [
     el("span", { class: "vc-member-name", text: member.role === "practitioner" ? `${member.name} (${t("practitioner")})` : member.name }),
     el("span", { class: "vc-hint", text: ` ${t(`kind_${member.kind}`)} · ${state}` }),
+    member.state === "waiting" ? deviceNote(member) : null,
     el("span", { class: "vc-actions" }, actions),
   ]);
 }
@@ -70,15 +72,17 @@ function noticeForm(room) {
   } }, [input, el("button", { type: "submit", class: "vc-button", text: t("send_notice"), "data-key": `send-notice:${room.appointment}` })]);
 }
 
-/** Rebuilding the list must not take the focus or a half-written message from a keyboard user. */
+/** Rebuilding the list must not take the focus, a half-written message or an opened section from a keyboard user. */
 function keepFocus(rebuild) {
   const active = document.activeElement;
   const focused = active && list.contains(active) ? active.dataset.key : null;
+  const opened = new Set([...list.querySelectorAll("details[open][data-key]")].map((node) => node.dataset.key));
   // Only what the person changed and did not send yet: a select's choice, a text differing from the shown one.
   const drafts = new Map([...list.querySelectorAll("input[data-key], select[data-key]")]
     .filter((field) => field.tagName === "SELECT" || field.value !== field.defaultValue)
     .map((field) => [field.dataset.key, field.value]));
   rebuild();
+  for (const node of list.querySelectorAll("details[data-key]")) node.open = opened.has(node.dataset.key);
   for (const field of list.querySelectorAll("input[data-key], select[data-key]")) {
     const draft = drafts.get(field.dataset.key);
     if (draft === undefined) continue;
@@ -93,16 +97,24 @@ function render() {
   keepFocus(build);
 }
 
+/** A message to the waiting room and the handover: used now and then, so folded away under the people. */
+function roomTools(room) {
+  const forms = [noticeForm(room), handoverForm(room)].filter(Boolean);
+  return el("details", { class: "vc-room-tools", "data-key": `tools:${room.appointment}` }, [
+    el("summary", { text: forms.length > 1 ? t("room_tools") : t("notice_label") }), ...forms,
+  ]);
+}
+
 function build() {
-  const items = [...rooms.values()].sort((a, b) => a.starts_at - b.starts_at);
+  // Only rooms someone is in: an open appointment nobody came to yet is in "Today" below, not a card here.
+  const items = [...rooms.values()].filter((room) => room.members.length > 0).sort((a, b) => a.starts_at - b.starts_at);
   list.replaceChildren(...items.map((room) => el("li", { class: "vc-room-card", "data-appointment": room.appointment }, [
     el("div", { class: "vc-row" }, [
       el("h3", { text: `${bareClock(room.starts_at)}–${clock(room.ends_at)}${config.role !== "practitioner" ? ` · ${room.practitioner_name}` : ""}` }),
       room.practitioner === config.me ? el("a", { class: "vc-button", href: callUrl(room.appointment), text: t("open_call"), "data-key": `call:${room.appointment}` }) : null,
     ]),
-    el("ul", { class: "vc-members" }, room.members.length ? room.members.map((m) => memberRow(room, m)) : [el("li", { class: "vc-hint", text: t("nobody_waiting") })]),
-    noticeForm(room),
-    handoverForm(room),
+    el("ul", { class: "vc-members" }, room.members.map((m) => memberRow(room, m))),
+    roomTools(room),
   ])));
   show($("[data-empty]", root), items.length === 0);
   const waiting = items.reduce((sum, room) => sum + room.members.filter((m) => m.state === "waiting").length, 0);

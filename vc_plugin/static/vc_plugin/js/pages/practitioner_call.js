@@ -3,6 +3,7 @@
 import { CallSession } from "../call.js";
 import { CallView } from "../call_view.js";
 import { DeviceCheck } from "../device_check.js";
+import { deviceNote } from "../device_note.js";
 import { $, announce, el, show } from "../dom.js";
 import { Signal } from "../signal.js";
 import { pageData, t } from "../strings.js";
@@ -23,6 +24,7 @@ function render(members) {
     "data-presence": member.offline ? "offline" : "online" }, [
     el("span", { class: "vc-member-name", text: member.name }),
     el("span", { class: "vc-hint", text: ` ${t(`kind_${member.kind}`)}${member.offline ? ` · ${t("member_offline")}` : ""}` }),
+    deviceNote(member),
     el("button", { type: "button", class: "vc-button vc-primary", text: t("admit"), onclick: () => admit(member.id) }),
     el("button", { type: "button", class: "vc-button", text: t("decline"),
       onclick: () => queue.send({ type: "decline", appointment: config.appointment, participant: member.id }) }),

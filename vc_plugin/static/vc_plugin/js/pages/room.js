@@ -111,7 +111,9 @@ const check = new DeviceCheck($("[data-view=check]", root), signal, config.stun 
 const ready = $("[data-ready]", root);
 // Without a microphone the consultation cannot work: "Try again" becomes the main button then,
 // and the waiting room stays open as the second choice (the practice can still call by phone).
-check.onResult = ({ microphone }) => {
+let checked = null; // what the check found last: told to the practitioner with "hello"
+check.onResult = ({ camera, microphone }) => {
+  checked = { camera, microphone };
   ready.classList.toggle("vc-primary", microphone);
   $("[data-retry]", root)?.classList.toggle("vc-primary", !microphone);
 };
@@ -124,7 +126,7 @@ async function enter() {
   stream = (await mediaReady) || check.stream;
   check.stop();
   announce(status, t("joining"));
-  signal.join();
+  signal.join(checked ? { devices: checked } : {});
 }
 
 ready.addEventListener("click", enter);
