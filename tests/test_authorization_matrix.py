@@ -260,6 +260,8 @@ SOCKET_RULES: dict[str, dict[str, str]] = {
     "handover":       srow(NA, NA, NA, "error:in_call", "ok", "ok", NA, "error:unknown_room", "ok"),
     "end":            srow(NA, NA, NA, "ok", NA, "ok", NA, "error:unknown_room", NA),
     "leave":          srow("ok", "ok", "ok", "ok", NA, NA, NA, NA, NA),
+    # Said about oneself, on the dashboard only; staff have no waiting rooms of their own.
+    "running-late":   srow(NA, NA, NA, NA, NA, "ok", "ok", "ok", "ok"),
 }
 # fmt: on
 
@@ -418,7 +420,7 @@ class SocketMatrix:
             "patient_a_admitted": ("practitioner_room", admitted),
             "practitioner_room": ("patient_a_admitted", doctor),
         }
-        for kind in [t for t in SOCKET_RULES if t not in {*self.COMMANDS, "leave"}]:
+        for kind in [t for t in SOCKET_RULES if t not in {*self.COMMANDS, "leave", "running-late"}]:
             for role in SOCKET_ROLES:
                 to = admitted if role == "practitioner_room" else doctor
                 body: dict[str, Any] = {
@@ -470,6 +472,20 @@ class SocketMatrix:
                     actual += f" but changed {before} → {after}"
                 self.differs(f"{kind} from {role}", SOCKET_RULES[kind][role], actual)
 
+    async def running_late(self) -> None:
+        """Each dashboard of a practitioner sets its own delay (a different one per person); nobody else's changes."""
+        people = self.people
+        own = {"practitioner": people.doc, "colleague": people.colleague, "other_org": people.south, "admin": people.boss}
+        presence = self.state.presence
+        for minutes, role in enumerate(SOCKET_ROLES, start=1):
+            before = {name: presence.running_late(person.public_id) for name, person in own.items()}
+            actual = await _ask(self.clients[role], {"type": "running-late", "minutes": minutes})
+            after = {name: presence.running_late(person.public_id) for name, person in own.items()}
+            expected = {**before, role: minutes} if actual == "ok" else before
+            if after != expected:
+                actual += f" but delays {before} → {after}"
+            self.differs(f"running-late from {role}", SOCKET_RULES["running-late"][role], actual)
+
     async def leaving(self) -> None:
         """The room sockets leave for good, dashboards cannot; then Dr. Berg ends room A from the call."""
         for role in SOCKET_ROLES:
@@ -504,6 +520,7 @@ def test_socket_matrix(arena: tuple[LiveServer, HostApp]) -> None:
         try:
             await matrix.relays()
             await matrix.commands()
+            await matrix.running_late()
             await matrix.leaving()
         finally:
             await matrix.close()

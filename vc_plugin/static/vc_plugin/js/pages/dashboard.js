@@ -129,7 +129,24 @@ function alertArrival(member) {
   }
 }
 
+/** The delay the waiting rooms show now: one button pressed. */
+function showLate(minutes) {
+  for (const button of root.querySelectorAll("[data-late-minutes]")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.lateMinutes) === minutes));
+  }
+}
+
+for (const button of root.querySelectorAll("[data-late-minutes]")) {
+  button.addEventListener("click", () => signal.send({ type: "running-late", minutes: Number(button.dataset.lateMinutes) }));
+}
+
+signal.on("running-late", ({ minutes }) => {
+  showLate(minutes);
+  announce(status, minutes ? t("late_announced", { minutes }) : t("late_taken_back"));
+});
+
 signal.on("queue", (message) => {
+  if (typeof message.running_late === "number") showLate(message.running_late);
   rooms = new Map(message.rooms.map((room) => [room.appointment, room]));
   render();
   list.removeAttribute("aria-busy"); // the list is live from now on

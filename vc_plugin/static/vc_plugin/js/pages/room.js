@@ -45,6 +45,32 @@ function waitingText(message) {
   return t("waiting_next", { time: estimated(message) });
 }
 
+// The probable wait, counted down here from the server's figure (seconds, so no clock needs to agree).
+let expected = null;
+
+function showEstimate() {
+  const line = $("[data-estimate]", root);
+  if (!expected) {
+    line.textContent = "";
+    return;
+  }
+  const minutes = Math.ceil((expected.inSeconds - (performance.now() - expected.heardAt) / 1000) / 60);
+  const late = expected.lateMinutes ? `${t("running_late", { minutes: expected.lateMinutes })} ` : "";
+  let text;
+  if (minutes > 2) text = t("estimate_minutes", { minutes: minutes > 10 ? Math.round(minutes / 5) * 5 : minutes });
+  else if (minutes > -5) text = t("estimate_soon");
+  else text = t("estimate_overdue"); // honest once the estimate has passed, never a time in the past
+  line.textContent = late + text;
+}
+
+function noteEstimate(message) {
+  if (typeof message.expected_in !== "number") return;
+  expected = { inSeconds: message.expected_in, lateMinutes: message.late_minutes || 0, heardAt: performance.now() };
+  showEstimate();
+}
+
+window.setInterval(showEstimate, 30000);
+
 function startCall() {
   if (!session || root.dataset.view === "call") return; // back after a drop: no focus jump, no announcement
   showView("call");
@@ -68,6 +94,7 @@ signal.on("welcome", (message) => {
   } else {
     showView("waiting");
     $("[data-position]", root).textContent = waitingText(message);
+    noteEstimate(message);
     announce(status, waitingText(message));
   }
 });
@@ -75,6 +102,12 @@ signal.on("admitted", () => startCall());
 signal.on("notice", (message) => {
   $("[data-notice]", root).textContent = message.text || "";
   show($("[data-notice-box]", root), Boolean(message.text));
+});
+signal.on("schedule", (message) => {
+  const before = $("[data-estimate]", root).textContent;
+  noteEstimate(message);
+  const now = $("[data-estimate]", root).textContent;
+  if (now !== before && root.dataset.view === "waiting") announce(status, now);
 });
 signal.on("handed-over", (message) => announce(status, t("handed_over", { name: message.practitioner_name })));
 signal.on("reconnecting", () => {
