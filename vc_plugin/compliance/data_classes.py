@@ -11,6 +11,7 @@ from ..core.catalogue import gettext as _
 from ..core.catalogue import ngettext
 from ..core.config import Settings, key_name
 from ..domain.revocation import TOMBSTONE_SECONDS
+from ..domain.waiting_time import LATE_LASTS_SECONDS
 from ..version import __version__
 
 
@@ -113,7 +114,7 @@ def data_classes(settings: Settings) -> list[DataClass]:
             ("outbox_jobs", "failed_jobs"),
         ),
         DataClass(
-            _("name entered at check-in, presence, place in the waiting room"),
+            _("name entered at check-in, presence, place in the waiting room, whether camera and microphone worked"),
             _("memory or Redis, never the database"),
             _(
                 "until the consultation ends, at most %(period)s after the planned end",
@@ -123,6 +124,14 @@ def data_classes(settings: Settings) -> list[DataClass]:
             expiry,
             counted,
             ("presence", "orphaned_keys"),
+        ),
+        DataClass(
+            _("a practitioner's announced delay in minutes, shown in their waiting rooms"),
+            _("memory or Redis"),
+            hours(LATE_LASTS_SECONDS // 3600),
+            built_in(),
+            expiry,
+            _("the expiry is set when the delay is announced; “On time” deletes it at once"),
         ),
         DataClass(
             _("revocation marks (ids of ended appointments and withdrawn invitations, a time)"),
