@@ -34,8 +34,14 @@ CALL_STATUS = "[data-call-status]"
 # Each reading of the call's statistics rewrites the connection line: counted, to wait for readings.
 COUNT_READINGS = """() => {
   window.__vcReadings = 0;
-  new MutationObserver(() => { window.__vcReadings += 1; })
-    .observe(document.querySelector('[data-connection]'), {childList: true});
+  window.__vcLines = [document.querySelector('[data-connection]').textContent];
+  window.__vcSpoken = [];
+  const line = document.querySelector('[data-connection]');
+  new MutationObserver(() => { window.__vcReadings += 1; window.__vcLines.push(line.textContent); })
+    .observe(line, {childList: true});
+  const status = document.querySelector('[data-call-status]');
+  new MutationObserver(() => window.__vcSpoken.push(status.textContent))
+    .observe(status, {childList: true, characterData: true, subtree: true});
 }"""
 STOP_SENDING = """() => Promise.all(window.__vcPcs.flatMap((pc) => pc.getSenders()).filter((s) => s.track)
   .map((s) => { (window.__vcStopped ||= []).push([s, s.track]); return s.replaceTrack(null); }))"""
@@ -162,13 +168,18 @@ def test_chat_and_connection_changes_are_announced_but_not_the_readings(in_a_cal
     doctor.press("[data-chat-input]", "Enter")
     patient.locator("[data-chat-log] li", has_text="How are you today?").wait_for()
 
-    # The once-a-second readings are not said: the status keeps what it said last.
-    doctor.wait_for_selector("[data-connection][data-quality=good]")
+    # The once-a-second readings are not said: while the connection line keeps its words, the status
+    # keeps what it said last. (A busy machine may read "with gaps" for a while: that is a change of
+    # state, and may be said, but only in the line's own words, never as figures.)
+    doctor.wait_for_selector("[data-connection][data-quality]")
     said = doctor.inner_text(CALL_STATUS)
-    assert said == "Connected with Kim."
     doctor.evaluate(COUNT_READINGS)
     doctor.wait_for_function("() => window.__vcReadings >= 4", timeout=15000)
-    assert doctor.inner_text(CALL_STATUS) == said
+    lines = doctor.evaluate("() => window.__vcLines")
+    spoken = doctor.evaluate("() => window.__vcSpoken")
+    if len(set(lines)) == 1:
+        assert spoken == [] and doctor.inner_text(CALL_STATUS) == said, (lines, spoken)
+    assert set(spoken) <= set(lines), (lines, spoken)
     assert doctor.get_attribute("[data-connection]", "aria-live") == "off"  # the line itself is not read out
 
     # Nothing arrives from the patient any more: said once; and again when it is back.
@@ -178,7 +189,8 @@ def test_chat_and_connection_changes_are_announced_but_not_the_readings(in_a_cal
     )
     patient.evaluate(SEND_AGAIN)
     doctor.wait_for_function(
-        "(s) => document.querySelector(s).textContent === 'Direct connection · picture and sound arrive well'",
+        "(s) => /^Direct connection · picture and sound arrive (well|with gaps)$/"
+        ".test(document.querySelector(s).textContent)",
         arg=CALL_STATUS,
         timeout=15000,
     )
