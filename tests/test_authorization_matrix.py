@@ -475,7 +475,12 @@ class SocketMatrix:
     async def running_late(self) -> None:
         """Each dashboard of a practitioner sets its own delay (a different one per person); nobody else's changes."""
         people = self.people
-        own = {"practitioner": people.doc, "colleague": people.colleague, "other_org": people.south, "admin": people.boss}
+        own = {
+            "practitioner": people.doc,
+            "colleague": people.colleague,
+            "other_org": people.south,
+            "admin": people.boss,
+        }
         presence = self.state.presence
         for minutes, role in enumerate(SOCKET_ROLES, start=1):
             before = {name: presence.running_late(person.public_id) for name, person in own.items()}

@@ -1,7 +1,7 @@
 """Every page in German and English, at desktop and phone size: a screenshot of each
 (test-artifacts/screenshots/<page>-<lang>-<size>.png, one name per picture) and what each page
-must do: no script error, the page in the chosen language, every field labelled, and no sideways
-scrolling on a phone.
+must do: no script error, the page in the chosen language, every field labelled, no sideways
+scrolling on a phone, and no serious or critical WCAG 2.1 AA finding of axe-core (docs/accessibility.md).
 
 The states are prepared once (appointments planned in the database, a second one that opens
 tomorrow, one that is over) and visited in a fresh browser context per language and size.
@@ -33,6 +33,7 @@ from tests.browser.conftest import (
     running_practice,
     screenshot,
 )
+from tests.support.axe import serious_findings
 from vc_plugin.domain.appointments import PlannedAppointment
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -95,6 +96,7 @@ class Photographer:
         width = page.evaluate(PAGE_WIDTH)
         if size == "phone" and width > PHONE["width"]:
             self.problems.append(f"{shot}: {width} px wide, wider than the phone ({PHONE['width']} px)")
+        self.problems.extend(serious_findings(page, shot))
 
     def take_both(self, page: Any, name: str) -> None:
         """The same live state at desktop and phone size (the page is resized, not reloaded)."""

@@ -290,6 +290,7 @@ export class CallView {
       this.connection.textContent = t("state_disconnected");
       this.connection.dataset.quality = "lost";
       delete this.connection.dataset.rtt;
+      this.sayState(this.connection.textContent);
       return;
     }
     // In words a worried patient understands; the figures stay in a tooltip for whoever asks.
@@ -302,6 +303,20 @@ export class CallView {
     this.connection.dataset.loss = String(lossPercent);
     if (rttMs !== null) this.connection.dataset.rtt = String(rttMs);
     this.connection.dataset.quality = poor ? "poor" : "good";
+    this.sayState(this.connection.textContent);
+  }
+
+  /**
+   * Screen readers hear the connection's state when it changes, not its once-a-second readings:
+   * a state is said once it has held for two readings in a row (no chatter when it flickers) and
+   * differs from the one said before; the first is not said (joining announced the connection).
+   */
+  sayState(text) {
+    this.stateRun = text === this.stateSeen ? this.stateRun + 1 : 1;
+    this.stateSeen = text;
+    if (this.stateRun !== 2) return;
+    if (this.stateSaid !== undefined && this.stateSaid !== text) announce(this.status, text);
+    this.stateSaid = text;
   }
 
   /** The connection works again: questions and warnings about it are no longer true. */

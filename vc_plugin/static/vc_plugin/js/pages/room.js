@@ -20,7 +20,9 @@ let stream = null;
 function showView(name) {
   for (const [key, node] of views) show(node, key === name);
   root.dataset.view = name;
-  const heading = $(`[data-view=${name}] h1, [data-view=${name}] h2`, root);
+  // Looked up in the view itself: "[data-view=…] h1" would also match below the root, which
+  // carries the same attribute, and find the first (hidden) view's heading.
+  const heading = $("h1, h2", views.find(([key]) => key === name)[1]);
   if (heading) {
     heading.setAttribute("tabindex", "-1");
     heading.focus();
