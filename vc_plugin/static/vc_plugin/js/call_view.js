@@ -1,6 +1,7 @@
 // What both sides see during the call: video tiles, controls, connection indicator, chat,
 // files and the relay-consent dialog.
 
+import { useChosenSpeaker } from "./devices.js";
 import { $, announce, el, formatBytes, show } from "./dom.js";
 import { t } from "./strings.js";
 
@@ -131,6 +132,7 @@ export class CallView {
       const tile = this.tileFor(peer);
       const video = $("video", tile);
       if (video.srcObject !== stream) video.srcObject = stream;
+      useChosenSpeaker(video);
       video.play().catch(() => { $(".vc-play", tile).hidden = false; });
     });
     session.on("peer-state", ({ peer, state }) => {
@@ -210,7 +212,7 @@ export class CallView {
       });
     };
     toggle("[data-mute]", (on) => this.session.setMuted(on), t("unmute"), t("mute"));
-    toggle("[data-camera-off]", (on) => this.session.setCameraOff(on), t("camera_on"), t("camera_off"));
+    $("[data-camera-off]", root)?.addEventListener("click", () => this.setCameraOff(!this.session.cameraOff));
     const share = $("[data-share]", root);
     if (share && !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia)) share.hidden = true;
     share?.addEventListener("click", async () => {
@@ -265,6 +267,15 @@ export class CallView {
       show($("[data-relay-declined]", root), false);
       this.askForRelay(this.session.relayAvailable);
     });
+  }
+
+  /** Camera off or on, from the call's button or before the call (the waiting room's own switch). */
+  setCameraOff(off) {
+    this.session.setCameraOff(off);
+    const button = $("[data-camera-off]", this.root);
+    if (!button) return;
+    button.setAttribute("aria-pressed", String(off));
+    button.textContent = off ? t("camera_on") : t("camera_off");
   }
 
   async offerCameraSwitch(button) {
