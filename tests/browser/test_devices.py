@@ -188,3 +188,28 @@ def test_without_choices_the_call_uses_the_default_speakers_and_the_camera_is_on
     assert patient.evaluate("() => document.querySelector('[data-self-video]').srcObject") is None
     doctor.context.close()
     patient.context.close()
+
+
+def test_without_a_camera_the_waiting_room_stays_the_main_button_and_shows_no_own_picture(playwright_instance, world):
+    """Item 10's other side: a computer with microphones but no camera can still talk, so the waiting
+    room stays the main button; the waiting room then offers no own picture and no camera switch.
+    (Camera and microphone both missing: test_call_behaviour.py makes "Try again" the main button.)"""
+    args = [arg for arg in CHROMIUM_ARGS if arg != "--use-fake-device-for-media-stream"]
+    no_camera = launch(playwright_instance, *args, "--use-fake-device-for-media-stream=device-count=0")
+    try:
+        page = no_camera.new_context(locale="en-GB", viewport=DESKTOP).new_page()
+        page.goto(world.plan(in_minutes=5).invitations[0].link)
+        page.fill("#name", "Sam")
+        page.check("input[name=consent]")
+        page.click("#vc-check-in button[type=submit]")
+        expect(page.locator("[data-result=microphone]")).to_have_attribute("data-state", "ok")
+        expect(page.locator("[data-result=camera]")).to_have_attribute("data-state", "fail")
+        expect(page.locator("[data-choice=audioinput]")).to_be_visible()
+        assert page.is_hidden("[data-choice=videoinput]")
+        assert "vc-primary" in (page.get_attribute("[data-ready]", "class") or "")
+        assert "vc-primary" not in (page.get_attribute("[data-retry]", "class") or "")
+        enter_waiting_room(page)
+        expect(page.locator("[data-position]")).not_to_be_empty()
+        assert page.is_hidden("[data-self-view]") and page.is_hidden("[data-self-camera]")
+    finally:
+        no_camera.close()
