@@ -100,6 +100,18 @@ def test_on_a_phone_the_call_uses_the_screen_and_the_chat_opens_over_it(browser,
     expect(side).to_be_hidden()
     expect(toggle).to_be_focused()
     expect(toggle).to_have_attribute("aria-expanded", "false")
+    # A file counts as well, and is there when the chat opens.
+    doctor.set_input_files(
+        "[data-file-input]", files=[{"name": "befund.txt", "mimeType": "text/plain", "buffer": b"ok"}]
+    )
+    doctor.click("[data-file-form] button[type=submit]")
+    expect(patient.locator("[data-unread]")).to_have_text("1")
+    toggle.click()
+    expect(patient.locator("[data-files] li a[download='befund.txt']")).to_be_visible()
+    expect(patient.locator("[data-unread]")).to_be_hidden()
+    patient.keyboard.press("Escape")  # closes too, back on the button
+    expect(side).to_be_hidden()
+    expect(toggle).to_be_focused()
 
     # Negative: at desktop size the layout is the one it was, and nothing is counted.
     patient.set_viewport_size(DESKTOP)
