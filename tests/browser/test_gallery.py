@@ -128,6 +128,12 @@ def test_every_page(browser, gallery: Gallery, lang: str, size: str) -> None:
     ]:
         page.goto(url + path)
         shots.take(page, name, size)
+    # Before check-in opens: the device test the invitation promises (issue 17, item 7).
+    page.goto(f"{url}/vc/join/{gallery.tomorrow.invitations[0].invitation.public_id}")
+    page.click("[data-early-start]")
+    page.wait_for_selector("[data-result=camera][data-state=ok]")
+    page.wait_for_selector("[data-choice=audioinput]:not([hidden])")
+    shots.take(page, "join-not-yet-device-test", size)
     page.goto(soon.link)
     shots.take(page, "join-check-in", size)
     check_in(page, soon.link, "Kim")
@@ -200,7 +206,11 @@ def test_waiting_room_and_call(browser, gallery: Gallery, lang: str) -> None:
 
     check_in(patient, planned.invitations[0].link, "Kim")
     enter_waiting_room(patient)
+    patient.wait_for_function("() => document.querySelector('[data-self-video]').videoWidth > 0")
     shots.take_both(patient, "join-waiting")
+    patient.click("[data-self-camera]")  # the own picture, switched off before the call (issue 17, item 8)
+    shots.take_both(patient, "join-waiting-camera-off")
+    patient.click("[data-self-camera]")
     doctor.locator(".vc-member.vc-new", has_text="Kim").wait_for()
     shots.take_both(doctor, "practice-dashboard-arrival")
 
@@ -215,6 +225,13 @@ def test_waiting_room_and_call(browser, gallery: Gallery, lang: str) -> None:
     patient.locator("[data-chat-log] li", has_text="Guten Tag").wait_for()
     doctor.locator("[data-chat-log] li", has_text="Hello").wait_for()
     shots.take_both(patient, "join-call")
+    # On a phone, chat and files open over the video from the Chat button (issue 17, item 11).
+    patient.set_viewport_size(PHONE)
+    patient.click("[data-chat-toggle]")
+    patient.wait_for_selector(".vc-side:visible")
+    shots.take(patient, "join-call-chat", "phone")
+    patient.click("[data-chat-close]")
+    patient.set_viewport_size(DESKTOP)
     shots.take_both(doctor, "practice-call")
 
     doctor.click("[data-leave]")

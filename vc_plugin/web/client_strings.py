@@ -12,6 +12,8 @@ CLIENT_STRINGS = {
     "camera_ok": _l("Camera works."),
     "camera_missing": _l("No picture from a camera."),
     "camera_n": _l("Camera {n}"),
+    "microphone_n": _l("Microphone {n}"),
+    "speaker_n": _l("Speakers {n}"),
     "microphone_ok": _l("Microphone works: speak and watch the bar move."),
     "microphone_missing": _l("No sound from a microphone."),
     "server_ok": _l("Connection to the practice server: good ({ms} ms)."),
@@ -100,6 +102,14 @@ CLIENT_STRINGS = {
     "microphone_is_off": _l("microphone off"),
     "camera_is_off": _l("camera off"),
     "sound_only_badge": _l("sound only"),
+    # one remote picture large, the others small (an interpreter, a sign-language participant)
+    "pin": _l("Show large"),
+    "pin_name": _l("Show {name} large"),
+    "pinned": _l("{name} is shown large."),
+    "unpinned": _l("All pictures are the same size again."),
+    # the chat behind a button on a phone
+    "chat_unread_one": _l("1 new message in the chat"),
+    "chat_unread_many": _l("{count} new messages in the chat"),
     "peer_chose_sound_only": _l("{name} switched to sound only to keep the connection steady."),
     "weak_connection": _l("The connection is weak; your picture is now sent smaller."),
     "sound_only_on": _l("Sound only: no picture is sent or received."),

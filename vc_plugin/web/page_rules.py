@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from itertools import chain
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -23,6 +23,12 @@ from .state import vc_state
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The pages that use camera, microphone and screen sharing; every other page may use none of them.
 MEDIA_ENDPOINTS = frozenset({"vc.join.room", "vc.practice.call"})
+
+
+def allow_camera_and_microphone() -> None:
+    """This one response may use camera and microphone (no screen sharing): the device test shown
+    on the invitation link before the waiting room opens, from an endpoint that otherwise may not."""
+    g.vc_device_test = True
 
 
 def check_csrf() -> None:
@@ -115,9 +121,10 @@ def add_security_headers(response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     media = "(self)" if request.endpoint in MEDIA_ENDPOINTS else "()"
+    devices = "(self)" if g.get("vc_device_test") else media
     headers.setdefault(
         "Permissions-Policy",
-        f"camera={media}, microphone={media}, display-capture={media}, geolocation=()",
+        f"camera={devices}, microphone={devices}, display-capture={media}, geolocation=()",
     )
     if settings.public_is_https:
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")

@@ -13,7 +13,7 @@ from ...domain.check_in import CheckInProblem, CheckInRefused
 from ..identity import current_pass, drop_pass, grant_pass
 from ..language import preferred_language
 from ..navigation import socket_path
-from ..page_rules import wants_json
+from ..page_rules import allow_camera_and_microphone, wants_json
 from ..ratelimits import code_entry_client
 from ..state import vc_state
 
@@ -37,10 +37,20 @@ def _closed(invitation_id: str, problem: CheckInProblem) -> tuple[str, int]:
         invitation = state.appointments.invitation_by_public_id(invitation_id)
         assert invitation is not None
         appointment = invitation.appointment
+        # The device test on this page talks to no practice server: only the STUN servers, as in the room.
+        allow_camera_and_microphone()
         return render_template(
-            "vc_plugin/join/not_yet.html", appointment=appointment, practitioner=appointment.practitioner
+            "vc_plugin/join/not_yet.html",
+            appointment=appointment,
+            practitioner=appointment.practitioner,
+            client_config={"stun": _stun_servers()},
         ), 200
     return render_template("vc_plugin/join/invalid.html", reason=problem.value), STATUS[problem]
+
+
+def _stun_servers() -> list[dict[str, object]]:
+    urls = vc_state().settings.stun_urls
+    return [{"urls": urls}] if urls else []
 
 
 def _check_in_page(invitation_id: str, status: int = 200, **extra: object) -> Response:
@@ -144,7 +154,7 @@ def room(invitation_id: str) -> tuple[str, int] | Response:
     settings = state.settings
     client_config = {
         "socket": socket_path("vc.ws.room_socket", appointment_id=participant_pass.appointment),
-        "stun": [{"urls": settings.stun_urls}] if settings.stun_urls else [],
+        "stun": _stun_servers(),
         "timeZone": settings.display_timezone,
     }
     return render_template(

@@ -1,6 +1,7 @@
 // What both sides see during the call: video tiles, controls, connection indicator, chat,
 // files and the relay-consent dialog.
 
+import { useChosenSpeaker } from "./devices.js";
 import { $, announce, el, formatBytes, show } from "./dom.js";
 import { t } from "./strings.js";
 
@@ -9,6 +10,10 @@ import { t } from "./strings.js";
 const FROZEN_AFTER_MS = 2500;
 // A shared screen that does not change is sent at about one picture per second.
 const FROZEN_SCREEN_AFTER_MS = 3000;
+// As in vc.css: below this width the chat is behind a button, over the video.
+const PHONE = "(max-width: 40rem)";
+// Pinned: the other pictures share one row below the large one, at least this many places wide.
+const SMALL_PLACES = 4;
 
 export class CallView {
   constructor(root, session, { onLeave }) {
@@ -25,6 +30,7 @@ export class CallView {
     this.frozenTimer = window.setInterval(() => this.checkFrozen(), 500);
     this.addLocalTile();
     this.wireControls();
+    this.wireChatPanel();
     this.wireSession();
     this.layout();
   }
@@ -51,7 +57,11 @@ export class CallView {
       ]);
       const play = el("button", { type: "button", class: "vc-button vc-play", hidden: true, text: t("tap_to_play"),
         onclick: () => video.play().then(() => { play.hidden = true; }, () => { play.hidden = false; }) });
-      tile = el("figure", { class: "vc-tile", "data-peer": peer.id }, [video, caption, play]);
+      const name = peer.name || t("participant");
+      const pin = el("button", { type: "button", class: "vc-button vc-pin", "aria-pressed": "false",
+        "aria-label": t("pin_name", { name }), text: t("pin"),
+        onclick: () => this.pin(this.pinned === peer.id ? null : peer.id, name) });
+      tile = el("figure", { class: "vc-tile", "data-peer": peer.id }, [video, caption, play, pin]);
       this.tiles.append(tile);
       this.tileOf.set(peer.id, tile);
       this.watchFrames(video, tile);
@@ -110,8 +120,25 @@ export class CallView {
     else state.textContent = "";
   }
 
+  /**
+   * One remote picture large, the others small (an interpreter, a sign-language participant);
+   * `peerId` null restores the grid.
+   */
+  pin(peerId, name = "") {
+    this.pinned = peerId && this.tileOf.has(peerId) ? peerId : null;
+    for (const [id, tile] of this.tileOf) {
+      tile.dataset.pinned = String(id === this.pinned);
+      $(".vc-pin", tile)?.setAttribute("aria-pressed", String(id === this.pinned));
+    }
+    if (this.pinned) this.tiles.dataset.pinned = this.pinned;
+    else delete this.tiles.dataset.pinned;
+    this.layout();
+    announce(this.status, this.pinned ? t("pinned", { name }) : t("unpinned"));
+  }
+
   layout() {
     this.tiles.dataset.count = String(this.tiles.children.length);
+    this.tiles.style.setProperty("--vc-small", String(Math.max(this.tiles.children.length - 1, SMALL_PLACES)));
     // Alone in the call (the practitioner before letting anyone in): say so, not "connecting …".
     if (!this.connection) return;
     const alone = this.tileOf.size === 0;
@@ -131,6 +158,7 @@ export class CallView {
       const tile = this.tileFor(peer);
       const video = $("video", tile);
       if (video.srcObject !== stream) video.srcObject = stream;
+      useChosenSpeaker(video);
       video.play().catch(() => { $(".vc-play", tile).hidden = false; });
     });
     session.on("peer-state", ({ peer, state }) => {
@@ -172,6 +200,7 @@ export class CallView {
     session.on("peer-removed", ({ peerId }) => {
       this.tileOf.get(peerId)?.remove();
       this.tileOf.delete(peerId);
+      if (this.pinned === peerId) this.pin(null);
       this.layout();
       announce(this.status, t("participant_left"));
     });
@@ -179,7 +208,10 @@ export class CallView {
       if (stats.pictures) this.picturesArrive(stats.peer);
       this.showStats(stats);
     });
-    session.on("chat", ({ peer, text }) => this.chatLine(peer.name || t("participant"), text, false));
+    session.on("chat", ({ peer, text }) => {
+      this.chatLine(peer.name || t("participant"), text, false);
+      this.arrivedUnseen();
+    });
     session.on("file-started", ({ file }) => this.incoming(file));
     session.on("file-progress", ({ file }) => this.incoming(file));
     session.on("file-received", (event) => this.received(event));
@@ -210,7 +242,7 @@ export class CallView {
       });
     };
     toggle("[data-mute]", (on) => this.session.setMuted(on), t("unmute"), t("mute"));
-    toggle("[data-camera-off]", (on) => this.session.setCameraOff(on), t("camera_on"), t("camera_off"));
+    $("[data-camera-off]", root)?.addEventListener("click", () => this.setCameraOff(!this.session.cameraOff));
     const share = $("[data-share]", root);
     if (share && !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia)) share.hidden = true;
     share?.addEventListener("click", async () => {
@@ -265,6 +297,57 @@ export class CallView {
       show($("[data-relay-declined]", root), false);
       this.askForRelay(this.session.relayAvailable);
     });
+  }
+
+  /** Camera off or on, from the call's button or before the call (the waiting room's own switch). */
+  setCameraOff(off) {
+    this.session.setCameraOff(off);
+    const button = $("[data-camera-off]", this.root);
+    if (!button) return;
+    button.setAttribute("aria-pressed", String(off));
+    button.textContent = off ? t("camera_on") : t("camera_off");
+  }
+
+  /** On a phone, chat and files open over the video from the controls and close again. */
+  wireChatPanel() {
+    const toggle = $("[data-chat-toggle]", this.root);
+    if (!toggle) return;
+    this.unread = 0;
+    this.phone = window.matchMedia(PHONE);
+    toggle.addEventListener("click", () => this.openChat(toggle.getAttribute("aria-expanded") !== "true"));
+    $("[data-chat-close]", this.root)?.addEventListener("click", () => {
+      this.openChat(false);
+      toggle.focus();
+    });
+    $(".vc-side", this.root)?.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      this.openChat(false);
+      toggle.focus();
+    });
+  }
+
+  openChat(open) {
+    this.root.dataset.chatOpen = String(open);
+    $("[data-chat-toggle]", this.root)?.setAttribute("aria-expanded", String(open));
+    if (!open) return;
+    this.unread = 0;
+    this.showUnread();
+    $("[data-chat-input]", this.root)?.focus();
+  }
+
+  /** A message or file arrived: where the chat is out of sight, count it, show it and say it. */
+  arrivedUnseen() {
+    if (!this.phone?.matches || this.root.dataset.chatOpen === "true") return;
+    this.unread += 1;
+    this.showUnread();
+    announce(this.status, this.unread === 1 ? t("chat_unread_one") : t("chat_unread_many", { count: this.unread }));
+  }
+
+  showUnread() {
+    const badge = $("[data-unread]", this.root);
+    if (!badge) return;
+    badge.textContent = String(this.unread);
+    show(badge, this.unread > 0);
   }
 
   async offerCameraSwitch(button) {
@@ -415,6 +498,7 @@ export class CallView {
     const link = el("a", { href: URL.createObjectURL(blob), download: file.name, text: t("download") });
     item.append(" ", link);
     announce(this.status, t("file_arrived", { name: file.name }));
+    this.arrivedUnseen();
   }
 
   askForRelay(available) {

@@ -38,6 +38,28 @@ export async function listDevices(kind) {
   return devices.filter((device) => device.kind === kind);
 }
 
+// The speakers chosen in the device check, for the call on the same page ("" = the device's default).
+let speaker = "";
+
+/** Only some browsers (Chrome, Edge, Firefox) let a page choose where sound plays; Safari does not. */
+export function canChooseSpeaker() {
+  return typeof HTMLMediaElement !== "undefined" && typeof HTMLMediaElement.prototype.setSinkId === "function";
+}
+
+export function chooseSpeaker(deviceId) {
+  speaker = deviceId || "";
+}
+
+export function chosenSpeaker() {
+  return speaker;
+}
+
+/** Plays `element`'s sound on the chosen speakers, where the browser allows it. */
+export async function useChosenSpeaker(element) {
+  if (!speaker || element.sinkId === speaker) return;
+  if (typeof element.setSinkId === "function") await element.setSinkId(speaker).catch(() => {});
+}
+
 /** Animates `meter` (a <meter> or <progress>) with the microphone's level; returns a stop function. */
 export function levelMeter(stream, meter) {
   const track = stream.getAudioTracks()[0];
@@ -66,9 +88,8 @@ export function levelMeter(stream, meter) {
 }
 
 /** A short, quiet two-tone chime made on the spot: no audio file, no download. */
-export async function playTestSound(sinkId) {
+export async function playTestSound(sinkId = speaker) {
   const context = new AudioContext();
-  const destination = context.createMediaStreamDestination();
   const gain = context.createGain();
   gain.gain.value = 0.2;
   gain.connect(context.destination);
@@ -77,7 +98,6 @@ export async function playTestSound(sinkId) {
     const oscillator = context.createOscillator();
     oscillator.frequency.value = frequency;
     oscillator.connect(gain);
-    oscillator.connect(destination);
     oscillator.start(context.currentTime + index * 0.35);
     oscillator.stop(context.currentTime + index * 0.35 + 0.3);
   });

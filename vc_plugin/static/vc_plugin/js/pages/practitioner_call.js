@@ -192,12 +192,12 @@ introductions?.addEventListener("submit", async (event) => {
 const check = new DeviceCheck($("[data-check]", root), room, config.stun || []);
 room.connect();
 queue.connect();
-const mediaReady = check.start();
+check.start();
 const startButton = $("[data-start]", root);
 
 async function start() {
   startButton.disabled = true;
-  await mediaReady;
+  await check.settled(); // the devices last chosen, not necessarily those of the first check
   check.stop();
   room.join();
 }

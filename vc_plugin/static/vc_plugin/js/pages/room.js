@@ -73,8 +73,33 @@ function noteEstimate(message) {
 
 window.setInterval(showEstimate, 30000);
 
+/** A small mirrored picture of oneself while waiting, and a switch to enter the call with the camera off. */
+function showSelfView() {
+  const box = $("[data-self-view]", root);
+  const camera = session.cameraTrack;
+  show(box, Boolean(camera));
+  if (!camera) return;
+  const video = $("[data-self-video]", box);
+  if (video.srcObject !== session.localStream) video.srcObject = session.localStream;
+  video.play().catch(() => {});
+  const off = session.cameraOff;
+  const button = $("[data-self-camera]", box);
+  button.setAttribute("aria-pressed", String(off));
+  button.textContent = off ? t("camera_on") : t("camera_off");
+  $(".vc-self-picture", box).dataset.camera = off ? "off" : "on";
+  show($("[data-self-off]", box), off);
+}
+
+$("[data-self-camera]", root)?.addEventListener("click", () => {
+  if (!view) return;
+  view.setCameraOff(!session.cameraOff);
+  showSelfView();
+});
+
 function startCall() {
   if (!session || root.dataset.view === "call") return; // back after a drop: no focus jump, no announcement
+  const selfVideo = $("[data-self-video]", root);
+  if (selfVideo) selfVideo.srcObject = null; // the call shows the own picture in its own tile
   showView("call");
   announce(status, t("admitted"));
 }
@@ -95,6 +120,7 @@ signal.on("welcome", (message) => {
     startCall();
   } else {
     showView("waiting");
+    showSelfView();
     $("[data-position]", root).textContent = waitingText(message);
     noteEstimate(message);
     announce(status, waitingText(message));
@@ -154,11 +180,11 @@ check.onResult = ({ camera, microphone }) => {
 };
 signal.connect();
 showView("check");
-const mediaReady = check.start();
+check.start();
 
 async function enter() {
   ready.disabled = true;
-  stream = (await mediaReady) || check.stream;
+  stream = await check.settled(); // the devices last chosen, not necessarily those of the first check
   check.stop();
   announce(status, t("joining"));
   signal.join(checked ? { devices: checked } : {});
