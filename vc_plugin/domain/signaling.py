@@ -114,6 +114,13 @@ class Notice(Incoming, tag="notice"):
     text: Annotated[str, Meta(max_length=MAX_NOTICE)]
 
 
+class SendBack(Incoming, tag="send-back"):
+    """Back from the call to the waiting room, e.g. while the practitioner talks to a relative alone."""
+
+    appointment: Id
+    participant: Id
+
+
 class End(Incoming, tag="end"):
     appointment: Id
 
@@ -124,7 +131,7 @@ class Handover(Incoming, tag="handover"):
 
 
 #: What practitioners and staff may tell the waiting room.
-StaffCommand = Admit | Decline | Notice | End | Handover
+StaffCommand = Admit | Decline | SendBack | Notice | End | Handover
 
 Message = (
     Hello
@@ -137,6 +144,7 @@ Message = (
     | RelayRequest
     | Admit
     | Decline
+    | SendBack
     | Notice
     | End
     | Handover
@@ -153,6 +161,7 @@ KNOWN_TYPES = frozenset(
         "relay-request",
         "admit",
         "decline",
+        "send-back",
         "notice",
         "end",
         "handover",
