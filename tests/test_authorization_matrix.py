@@ -255,8 +255,10 @@ SOCKET_RULES: dict[str, dict[str, str]] = {
     "relay-request":  srow(NADM, "ok", "ok", "ok", NA, NA, NA, NA, NA),
     "admit":          srow(NA, NA, NA, "ok", NA, "ok", NA, "error:unknown_room", NA),
     "decline":        srow(NA, NA, NA, "ok", NA, "ok", NA, "error:unknown_room", NA),
+    # Back to the waiting room: whoever may admit, nobody else (issue 17).
+    "send-back":      srow(NA, NA, NA, "ok", NA, "ok", NA, "error:unknown_room", NA),
     "notice":         srow(NA, NA, NA, "ok", "ok", "ok", NA, "error:unknown_room", "ok"),
-    # While Dr. Berg is in the call it cannot be handed over.
+    # While someone is in the call with Dr. Berg (patient_a_admitted) it cannot be handed over.
     "handover":       srow(NA, NA, NA, "error:in_call", "ok", "ok", NA, "error:unknown_room", "ok"),
     "end":            srow(NA, NA, NA, "ok", NA, "ok", NA, "error:unknown_room", NA),
     "leave":          srow("ok", "ok", "ok", "ok", NA, NA, NA, NA, NA),
@@ -324,7 +326,7 @@ class SocketMatrix:
     """The socket cells: one live server, Dr. Berg's rooms A and B, five dashboards."""
 
     ROOM_SOCKETS = ("patient_a", "patient_a_admitted", "patient_b", "practitioner_room")
-    COMMANDS = ("admit", "decline", "notice", "handover", "end")
+    COMMANDS = ("admit", "decline", "send-back", "notice", "handover", "end")
     RELAYED = ("offer", "answer", "candidate", "ice-restart")
 
     def __init__(self, server: LiveServer, host: HostApp) -> None:
@@ -455,10 +457,13 @@ class SocketMatrix:
                     fresh = self.plan(1)
                     appointment_id, appointment = fresh.appointment.public_id, fresh.appointment
                 member = self.waiting_member(appointment)
+                if kind == "send-back":  # someone in the call (written to presence directly)
+                    self.state.presence.update(appointment_id, member, state=MemberState.ADMITTED)
                 text = f"Notiz von {role}"
                 body = {
                     "admit": {"participant": member},
                     "decline": {"participant": member},
+                    "send-back": {"participant": member},
                     "notice": {"text": text},
                     "handover": {"practitioner": self.people.colleague.public_id},
                     "end": {},
@@ -578,6 +583,7 @@ def _effect(kind: str, before: tuple[Any, ...], after: tuple[Any, ...], colleagu
     checks: dict[str, Callable[[], bool]] = {
         "admit": lambda: before[3] == "waiting" and after[3] == "admitted",
         "decline": lambda: before[3] == "waiting" and after[3] is None,
+        "send-back": lambda: before[3] == "admitted" and after[3] == "waiting",
         "notice": lambda: after[1] == text,
         "handover": lambda: after[5] == colleague and after[2] == colleague,
         "end": lambda: before[0] and not after[0] and after[4] == "ended",

@@ -22,7 +22,16 @@ from vc_plugin.domain.dashboard_session import DashboardSession
 from vc_plugin.domain.entrance import Barred, Joined, SentAway
 from vc_plugin.domain.revocation import CLOSE_CODE, Reason, Revocation
 from vc_plugin.domain.room_session import PASS_CHECK_SECONDS, RoomIdentity, RoomPhase, RoomSession
-from vc_plugin.domain.server_messages import Admitted, Ended, Peer, PeerJoined, Replaced, encode
+from vc_plugin.domain.server_messages import (
+    Admitted,
+    Ended,
+    HandedOver,
+    Peer,
+    PeerJoined,
+    Replaced,
+    SentBack,
+    encode,
+)
 from vc_plugin.domain.socket_actions import (
     CheckPass,
     Close,
@@ -282,11 +291,58 @@ def test_admission_heard_before_the_welcome_is_not_taken_back():
     assert welcome["state"] == "admitted" and session.phase is RoomPhase.ADMITTED
 
 
-def test_the_phase_moves_one_way():
+def test_the_phase_moves_forward_and_back_to_waiting_only():
     session = patient_session()
     welcomed(session, MemberState.ADMITTED)
     with pytest.raises(AssertionError):
+        session._enter(RoomPhase.OPENED)
+    session._enter(RoomPhase.WAITING)  # the one deliberate step back: sent back to the waiting room
+    session._enter(RoomPhase.CLOSED)
+    with pytest.raises(AssertionError):
         session._enter(RoomPhase.WAITING)
+
+
+def test_sent_back_the_patient_waits_again_and_relays_nothing_either_way():
+    session = patient_session()
+    doctor = member("doc1", MemberState.ADMITTED, MemberRole.PRACTITIONER)
+    welcomed(session, MemberState.ADMITTED, (doctor,))
+    assert isinstance(send(session, offer("doc1"))[0], Relay)  # in the call: relayed
+    back = session.event(event_message(SentBack(practitioner_name="Dr. A", position=1)))
+    assert sent(back) == [{"type": "sent-back", "practitioner_name": "Dr. A", "position": 1}]
+    assert session.phase is RoomPhase.WAITING and session.peers == set() and not session.closed
+    refused = send(session, offer("doc1"), now=2.0)
+    assert not any(isinstance(a, Relay) for a in refused) and sent(refused)[0]["code"] == "not_admitted"
+    assert sent(send(session, {"type": "ice-restart", "to": "doc1"}, now=3.0))[0]["code"] == "not_admitted"
+    # A peer that has not heard "peer-left" yet reaches nobody: nothing is forwarded while waiting.
+    assert session.event('R{"type":"offer","from":"doc1","sdp":"v=0"}') == []
+    assert session.event(event_message(PeerJoined(peer=Peer.of(doctor)))) == []
+    assert session.restorable()[1].state is MemberState.WAITING  # written back as waiting after an outage
+    # Admitted again: the call resumes as the first time.
+    session.event(event_message(Admitted(peers=[Peer.of(doctor)])))
+    assert session.phase is RoomPhase.ADMITTED and isinstance(send(session, offer("doc1"), now=4.0)[0], Relay)
+    assert session.event('R{"type":"offer","from":"doc1","sdp":"v=0"}') != []
+
+
+def test_sent_back_means_nothing_to_someone_not_in_the_call():
+    waiting = patient_session()
+    welcomed(waiting)
+    assert waiting.event(event_message(SentBack(practitioner_name="Dr. A", position=1))) == []
+    assert waiting.phase is RoomPhase.WAITING
+
+
+def test_a_handover_closes_the_practitioners_call_quietly_and_nobody_elses():
+    doctor = doctor_session()
+    welcomed(doctor, MemberState.ADMITTED)
+    actions = doctor.event(event_message(HandedOver(practitioner_name="Dr. B")))
+    assert sent(actions) == [{"type": "handed-over", "practitioner_name": "Dr. B"}]
+    assert actions[-1] == Close(1000, "handed-over") and doctor.ending is Ending.HANDED_OVER
+    assert doctor.socket_closed() == []  # the waiting room took the practitioner out already
+    waiting = patient_session()
+    welcomed(waiting)
+    assert sent(waiting.event(event_message(HandedOver(practitioner_name="Dr. B")))) == [
+        {"type": "handed-over", "practitioner_name": "Dr. B"}
+    ]
+    assert not waiting.closed and waiting.phase is RoomPhase.WAITING
 
 
 def test_flooding_closes_the_socket():
@@ -352,6 +408,10 @@ def test_only_the_practitioner_commands_and_only_here():
     assert sent(elsewhere)[0]["code"] == "unknown_room" and not any(isinstance(a, Command) for a in elsewhere)
     (command,) = send(doctor, admit, now=2.0)
     assert command.staffer == DOCTOR and command.message.participant == "pat2"
+    send_back = {"type": "send-back", "appointment": "appt1", "participant": "pat2"}
+    assert sent(send(patient, send_back, now=3.0))[0]["code"] == "not_allowed"
+    (command,) = send(doctor, send_back, now=3.0)
+    assert isinstance(command, Command) and command.message.type == "send-back"
 
 
 def test_dashboards_hear_queues_and_never_relay():

@@ -195,6 +195,20 @@ def test_every_page(browser, gallery: Gallery, lang: str, size: str) -> None:
     assert shots.problems == [], "\n".join(shots.problems)
 
 
+def sent_back(shots: Photographer, doctor: Any, patient: Any, name: str) -> None:
+    """Issue 17: the patient asked to wait in the waiting room, the practitioner's list with Admit and the
+    handover offered; then admitted again, back in the call."""
+    doctor.locator("[data-in-call] li", has_text=name).locator("button[data-send-back]").click()
+    patient.wait_for_selector("[data-sent-back]")
+    patient.wait_for_selector("[data-view=waiting]:not([hidden])")
+    doctor.locator("[data-waiting] li", has_text=name).wait_for()
+    doctor.wait_for_selector("[data-handover-form]:not([hidden])")
+    shots.take_both(patient, "join-sent-back")
+    shots.take_both(doctor, "practice-call-sent-back")
+    admit(doctor, name)
+    in_call(doctor, patient)
+
+
 @pytest.mark.parametrize("lang", ["de", "en"])
 def test_waiting_room_and_call(browser, gallery: Gallery, lang: str) -> None:
     practice = gallery.practice
@@ -233,6 +247,7 @@ def test_waiting_room_and_call(browser, gallery: Gallery, lang: str) -> None:
     patient.click("[data-chat-close]")
     patient.set_viewport_size(DESKTOP)
     shots.take_both(doctor, "practice-call")
+    sent_back(shots, doctor, patient, "Kim")
 
     doctor.click("[data-leave]")
     doctor.wait_for_selector("[data-end-dialog][open]")

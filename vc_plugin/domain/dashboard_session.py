@@ -13,7 +13,19 @@ from ..core.config import Settings
 from ..core.models import Role
 from .room_session import staffer_claims
 from .server_messages import Pong, Queue, RoomView
-from .signaling import Admit, Decline, End, Handover, Hello, Incoming, Notice, Ping, ProtocolError, RunningLate
+from .signaling import (
+    Admit,
+    Decline,
+    End,
+    Handover,
+    Hello,
+    Incoming,
+    Notice,
+    Ping,
+    ProtocolError,
+    RunningLate,
+    SendBack,
+)
 from .socket_actions import Action, Command, EnsureNotRevoked, LoadQueue, Send, Subscribe
 from .socket_session import SocketSession
 from .topics import organisation_topic, practitioner_topic
@@ -43,7 +55,7 @@ class DashboardSession(SocketSession):
             return [EnsureNotRevoked(), Subscribe((topic,)), LoadQueue()]
         if isinstance(message, Ping):
             return [self.say(Pong(t=message.t))]
-        if isinstance(message, Admit | Decline | Notice | End | Handover | RunningLate):
+        if isinstance(message, Admit | Decline | SendBack | Notice | End | Handover | RunningLate):
             return [Command(self.staffer, message)]
         raise ProtocolError("not_allowed", "the dashboard does not relay media signalling", ref=message.type)
 

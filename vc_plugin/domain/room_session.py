@@ -1,7 +1,8 @@
 """One socket in a room (patient, practitioner or probe), as a state machine without I/O.
 
-The phase moves one way, ``OPENED → WAITING → ADMITTED → CLOSED`` (or straight on from
-``OPENED``), and changes in one place, :meth:`RoomSession._enter`. Who may do what follows from the
+The phase moves ``OPENED → WAITING → ADMITTED → CLOSED`` (or straight on from ``OPENED``), and
+back from ``ADMITTED`` to ``WAITING`` only when the practitioner sends someone back to the waiting
+room; it changes in one place, :meth:`RoomSession._enter`. Who may do what follows from the
 phase and the identity: only admitted members relay, only the appointment's practitioner commands,
 people waiting do not learn who else is there. See :mod:`.socket_session` for the shape of events
 and actions.
@@ -36,6 +37,7 @@ from .server_messages import (
     AppointmentView,
     Declined,
     Ended,
+    HandedOver,
     Left,
     Peer,
     PeerJoined,
@@ -44,6 +46,7 @@ from .server_messages import (
     Pong,
     RelayServers,
     Replaced,
+    SentBack,
     Welcome,
     You,
     decode_room_event,
@@ -61,6 +64,7 @@ from .signaling import (
     ProtocolError,
     RelayRequest,
     RunningLate,
+    SendBack,
     relayed,
 )
 from .signaling import Leave as LeaveMessage
@@ -101,11 +105,12 @@ class RoomPhase(enum.Enum):
 _NEXT = {
     RoomPhase.OPENED: {RoomPhase.WAITING, RoomPhase.ADMITTED, RoomPhase.CLOSED},
     RoomPhase.WAITING: {RoomPhase.ADMITTED, RoomPhase.CLOSED},
-    RoomPhase.ADMITTED: {RoomPhase.CLOSED},
+    # Back to the waiting room is the practitioner's decision ("sent-back"), never the client's.
+    RoomPhase.ADMITTED: {RoomPhase.WAITING, RoomPhase.CLOSED},
     RoomPhase.CLOSED: set(),
 }
 #: Endings after which nothing is said about the member: they left, or the room told everyone already.
-_QUIET = {Ending.LEFT, Ending.DECLINED, Ending.ENDED, Ending.REPLACED}
+_QUIET = {Ending.LEFT, Ending.DECLINED, Ending.ENDED, Ending.REPLACED, Ending.HANDED_OVER}
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ class RoomSession(SocketSession):
             return self._relay(message)
         if isinstance(message, RelayRequest):
             return self._relay_request(message)
-        if isinstance(message, Admit | Decline | Notice | End | Handover):
+        if isinstance(message, Admit | Decline | SendBack | Notice | End | Handover):
             return self._command(message)
         if isinstance(message, RunningLate):
             raise ProtocolError("not_allowed", "say it on the dashboard socket", ref=message.type)
@@ -288,7 +293,7 @@ class RoomSession(SocketSession):
         self.relay_consented = True
         return [self.say(RelayServers(ice_servers=ice_servers(self.settings, at, relay_until=self._relay_until())))]
 
-    def _command(self, message: Admit | Decline | Notice | End | Handover) -> list[Action]:
+    def _command(self, message: Admit | Decline | SendBack | Notice | End | Handover) -> list[Action]:
         staffer = self.identity.staffer
         if staffer is None:
             raise ProtocolError("not_allowed", "only the practitioner may do this", ref=message.type)
@@ -338,6 +343,8 @@ class RoomSession(SocketSession):
         except (msgspec.ValidationError, msgspec.DecodeError):
             log.warning("ignored a malformed room event")
             return []
+        if isinstance(event, SentBack | HandedOver | Replaced):
+            return self._turn(event, body)
         me = self.identity.member_id
         if isinstance(event, Admitted):
             self._enter(RoomPhase.ADMITTED)
@@ -350,9 +357,6 @@ class RoomSession(SocketSession):
                 self.peers.add(peer)
             elif isinstance(event, PeerLeft):
                 self.peers.discard(peer)
-        elif isinstance(event, Replaced):
-            error = ProtocolError("replaced", "you joined from another window", close=True)
-            return [self.say_error(error), *self.close(1000, "replaced", Ending.REPLACED)]
         actions: list[Action] = [Send(body)]
         if isinstance(event, Ended):
             actions += self.close(1000, "ended", Ending.ENDED)
@@ -360,9 +364,30 @@ class RoomSession(SocketSession):
             actions += self.close(1000, "declined", Ending.DECLINED)
         return actions
 
+    def _turn(self, event: SentBack | HandedOver | Replaced, body: str) -> list[Action]:
+        """Events that move this socket back to waiting or close it."""
+        if isinstance(event, Replaced):
+            error = ProtocolError("replaced", "you joined from another window", close=True)
+            return [self.say_error(error), *self.close(1000, "replaced", Ending.REPLACED)]
+        if isinstance(event, HandedOver):
+            if self.identity.role is not MemberRole.PRACTITIONER:
+                return [Send(body)]
+            # The waiting room took the practitioner out of the room; the colleague takes over.
+            return [Send(body), *self.close(1000, "handed-over", Ending.HANDED_OVER)]
+        return self._sent_back(body)
+
+    def _sent_back(self, body: str) -> list[Action]:
+        """Back in the waiting room: no relays either way until admitted again (the client closes its calls)."""
+        if self.phase is not RoomPhase.ADMITTED:
+            return []
+        self._enter(RoomPhase.WAITING)
+        self.peers = set()
+        return [Send(body)]
+
     def relayed_in(self, text: str) -> list[Action]:
-        """Signalling relayed to this member, as it is; nothing once the socket is closed or revoked."""
-        return [] if self.closed else [Send(text)]
+        """Signalling relayed to this member, as it is; nothing once the socket is closed or revoked, and
+        nothing while sent back to the waiting room (a peer may not have heard of it yet)."""
+        return [] if self.closed or self.phase is RoomPhase.WAITING else [Send(text)]
 
     # --- the end -------------------------------------------------------------------------------------
     def socket_closed(self) -> list[Action]:

@@ -184,6 +184,13 @@ class Declined(ServerMessage, tag="declined"):
     """The practitioner sent this person away."""
 
 
+class SentBack(ServerMessage, tag="sent-back"):
+    """The practitioner asked this person to wait in the waiting room again; their calls end."""
+
+    practitioner_name: str
+    position: int
+
+
 class RoomNotice(ServerMessage, tag="notice"):
     text: str | None
 
@@ -209,6 +216,7 @@ class QueueOp(enum.StrEnum):
     ARRIVED = "arrived"
     IN_CALL = "in-call"
     ADMITTED = "admitted"
+    SENT_BACK = "sent-back"  # from the call back to the waiting room
     OFFLINE = "offline"
     LEFT = "left"
     NOTICE = "notice"
@@ -231,7 +239,17 @@ class QueueUpdate(ServerMessage, tag="queue-update"):
 
 #: What a room socket hears on the bus (dashboards forward their events without reading them).
 RoomEvent = (
-    Admitted | PeerJoined | PeerLeft | PeerOffline | Replaced | Ended | Declined | RoomNotice | HandedOver | Schedule
+    Admitted
+    | PeerJoined
+    | PeerLeft
+    | PeerOffline
+    | Replaced
+    | Ended
+    | Declined
+    | SentBack
+    | RoomNotice
+    | HandedOver
+    | Schedule
 )
 
 _encoder = msgspec.json.Encoder()

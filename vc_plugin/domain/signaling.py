@@ -123,6 +123,13 @@ class Notice(Incoming, tag="notice"):
     text: Annotated[str, Meta(max_length=MAX_NOTICE)]
 
 
+class SendBack(Incoming, tag="send-back"):
+    """Back from the call to the waiting room, e.g. while the practitioner talks to a relative alone."""
+
+    appointment: Id
+    participant: Id
+
+
 class End(Incoming, tag="end"):
     appointment: Id
 
@@ -139,7 +146,7 @@ class RunningLate(Incoming, tag="running-late"):
 
 
 #: What practitioners and staff may tell the waiting room.
-StaffCommand = Admit | Decline | Notice | End | Handover | RunningLate
+StaffCommand = Admit | Decline | SendBack | Notice | End | Handover | RunningLate
 
 Message = (
     Hello
@@ -152,6 +159,7 @@ Message = (
     | RelayRequest
     | Admit
     | Decline
+    | SendBack
     | Notice
     | End
     | Handover
@@ -169,6 +177,7 @@ KNOWN_TYPES = frozenset(
         "relay-request",
         "admit",
         "decline",
+        "send-back",
         "notice",
         "end",
         "handover",

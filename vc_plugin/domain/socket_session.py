@@ -27,6 +27,7 @@ class Ending(enum.Enum):
     LEFT = "left"  # said "leave"
     DECLINED = "declined"  # sent away by the practitioner
     ENDED = "ended"  # the consultation ended for everyone
+    HANDED_OVER = "handed-over"  # the practitioner handed the appointment to a colleague and left the room
     REPLACED = "replaced"  # the same member connected again elsewhere
     REVOKED = "revoked"  # see :mod:`.revocation`
     EXPIRED = "expired"  # the participant's pass no longer holds

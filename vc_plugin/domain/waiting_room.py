@@ -51,9 +51,10 @@ from .server_messages import (
     RoomView,
     RunningLate,
     Schedule,
+    SentBack,
     ServerMessage,
 )
-from .signaling import Admit, Decline, End, Notice, ProtocolError, StaffCommand
+from .signaling import Admit, Decline, End, Notice, ProtocolError, SendBack, StaffCommand
 from .signaling import RunningLate as RunningLateCommand
 from .topics import (
     connection_topic,
@@ -242,6 +243,8 @@ class WaitingRoom:
             self.admit(actor, message.appointment, message.participant)
         elif isinstance(message, Decline):
             self.decline(actor, message.appointment, message.participant)
+        elif isinstance(message, SendBack):
+            self.send_back(actor, message.appointment, message.participant)
         elif isinstance(message, Notice):
             self.notice(actor, message.appointment, message.text)
         elif isinstance(message, End):
@@ -289,6 +292,26 @@ class WaitingRoom:
         self.event(member_topic(appointment, member_id), Declined())
         self.event(room_topic(appointment), PeerLeft(peer=member_id))
         self._dashboards(room, QueueUpdate(op=QueueOp.LEFT, appointment=appointment, member_id=member_id))
+
+    def send_back(self, actor: Staffer, appointment: str, member_id: str) -> Member:
+        """From the call back to the waiting room, at the old place in the queue; admitting again reconnects.
+
+        The same people who admit may do it. Everyone in the call hears ``peer-left`` and closes the
+        connection; the member's socket relays nothing either way until admitted again."""
+        room = self._own_room(actor, appointment)
+        member = self.presence.get(appointment, member_id)
+        if member is None or member.role is not MemberRole.PATIENT or member.state != MemberState.ADMITTED:
+            raise ProtocolError("not_in_call", "this person is not in the call")
+        member = self.presence.update(appointment, member_id, state=MemberState.WAITING) or member
+        position = 1 + sum(
+            1
+            for m in self.presence.members(appointment, self.now())
+            if m.state == MemberState.WAITING and m.since < member.since
+        )
+        self.event(member_topic(appointment, member_id), SentBack(practitioner_name=actor.name, position=position))
+        self.event(room_topic(appointment), PeerLeft(peer=member_id))
+        self._dashboards(room, QueueUpdate(op=QueueOp.SENT_BACK, appointment=appointment, member_id=member_id))
+        return member
 
     def notice(self, actor: Staffer, appointment: str, text: str) -> None:
         room = self.presence.room(appointment)
@@ -341,11 +364,7 @@ class WaitingRoom:
         target = self._directory.by_public_id(practitioner_public_id)
         if target is None or target.organisation_id != actor.organisation_id or not target.may_join_calls:
             raise ProtocolError("unknown_practitioner", "choose a practitioner of your organisation")
-        if any(
-            m.state == MemberState.ADMITTED and m.role == MemberRole.PRACTITIONER
-            for m in self.presence.members(appointment, self.now())
-        ):
-            raise ProtocolError("in_call", "the consultation is running; it cannot be handed over now")
+        self._check_nobody_in_call(actor, appointment)
         from sqlalchemy import select
 
         session = self._session()
@@ -360,6 +379,7 @@ class WaitingRoom:
             subject=appointment,
         )
         session.commit()
+        self._step_out(room, actor)
         previous = room.practitioner
         updated = self.presence.update_room(appointment, practitioner=target.public_id) or room
         update = QueueUpdate(
@@ -410,6 +430,22 @@ class WaitingRoom:
                     room_topic(room.appointment),
                     Schedule(expected_in=found.expected_in, late_minutes=found.late_minutes),
                 )
+
+    def _check_nobody_in_call(self, actor: Staffer, appointment: str) -> None:
+        """A handover moves the whole appointment: only while nobody is in the call but the one handing over.
+
+        The practitioner sends each person in the call back to the waiting room first; then everyone
+        waits for the colleague in the same order, and nobody is cut off mid-sentence."""
+        members = self.presence.members(appointment, self.now())
+        if any(m.state == MemberState.ADMITTED and m.id != actor.public_id for m in members):
+            raise ProtocolError("in_call", "someone is in the call: send them back to the waiting room first")
+
+    def _step_out(self, room: Room, actor: Staffer) -> None:
+        """The practitioner who handed over from the call leaves the room (the call page closes)."""
+        if self.presence.remove(room.appointment, actor.public_id) is None:
+            return
+        self.event(room_topic(room.appointment), PeerLeft(peer=actor.public_id))
+        self._dashboards(room, QueueUpdate(op=QueueOp.LEFT, appointment=room.appointment, member_id=actor.public_id))
 
     # --- what dashboards see ----------------------------------------------------------------------------
     def room_snapshot(self, room: Room) -> RoomView:

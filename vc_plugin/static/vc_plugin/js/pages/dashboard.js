@@ -171,6 +171,8 @@ signal.on("queue-update", (update) => {
       room.members = others.concat([update.member]);
     } else if (update.op === "admitted") {
       room.members = room.members.map((m) => (m.id === update.member_id ? { ...m, state: "admitted" } : m));
+    } else if (update.op === "sent-back") { // from the call back to the waiting room (issue 17)
+      room.members = room.members.map((m) => (m.id === update.member_id ? { ...m, state: "waiting" } : m));
     } else if (update.op === "offline") {
       room.members = room.members.map((m) => (m.id === update.member_id ? { ...m, offline: true } : m));
     } else if (update.op === "left") {

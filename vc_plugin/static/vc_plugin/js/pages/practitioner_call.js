@@ -30,7 +30,55 @@ function render(members) {
       onclick: () => queue.send({ type: "decline", appointment: config.appointment, participant: member.id }) }),
   ])));
   show($("[data-empty]", root), waiting.length === 0);
+  renderInCall(members);
+  offerHandover(members);
+  focusReadmit();
 }
+
+// Issue 17: each participant in the call can be sent back to the waiting room (docs/signaling.md,
+// "Back to the waiting room"); the server ends their connections, admitting again reconnects.
+const inCallList = $("[data-in-call]", root);
+let sentBack = null;
+
+function renderInCall(members) {
+  const inCall = members.filter((member) => member.state === "admitted" && member.role !== "practitioner");
+  inCallList.replaceChildren(...inCall.map((member) => el("li", { class: "vc-member", "data-member": member.id }, [
+    el("span", { class: "vc-member-name", text: member.name }),
+    el("span", { class: "vc-hint", text: ` ${t(`kind_${member.kind}`)}` }),
+    el("button", { type: "button", class: "vc-button", text: t("send_back"), "data-send-back": member.id,
+      "aria-label": t("send_back_label", { name: member.name }), onclick: () => sendBack(member.id) }),
+  ])));
+  show($("[data-in-call-box]", root), inCall.length > 0);
+}
+
+function sendBack(memberId) {
+  sentBack = memberId;
+  queue.send({ type: "send-back", appointment: config.appointment, participant: memberId });
+}
+
+/** The button that sent someone back is gone: the keyboard goes on at that person's Admit button. */
+function focusReadmit() {
+  if (!sentBack) return;
+  const admitButton = $(`[data-member="${CSS.escape(sentBack)}"] .vc-primary`, waitingList);
+  if (!admitButton) return;
+  sentBack = null;
+  if (!document.activeElement || document.activeElement === document.body) admitButton.focus();
+}
+
+/** A handover moves everyone waiting to the colleague: only offered while nobody else is in the call. */
+function offerHandover(members) {
+  const form = $("[data-handover-form]", root);
+  if (!form) return;
+  const busy = members.some((member) => member.state === "admitted" && member.role !== "practitioner");
+  show(form, !busy);
+  show($("[data-handover-blocked]", root), busy);
+}
+
+$("[data-handover-form] form", root)?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const practitioner = $("[data-handover-to]", root).value;
+  queue.send({ type: "handover", appointment: config.appointment, practitioner });
+});
 
 let members = [];
 function admit(memberId) {
@@ -89,6 +137,10 @@ queue.on("queue-update", (update) => {
     members = members.filter((m) => m.id !== update.member.id).concat([update.member]);
   } else if (update.op === "admitted") {
     members = members.map((m) => (m.id === update.member_id ? { ...m, state: "admitted" } : m));
+  } else if (update.op === "sent-back") {
+    const member = members.find((m) => m.id === update.member_id);
+    members = members.map((m) => (m.id === update.member_id ? { ...m, state: "waiting" } : m));
+    if (member) announce(status, t("sent_back_done", { name: member.name }));
   } else if (update.op === "offline") {
     members = members.map((m) => (m.id === update.member_id ? { ...m, offline: true } : m));
   } else if (update.op === "left") {
@@ -111,6 +163,12 @@ room.on("welcome", (message) => {
   queue.join();
 });
 room.on("ended", () => closeCall());
+// Handed to a colleague from here: the server closed this call; the colleague admits the people waiting.
+room.on("handed-over", (message) => {
+  const text = t("handed_over_to", { name: message.practitioner_name });
+  closeCall(text);
+  $("[data-after] h2", root).textContent = text;
+});
 // Signed out elsewhere, or the appointment is gone: the page itself says what is left.
 room.on("revoked", () => window.location.reload());
 queue.on("revoked", () => window.location.reload());
@@ -140,8 +198,8 @@ $("[data-end-confirm]", endDialog).addEventListener("click", () => {
   end();
 });
 
-function closeCall() {
-  if (view) view.close(t("ended_title"));
+function closeCall(why = t("ended_title")) {
+  if (view) view.close(why);
   queue.leave();
   show($("[data-call]", root), false);
   show($("[data-after]", root), true);

@@ -3,7 +3,7 @@
 import { CallSession } from "../call.js";
 import { CallView } from "../call_view.js";
 import { DeviceCheck } from "../device_check.js";
-import { $, announce, show } from "../dom.js";
+import { $, announce, el, show } from "../dom.js";
 import { Signal } from "../signal.js";
 import { pageData, t } from "../strings.js";
 
@@ -126,7 +126,29 @@ signal.on("welcome", (message) => {
     announce(status, waitingText(message));
   }
 });
-signal.on("admitted", () => startCall());
+signal.on("admitted", () => {
+  sentBackNote()?.remove();
+  startCall();
+});
+
+// Issue 17: the practitioner asked this person to wait in the waiting room again. The server relays
+// nothing either way now; every peer connection closes here too, the place in the queue is shown,
+// and "admitted" later reconnects as the first time.
+function sentBackNote() {
+  return $("[data-sent-back]", root);
+}
+
+signal.on("sent-back", (message) => {
+  if (session) [...session.links.keys()].forEach((peerId) => session.drop(peerId));
+  const text = t("sent_back", { name: message.practitioner_name });
+  const note = sentBackNote() || el("p", { class: "vc-notice", "data-sent-back": "" });
+  note.textContent = text;
+  const position = $("[data-position]", root);
+  if (!note.isConnected) position.before(note);
+  position.textContent = message.position > 1 ? t("sent_back_position", { position: message.position }) : t("sent_back_next");
+  showView("waiting");
+  announce(status, `${text} ${position.textContent}`);
+});
 signal.on("notice", (message) => {
   $("[data-notice]", root).textContent = message.text || "";
   show($("[data-notice-box]", root), Boolean(message.text));
