@@ -90,6 +90,8 @@ RULES: dict[str, dict[str, str]] = {
     # Confirming the introductions (Anlage 31b) follows the call page's rule; tokens have no CSRF token.
     "vc.practice.confirm_introductions": row(SIGN_IN, SIGN_IN, SIGN_IN, 403, "302 /vc/practice/appointments/", 404, 404, 403, 400, 400),  # noqa: E501
     "vc.practice.cancel":            row(SIGN_IN, SIGN_IN, SIGN_IN, "302 /vc/practice/appointments/", "302 /vc/practice/appointments/", 404, 404, "302 /vc/practice/appointments/", 400, 400),  # noqa: E501
+    # Reopening an ended consultation follows ending's rule: the appointment's own practitioner (A is planned: a no-op).
+    "vc.practice.reopen":            row(SIGN_IN, SIGN_IN, SIGN_IN, 403, "302 /vc/practice/appointments/", 404, 404, 403, 400, 400),  # noqa: E501
     "vc.practice.delete":            row(SIGN_IN, SIGN_IN, SIGN_IN, "302 /vc/practice/appointments?deleted", "302 /vc/practice/appointments?deleted", 404, 404, "302 /vc/practice/appointments?deleted", 400, 400),  # noqa: E501
     "vc.practice.add_participant":   row(SIGN_IN, SIGN_IN, SIGN_IN, 200, 200, 404, 404, 200, 400, 400),
     "vc.practice.reschedule":        row(SIGN_IN, SIGN_IN, SIGN_IN, "302 /vc/practice/appointments/", "302 /vc/practice/appointments/", 404, 404, "302 /vc/practice/appointments/", 400, 400),  # noqa: E501

@@ -26,6 +26,7 @@ from tests.support.signal_client import SignalClient, check_in, practitioner_coo
 from vc_plugin.core.audit import Actor, ActorKind
 from vc_plugin.domain.access import Principal
 from vc_plugin.domain.inputs import SendIn
+from vc_plugin.domain.revocation import Claim, appointment_claim, member_scope
 from vc_plugin.web.identity import PASS_KEY, end_all_sessions
 
 pytestmark = pytest.mark.slow
@@ -182,7 +183,8 @@ def test_ending_closes_the_room_everywhere_and_relays_nothing_after(world):
                 await asyncio.wait_for(client.socket.recv(), 5)
         # The tombstone outlives the sockets: a client of the ended room relays nothing any more.
         await until(lambda: host.state.bus.revoked_reason([(f"a:{call.appointment}", -1.0)]) == "ended")
-        assert room_keys(redis, call.appointment) == []
+        # The room goes right after the tombstone (Revoker.appointment), in the same request: wait for it.
+        await until(lambda: room_keys(redis, call.appointment) == [])
         assert [redis.get(f"vc:checkin:{i.invitation.public_id}") for i in call.invitations] == [None, None]
         await call.close()
 
@@ -425,8 +427,58 @@ def test_no_cookie_of_ours_holds_more_than_ids(world):
         "kind",
         "language",
         "expires_at",
+        "issued_at",  # when the check-in began: a pass from before an end stays void after a reopening
     }
     for key in ("invitation", "appointment", "practitioner", "participant"):
         assert participant[key].replace("-", "").replace("_", "").isalnum()
     # The name is kept server-side, with the pass's expiry.
     assert redis.ttl(f"vc:checkin:{issued.invitation.public_id}") > 0
+
+
+def test_reopening_lets_new_check_ins_in_and_nothing_from_before_the_end(world):
+    """Ended by mistake and reopened: the same link and code check in anew and reach the waiting room,
+    while the passes, sockets and relays from before the end stay revoked, on both processes."""
+    host, people, first, second, _redis = world
+
+    async def scenario() -> None:
+        call = await running_call(host, people, first, second)
+        invitation = call.invitations[0].invitation.public_id
+        await call.dashboard.send({"type": "end", "appointment": call.appointment})
+        for client in (*call.patients, call.doctor):
+            await client.receive("ended")
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(client.socket.recv(), 5)
+        await until(lambda: host.state.bus.revoked_reason([appointment_claim(call.appointment, None)]) == "ended")
+        ended = host.state.appointments.find(call.appointment)
+        assert ended is not None and ended.ended_at is not None
+        old_sender = (appointment_claim(call.appointment, None), Claim(member_scope(call.patient_ids[0])))
+        host.state.appointments.reopen(Principal.of(people.doc), call.appointment)
+        # Before the end: the pass opens no socket and no room page, a relay from its socket goes nowhere.
+        with pytest.raises(Exception, match="410"):
+            await SignalClient.open(second.ws_url, f"/vc/ws/room/{call.appointment}", call.cookies[0])
+        room_page = f"{second.url}/vc/join/{invitation}/room"
+        refused = requests.get(room_page, headers={"Cookie": call.cookies[0]}, allow_redirects=False, timeout=10)
+        assert refused.status_code == 302 and refused.headers["Location"].endswith(invitation)
+        assert not host.state.waiting_room.relay(call.appointment, call.doctor_id, "{}", old_sender)
+        # After it: the same link and code check in, wait, are admitted and talk to a new practitioner socket.
+        cookie = check_in(second.url, invitation, call.invitations[0].code, name="Person 0")
+        doctor = await SignalClient.open(
+            first.ws_url, f"/vc/ws/room/{call.appointment}", practitioner_cookie(people.doc)
+        )
+        doctor_id = (await doctor.hello())["you"]["id"]
+        patient = await SignalClient.open(second.ws_url, f"/vc/ws/room/{call.appointment}", cookie)
+        hello = await patient.hello()
+        assert hello["state"] == "waiting"
+        await call.dashboard.send({"type": "admit", "appointment": call.appointment, "participant": hello["you"]["id"]})
+        await patient.receive("admitted")
+        await patient.send({"type": "offer", "to": doctor_id, "sdp": "after reopening"})
+        assert (await doctor.receive("offer"))["sdp"] == "after reopening"
+        # The next end hits the new sockets too.
+        await call.dashboard.send({"type": "end", "appointment": call.appointment})
+        for client in (patient, doctor):
+            await client.receive("ended")
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(client.socket.recv(), 5)
+        await call.close()
+
+    asyncio.run(scenario())

@@ -257,6 +257,13 @@ def test_waiting_room_and_call(browser, gallery: Gallery, lang: str) -> None:
     doctor.wait_for_selector("[data-after]:not([hidden])")
     shots.take_both(patient, "join-ended")
     shots.take_both(doctor, "practice-call-ended")
+    # Reloaded, the patient's link says that the practice ended it; the appointment page offers to reopen.
+    patient.reload()
+    patient.wait_for_selector("[data-link-state=ended]")
+    shots.take_both(patient, "join-link-ended")
+    doctor.goto(f"{practice.url}/vc/practice/appointments/{planned.appointment.public_id}")
+    doctor.wait_for_selector("form[data-reopen]")
+    shots.take_both(doctor, "practice-appointment-ended")
     doctor.context.close()
     patient.context.close()
     assert shots.problems == [], "\n".join(shots.problems)

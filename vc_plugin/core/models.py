@@ -174,6 +174,9 @@ class Appointment(Base):
     label_encrypted: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     delete_after: Mapped[datetime] = mapped_column(index=True)
+    #: When it was last ended for everyone. Kept when it is reopened: passes and sockets from
+    #: before that moment stay void (:mod:`vc_plugin.domain.revocation`).
+    ended_at: Mapped[datetime | None]
 
     practitioner: Mapped[Practitioner] = relationship(foreign_keys=[practitioner_id])
     invitations: Mapped[list[Invitation]] = relationship(

@@ -62,6 +62,7 @@ class LinkState(enum.StrEnum):
     NOT_YET_OPEN = "not_yet_open"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    ENDED = "ended"  # the practice ended the consultation; it may reopen it until the link expires
 
 
 @dataclass(frozen=True)
@@ -185,13 +186,25 @@ class AppointmentBook:
         now = self._clock.now()
         if appointment.state is AppointmentState.CANCELLED:
             return LinkState.CANCELLED
+        if now > self.link_closes(appointment):
+            return LinkState.EXPIRED
         if appointment.state is AppointmentState.ENDED:
-            return LinkState.EXPIRED
-        if now > appointment.ends_at + timedelta(minutes=self._settings.join_grace_minutes):
-            return LinkState.EXPIRED
+            return LinkState.ENDED
         if now < appointment.starts_at - timedelta(minutes=self._settings.waiting_room_opens_minutes):
             return LinkState.NOT_YET_OPEN
         return LinkState.OPEN
+
+    def link_closes(self, appointment: Appointment) -> datetime:
+        """When its links expire: the planned end plus the grace period."""
+        return appointment.ends_at + timedelta(minutes=self._settings.join_grace_minutes)
+
+    def may_reopen(self, principal: Principal, appointment: Appointment) -> bool:
+        """Whoever may end it, while its links would still work."""
+        return (
+            appointment.state is AppointmentState.ENDED
+            and _holds(principal, appointment)
+            and self._clock.now() <= self.link_closes(appointment)
+        )
 
     # --- planning --------------------------------------------------------------------------------
     def plan(self, principal: Principal, details: AppointmentIn) -> PlannedAppointment:
@@ -330,6 +343,29 @@ class AppointmentBook:
         self._announce(signals.appointment_cancelled, appointment_id=appointment.public_id)
         return appointment
 
+    def reopen(self, principal: Principal, appointment_public_id: str) -> Appointment:
+        """Undo "End for everyone": the same links and codes work again, for new check-ins only.
+
+        Idempotent. ``ended_at`` stays, so passes and sockets from before the end stay void
+        (:func:`vc_plugin.domain.revocation.appointment_claim`). After the links' expiry the end stands.
+        """
+        appointment = self.get(principal, appointment_public_id)
+        if not _holds(principal, appointment):
+            raise AccessDenied("only the appointment's practitioner ends and reopens it")
+        if appointment.state is AppointmentState.PLANNED:
+            return appointment
+        if not self.may_reopen(principal, appointment):
+            raise PlanningError("state", f"the appointment is {appointment.state.value}")
+        appointment.state = AppointmentState.PLANNED
+        self._audit.record(
+            "consultation.reopened",
+            principal.audit_actor,
+            organisation_id=appointment.organisation_id,
+            subject=appointment.public_id,
+        )
+        self._session().commit()
+        return appointment
+
     def delete(self, principal: Principal, appointment_public_id: str) -> None:
         """Delete the appointment and everything stored with it, now (Art. 17 GDPR)."""
         appointment = self.get(principal, appointment_public_id)
@@ -412,6 +448,11 @@ class AppointmentBook:
     def _send_if_possible(self, item: IssuedInvitation, contact: Contact) -> None:
         if contact.email:
             self._sender.queue(item.invitation, item.code, item.link, contact)
+
+
+def _holds(principal: Principal, appointment: Appointment) -> bool:
+    """Who may end a consultation may reopen it: its own practitioner, never staff (nor an API token)."""
+    return principal.kind is not ActorKind.STAFF and principal.practitioner_id == appointment.practitioner_id
 
 
 __all__ = [

@@ -40,6 +40,7 @@ class CheckInProblem(enum.StrEnum):
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    ENDED = "ended"  # the practice ended the consultation; if it reopens it, the same link and code work again
     NOT_YET_OPEN = "not_yet_open"
     THROTTLED = "throttled"  # this client paused after too many wrong codes; others are not affected
     WRONG_CODE = "wrong_code"
@@ -72,6 +73,9 @@ class ParticipantPass:
     kind: str
     language: str
     expires_at: float
+    #: When the check-in began. A pass from before the consultation was last ended stays void after a
+    #: reopening; one from a cookie older than this field counts as issued at 0 (void too).
+    issued_at: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +134,7 @@ class CheckIn:
         problems = {
             LinkState.CANCELLED: CheckInProblem.CANCELLED,
             LinkState.EXPIRED: CheckInProblem.EXPIRED,
+            LinkState.ENDED: CheckInProblem.ENDED,
             LinkState.NOT_YET_OPEN: CheckInProblem.NOT_YET_OPEN,
         }
         if state in problems:
@@ -151,6 +156,7 @@ class CheckIn:
         client: str | None = None,
     ) -> ParticipantPass:
         """``client`` names the client without its address (the web layer's HMAC); wrong codes pause only it."""
+        began = self._clock.now().timestamp()  # before the state is read: a check-in racing an end counts as older
         invitation = self.invitation(invitation_public_id)
         key = self._guard_key(invitation, client)
         closes = invitation.appointment.ends_at + timedelta(minutes=self._settings.join_grace_minutes)
@@ -183,6 +189,7 @@ class CheckIn:
             kind=invitation.kind.value,
             language=language,
             expires_at=expires.timestamp(),
+            issued_at=began,
         )
         # The name lives as long as the presence may (the retention table), never longer than the pass.
         grace = timedelta(minutes=min(self._settings.retention_presence_grace_minutes, 60))
@@ -244,6 +251,7 @@ class CheckIn:
         invitation = self._appointments.invitation_by_public_id(participant_pass.invitation)
         if (
             invitation is None
+            or _issued_before_end(participant_pass, invitation)
             or not secrets.compare_digest(record.code_tag, code_tag(invitation.code_hash))  # made with today's code
             or self._appointments.link_state(invitation) is not LinkState.OPEN
         ):
@@ -291,6 +299,12 @@ class CheckIn:
             signals.code_entry_locked, appointment_id=appointment.public_id, invitation_id=invitation.public_id
         )
         raise CheckInRefused(CheckInProblem.THROTTLED, until=until)
+
+
+def _issued_before_end(participant_pass: ParticipantPass, invitation: Invitation) -> bool:
+    """A pass from before the last "End for everyone" stays void after a reopening."""
+    ended_at = invitation.appointment.ended_at
+    return ended_at is not None and participant_pass.issued_at <= ended_at.timestamp()
 
 
 def _moment(timestamp: float | None) -> datetime | None:

@@ -93,7 +93,8 @@ class Entrance:
         appointment = request.room.appointment
         reason = self._waiting_room.revoked_reason(request.claims)
         if reason is not None:
-            if self._waiting_room.revoked_reason((Claim(appointment_scope(appointment)),)) is not None:
+            own = tuple(claim for claim in request.claims if claim.scope == appointment_scope(appointment))
+            if self._waiting_room.revoked_reason(own) is not None:
                 self._presence.close_room(appointment)  # this socket's handshake reopened it
             return Barred(Reason(reason))
         pass_ = request.participant_pass

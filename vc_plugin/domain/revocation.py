@@ -16,6 +16,11 @@ after "sign out everywhere" must work). Each process closes the sockets it hits 
 ``{"type": "revoked", "reason": …}`` and close code 4001; until that has happened the bus
 itself refuses to relay a message whose sender or receiver holds a revoked claim, so nothing
 is relayed for them from the moment the revoking request returns.
+
+A consultation ended by mistake can be reopened. The end's tombstone carries the moment stored
+as the appointment's ``ended_at``, and sockets opened after the reopening claim the appointment
+*since* that moment (:func:`appointment_claim`): the end does not hit them, while every socket
+and pass from before it stays revoked (passes by their issue time, checked against the database).
 """
 
 from __future__ import annotations
@@ -101,6 +106,15 @@ def target_claims(member: str) -> tuple[Claim, ...]:
     return (Claim(member_scope(member)), Claim(practitioner_scope(member)))
 
 
+def appointment_claim(appointment: str, ended_at: float | None) -> Claim:
+    """A socket's claim on its appointment: hit by any revocation after its last end (all, if never ended).
+
+    A socket can only open while the appointment is planned, so one opened after a reopening
+    is not hit by the end before it, and is hit by the next one.
+    """
+    return Claim(appointment_scope(appointment), ALWAYS if ended_at is None else ended_at)
+
+
 @dataclass(frozen=True)
 class Revocation:
     scopes: tuple[str, ...]
@@ -159,9 +173,14 @@ class Revoker:
                 )
         return revocation
 
-    def appointment(self, appointment: str, reason: Reason, invitations: Iterable[str] = ()) -> None:
-        """The whole appointment: its sockets, its room, and the names held for its invitations."""
-        self.revoke([appointment_scope(appointment)], reason)
+    def appointment(
+        self, appointment: str, reason: Reason, invitations: Iterable[str] = (), *, at: float | None = None
+    ) -> None:
+        """The whole appointment: its sockets, its room, and the names held for its invitations.
+
+        ``at``: the moment stored with an end (``Appointment.ended_at``), which later sockets claim since.
+        """
+        self.revoke([appointment_scope(appointment)], reason, at=at)
         with _best_effort("remove the room"):
             self._close_room(appointment)
             for invitation in invitations:

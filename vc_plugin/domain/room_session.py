@@ -25,7 +25,7 @@ from .revocation import (
     Claim,
     Reason,
     Revocation,
-    appointment_scope,
+    appointment_claim,
     invitation_scope,
     member_scope,
     organisation_scope,
@@ -126,6 +126,8 @@ class RoomIdentity:
     #: The check-in behind the pass, as the handshake found it (written back after a Redis restart).
     check_in: CheckInRecord | None = None
     staffer: Staffer | None = None
+    #: When the appointment was last ended (it was reopened since): earlier revocations are not this socket's.
+    ended_at: float | None = None
 
 
 class RoomSession(SocketSession):
@@ -415,7 +417,10 @@ def room_claims(identity: RoomIdentity, room: Room | None, opened: float) -> tup
     """What a room socket depends on; probes (no appointment) depend on nothing revocable."""
     if identity.role is MemberRole.PROBE or room is None:
         return ()
-    claims = [Claim(appointment_scope(room.appointment)), Claim(organisation_scope(room.organisation), opened)]
+    claims = [
+        appointment_claim(room.appointment, identity.ended_at),
+        Claim(organisation_scope(room.organisation), opened),
+    ]
     if identity.participant_pass is not None:
         invitation = identity.participant_pass.invitation
         claims += [Claim(invitation_scope(invitation)), Claim(member_scope(identity.member_id))]

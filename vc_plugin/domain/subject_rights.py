@@ -130,6 +130,7 @@ class SubjectRights:
             "ends_at": _time(appointment.ends_at),
             "kind": appointment.kind.value,
             "state": appointment.state.value,
+            "ended_at": _time(appointment.ended_at),  # the last "End for everyone", kept when reopened
             "relay_only": appointment.relay_only,
             "created_at": _time(appointment.created_at),
             "delete_after": _time(self._retention.deleted_by(appointment)),

@@ -325,26 +325,30 @@ class WaitingRoom:
         self._dashboards(room, QueueUpdate(op=QueueOp.NOTICE, appointment=appointment, text=cleaned))
 
     def end(self, actor: Staffer, appointment: str) -> None:
-        """End the consultation for everyone: sockets close, presence is deleted, the link expires."""
+        """End the consultation for everyone: sockets close, presence is deleted, the link says so.
+
+        Until the link would expire anyway, the practitioner may reopen it (``AppointmentBook.reopen``).
+        """
         room = self._own_room(actor, appointment)
         self.event(room_topic(appointment), Ended())
-        invitations = self._mark_ended(room, actor)
+        invitations, ended_at = self._mark_ended(room, actor)
         # After the commit: closes the room and its presence, tells the dashboards, forgets the names.
-        self._revoker.appointment(appointment, Reason.ENDED, invitations)
+        self._revoker.appointment(appointment, Reason.ENDED, invitations, at=ended_at)
         self._announce(signals.consultation_ended, appointment_id=appointment, practitioner_id=actor.public_id)
         self._reschedule(room.practitioner)  # those waiting for later appointments may come sooner now
 
-    def _mark_ended(self, room: Room, actor: Staffer) -> list[str]:
-        """The appointment is over in the database too; returns its invitations' ids."""
+    def _mark_ended(self, room: Room, actor: Staffer) -> tuple[list[str], float | None]:
+        """The appointment is over in the database too; returns its invitations' ids and the end's moment."""
         from sqlalchemy import select
 
         session = self._session()
         appointment = session.scalars(select(Appointment).where(Appointment.public_id == room.appointment)).first()
         if appointment is None:
-            return []
+            return [], None
         invitations = [i.public_id for i in appointment.invitations]
         if appointment.state is AppointmentState.PLANNED:
             appointment.state = AppointmentState.ENDED
+            appointment.ended_at = self._clock.now()
             self._audit.record(
                 "consultation.ended",
                 Actor(ActorKind.of(actor.role), actor.id),
@@ -352,7 +356,8 @@ class WaitingRoom:
                 subject=room.appointment,
             )
             session.commit()
-        return invitations
+        # The stored moment, also when it had ended already: a reopening lets later sockets claim since then.
+        return invitations, appointment.ended_at.timestamp() if appointment.ended_at is not None else None
 
     def handover(self, actor: Staffer, appointment: str, practitioner_public_id: str) -> Room:
         """Staff (or the practitioner) hand the appointment to a colleague of the same organisation."""

@@ -26,7 +26,7 @@ class InvitationOut(BaseModel):
         "may be guessing. Nobody else was locked out."
     )
     link: str = Field(description="The join link without the code.")
-    link_state: str = Field(description="open, not_yet_open, expired or cancelled")
+    link_state: str = Field(description="open, not_yet_open, ended (the practice may reopen it), expired or cancelled")
     contact_stored: bool
 
 

@@ -23,6 +23,7 @@ STATUS = {
     CheckInProblem.UNKNOWN: 404,
     CheckInProblem.CANCELLED: 410,
     CheckInProblem.EXPIRED: 410,
+    CheckInProblem.ENDED: 410,  # until the practice reopens it
     CheckInProblem.NOT_YET_OPEN: 200,
     CheckInProblem.THROTTLED: 429,  # this client pauses; the link works for everybody else
     CheckInProblem.WRONG_CODE: 403,
@@ -110,6 +111,7 @@ def check_in(invitation_id: str) -> tuple[str, int] | Response:
             CheckInProblem.UNKNOWN,
             CheckInProblem.CANCELLED,
             CheckInProblem.EXPIRED,
+            CheckInProblem.ENDED,
             CheckInProblem.NOT_YET_OPEN,
         }:
             return _closed(invitation_id, refused.problem)

@@ -11,7 +11,7 @@ from ...core.catalogue import gettext as _
 from ...core.crypto import DecryptionError
 from ...core.models import Appointment, AppointmentKind, ParticipantKind, Practitioner
 from ...domain.access import CallRefusal, Principal, call_refusal
-from ...domain.appointments import NotFound, PlanningError, suggested_start
+from ...domain.appointments import AccessDenied, NotFound, PlanningError, suggested_start
 from ...domain.inputs import AppointmentIn, ParticipantIn, RescheduleIn, SendIn
 from ...domain.subject_rights import as_json
 from ..forms import DURATIONS, appointment_from_form, participant_from_form, reschedule_from_form, translate
@@ -93,8 +93,13 @@ def _held_call(appointment_id: str) -> tuple[Practitioner, Appointment]:
 
 @bp.get("/appointments/<string(maxlength=32):appointment_id>/call")
 @practitioner_required
-def call(appointment_id: str) -> tuple[str, int]:
-    """The practitioner's side of the call; only the appointment's own practitioner holds it."""
+def call(appointment_id: str) -> tuple[str, int] | Response:
+    """The practitioner's side of the call; only the appointment's own practitioner holds it.
+
+    Once ended, the appointment page offers to open it again (while that is possible)."""
+    ended = _appointment(appointment_id)
+    if vc_state().appointments.may_reopen(_me(), ended):
+        return redirect(url_for(".appointment", appointment_id=appointment_id))
     _, appointment = _held_call(appointment_id)
     client_config = {
         "socket": socket_path("vc.ws.room_socket", appointment_id=appointment.public_id),
@@ -109,6 +114,7 @@ def call(appointment_id: str) -> tuple[str, int]:
         appointment=appointment,
         client_config=client_config,
         introductions_at=vc_state().introductions.confirmed_at(appointment),
+        link_closes=vc_state().appointments.link_closes(appointment),
     )
 
 
@@ -196,6 +202,8 @@ def _detail(
         appointment=appointment,
         label_text=label_text,
         deleted_by=state.purger.policy.deleted_by(appointment),
+        may_reopen=state.appointments.may_reopen(_me(), appointment),
+        link_closes=state.appointments.link_closes(appointment),
         errors=errors or {},
         **extra,
     )
@@ -227,6 +235,21 @@ def cancel(appointment_id: str) -> Response:
     except NotFound:
         abort(404)
     return redirect(url_for(".appointment", appointment_id=appointment_id))
+
+
+@bp.post("/appointments/<string(maxlength=32):appointment_id>/reopen")
+@practitioner_required
+def reopen(appointment_id: str) -> tuple[str, int] | Response:
+    """Undo "End for everyone" (docs/appointments.md): new check-ins with the same link and code work again."""
+    appointment = _appointment(appointment_id)
+    try:
+        vc_state().appointments.reopen(_me(), appointment_id)
+    except AccessDenied:
+        abort(403, description="Only the appointment's practitioner reopens the consultation.")
+    except PlanningError:
+        return _detail(appointment, {"state": _("This consultation can no longer be opened again.")}, 409)
+    target = ".call" if request.form.get("then") == "call" else ".appointment"
+    return redirect(url_for(target, appointment_id=appointment_id))
 
 
 @bp.post("/appointments/<string(maxlength=32):appointment_id>/delete")

@@ -86,6 +86,7 @@ def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
             check_in=record,
             kind=participant_pass.kind,
             participant_pass=participant_pass,
+            ended_at=_ended_at(appointment),
         ), appointment
     person = current_practitioner()
     if person is None:
@@ -102,7 +103,13 @@ def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
         name=person.display_name,
         kind="practitioner",
         staffer=staffer_of(person),
+        ended_at=_ended_at(appointment),
     ), appointment
+
+
+def _ended_at(appointment: Appointment) -> float | None:
+    """When a reopened appointment was last ended: its sockets claim it since then (domain/revocation.py)."""
+    return appointment.ended_at.timestamp() if appointment.ended_at is not None else None
 
 
 @bp.before_request
