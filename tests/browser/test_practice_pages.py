@@ -62,7 +62,9 @@ def test_staff_hand_over_and_the_practitioner_admits_by_keyboard(browser, practi
     desk.locator(f"{card} .vc-member", has_text="Robin").wait_for()
     desk.keyboard.press("Tab")
     assert desk.evaluate("() => document.activeElement.className") == "vc-skip"
-    tab_to(desk, f"{card} input[type=text]")
+    tab_to(desk, f"{card} summary")  # message and handover are folded under the people
+    desk.keyboard.press("Enter")
+    tab_to(desk, f"{card} input[type=text]", limit=3)
     desk.keyboard.type("Noch fünf Minuten, bitte.")
     desk.keyboard.press("Enter")
     patient.wait_for_selector("[data-notice-box]:not([hidden])")
