@@ -29,6 +29,7 @@ from tests.browser.conftest import (
     running_practice,
     screenshot,
 )
+from tests.support.axe import serious_findings
 from vc_plugin.core.models import AppointmentKind
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -339,6 +340,7 @@ def test_without_camera_and_microphone_trying_again_is_the_main_button(playwrigh
         page.check("input[name=consent]")
         page.click("#vc-check-in button[type=submit]")
         page.wait_for_selector("[data-result=microphone][data-state=fail]")
+        assert not serious_findings(page, "device check without camera and microphone")  # axe (WCAG 2.1 AA)
         assert "vc-primary" in (page.get_attribute("[data-retry]", "class") or "")
         assert "vc-primary" not in (page.get_attribute("[data-ready]", "class") or "")
         assert page.is_enabled("[data-ready]"), "the waiting room stays reachable"

@@ -65,12 +65,21 @@ def focused(page: Any, target: str) -> bool:
     return page.evaluate(f"() => {{ const node = document.activeElement; return Boolean({target}); }}")
 
 
-def test_the_consultation_by_keyboard_alone(browser, practice: Practice) -> None:
+#: The words the journey looks for, per language (the rest is found by its markup).
+WORDS = {
+    "en": {"decline": "Decline", "dashboard": "Back to the dashboard"},
+    "de": {"decline": "Ablehnen", "dashboard": "Zurück zur Übersicht"},
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_the_consultation_by_keyboard_alone(browser, practice: Practice, lang: str) -> None:
+    words = WORDS[lang]
     kim_link = practice.plan(in_minutes=5).invitations[0].link
     alex_link = practice.plan(in_minutes=10).invitations[0].link
-    doctor = practice.signed_in(browser, practice.people.doc, "en").new_page()
-    patient = practice.context(browser, "en").new_page()
-    other = practice.context(browser, "en").new_page()
+    doctor = practice.signed_in(browser, practice.people.doc, lang).new_page()
+    patient = practice.context(browser, lang).new_page()
+    other = practice.context(browser, lang).new_page()
     open_dashboard(doctor, practice.url)
 
     # The patient: the code came with the link; name, consent and on, by keyboard.
@@ -95,7 +104,8 @@ def test_the_consultation_by_keyboard_alone(browser, practice: Practice) -> None
     enter_waiting_room(other)
     doctor.locator(".vc-member", has_text="Alex").wait_for()
     doctor.locator(".vc-member", has_text="Kim").wait_for()
-    tab_to(doctor, "node.closest('.vc-member')?.textContent.includes('Alex') && node.textContent === 'Decline'")
+    decline = words["decline"]
+    tab_to(doctor, f"node.closest('.vc-member')?.textContent.includes('Alex') && node.textContent === '{decline}'")
     doctor.keyboard.press("Enter")
     other.wait_for_selector("[data-view=ended]:not([hidden])")
     assert patient.is_visible("[data-view=waiting]")  # only Alex was declined
@@ -155,7 +165,7 @@ def test_the_consultation_by_keyboard_alone(browser, practice: Practice) -> None
     doctor.keyboard.press("Enter")
     doctor.wait_for_selector("[data-after]:not([hidden])")
     assert focused(doctor, "node.closest('[data-after]') !== null")
-    tab_to(doctor, "node.textContent === 'Back to the dashboard'")
+    tab_to(doctor, f"node.textContent === '{words['dashboard']}'")
     doctor.keyboard.press("Enter")
     doctor.wait_for_url(f"{practice.url}/vc/practice/")
     for page in (doctor, patient, other):

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.axe import serious_findings
 from tests.support.outage_call import OutageCall, OutageWorld, outage_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -120,6 +121,7 @@ def test_a_weak_connection_lowers_the_picture_and_offers_sound_only(no_relay, we
         loss = float(patient.get_attribute("[data-connection]", "data-loss"))
         assert loss > 8, loss  # over the last seconds: the loss of now, not since the call began
         assert "sound only" in patient.inner_text("[data-weak]")
+        assert not serious_findings(patient, "weak connection notice")  # axe (WCAG 2.1 AA)
         # Lowered by itself: half the resolution, capped bit rate, on what the patient sends.
         scaled = patient.evaluate("""() => window.__vcPcs.filter((pc) => pc.connectionState !== 'closed')
           .flatMap((pc) => pc.getSenders()).filter((s) => s.track && s.track.kind === 'video')
@@ -127,6 +129,7 @@ def test_a_weak_connection_lowers_the_picture_and_offers_sound_only(no_relay, we
         assert scaled == [2], scaled
         patient.click("[data-sound-only]")
         patient.wait_for_selector("[data-audio-only]:not([hidden])")
+        assert not serious_findings(patient, "sound only notice")
         doctor.wait_for_selector("[data-peer] [data-camera-off-badge]:not([hidden])", timeout=10000)
         assert doctor.inner_text("[data-peer] [data-camera-off-badge]") == "sound only"
     # Sound only holds after the network is good again, until the person decides otherwise.

@@ -24,6 +24,7 @@ from tests.browser.conftest import (
     open_call,
     screenshot,
 )
+from tests.support.axe import serious_findings
 from tests.support.coturn import SECRET, Coturn
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
@@ -129,6 +130,8 @@ def test_agreeing_connects_through_the_relay(firewalled):
         page.wait_for_selector("[data-relay-dialog][open]", timeout=45000)
     both_sizes(patient, "join-relay-consent-en")
     both_sizes(doctor, "practice-relay-consent-de")
+    for page, name in ((patient, "relay question (en)"), (doctor, "relay question (de)")):
+        assert not serious_findings(page, name)  # axe (WCAG 2.1 AA) on the open dialog
     assert "cannot read or record" in patient.inner_text("[data-relay-dialog]")
     assert "weder lesen noch aufzeichnen" in doctor.inner_text("[data-relay-dialog]")
     assert relay_consents(firewalled["host"]) == []
