@@ -200,3 +200,49 @@ def test_handover_from_the_call_once_nobody_else_is_in_it(world):
         await call.close()
 
     asyncio.run(scenario())
+
+
+def test_a_reconnect_at_the_moment_of_sending_back_does_not_undo_it(state, people, monkeypatch):
+    """The page's reconnect reads the member, the practitioner sends them back, then the reconnect
+    writes: only the fields the reconnect owns are written, so the member stays in the waiting room
+    (before, the whole member was written back and they were "in the call" again for the server)."""
+    from datetime import timedelta
+
+    from vc_plugin.adapters.presence import Member, MemberRole, MemberState
+    from vc_plugin.core.models import Role
+    from vc_plugin.domain.access import Principal
+    from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
+    from vc_plugin.domain.waiting_room import Staffer
+
+    start = state.clock.now() + timedelta(minutes=5)
+    planned = state.appointments.plan(
+        Principal.of(people.doc),
+        AppointmentIn(starts_at=start, ends_at=start + timedelta(minutes=30), participants=[ParticipantIn()]),
+    )
+    appointment = planned.appointment.public_id
+    waiting_room, presence = state.waiting_room, state.waiting_room.presence
+    doc = people.doc
+    doctor = Staffer(doc.public_id, doc.id, Role.PRACTITIONER, doc.organisation_id, doc.display_name)
+    room = waiting_room.room_for(planned.appointment)
+    template = Member(id="p1", role=MemberRole.PATIENT, name="Frau Gleichzeitig", state=MemberState.WAITING, since=0)
+    _, token = waiting_room.arrive(room, template, None, "first-socket")
+    waiting_room.admit(doctor, appointment, "p1")
+
+    read = presence.get
+    sent_back = []
+
+    def read_then_send_back(appointment_id: str, member_id: str) -> Any:
+        found = read(appointment_id, member_id)
+        if not sent_back:  # the practitioner's click lands right after the reconnect has read
+            sent_back.append(True)
+            monkeypatch.setattr(presence, "get", read)  # the send-back reads normally
+            waiting_room.send_back(doctor, appointment, "p1")
+        return found
+
+    monkeypatch.setattr(presence, "get", read_then_send_back)
+    member, _ = waiting_room.arrive(room, template, token, "second-socket")
+    monkeypatch.undo()
+    assert sent_back, "the send-back happened in between"
+    stored = presence.get(appointment, "p1")
+    assert (member.state, stored.state) == (MemberState.WAITING, MemberState.WAITING)
+    assert stored.connection == "second-socket" and stored.resume != ""

@@ -169,21 +169,28 @@ class WaitingRoom:
         existing = self.presence.get(room.appointment, member.id)
         token = secrets.token_urlsafe(18)
         if existing is not None and resume and _resumes(existing, resume):
-            member = replace(
-                existing,
-                resume=digest(token),
-                resume_before=existing.resume,
-                name=member.name,
-                connection=connection,
+            back = {
+                "resume": digest(token),
+                "resume_before": existing.resume,
+                "name": member.name,
+                "connection": connection,
                 # A page reloaded in the call skips the check: what it found before still holds.
-                camera=existing.camera if member.camera is None else member.camera,
-                microphone=existing.microphone if member.microphone is None else member.microphone,
-            )
+                "camera": existing.camera if member.camera is None else member.camera,
+                "microphone": existing.microphone if member.microphone is None else member.microphone,
+            }
+            # Only these fields, atomically: an admission or a send-back decided meanwhile is kept.
+            updated = self.presence.update(room.appointment, member.id, **back)
+            if updated is None:  # gone in between: in again at the same place
+                updated = replace(existing, **back)
+                self.presence.put(room.appointment, updated, self.now())
+            else:
+                self.presence.touch(room.appointment, member.id, self.now())
+            member = updated
             previous = existing.connection
         else:
             member = replace(member, resume=digest(token), since=self.now(), connection=connection)
             previous = existing.connection if existing is not None else None
-        self.presence.put(room.appointment, member, self.now())
+            self.presence.put(room.appointment, member, self.now())
         if previous and previous != connection:
             self.event(connection_topic(previous), Replaced())
         if member.state == MemberState.WAITING:
