@@ -72,7 +72,7 @@ def test_sent_back_to_the_waiting_room_and_admitted_again(browser, world: Practi
 
     patient.wait_for_selector("[data-view=waiting]:not([hidden])")
     assert patient.inner_text("[data-sent-back]") == (
-        "Dr. Maria Berg has asked you to wait a moment in the waiting room. Please stay on this page."
+        "Dr. Maria Berg has asked you to wait a moment in the waiting room."
     )
     assert patient.inner_text("[data-position]") == "You are next."
     # Nothing of camera or microphone goes anywhere: every connection is closed, on both sides.

@@ -49,7 +49,7 @@ CLIENT_STRINGS = {
     "admitted": _l("You have been let in. The consultation starts."),
     "handed_over": _l("{name} will see you."),
     # back to the waiting room from the call (issue 17)
-    "sent_back": _l("{name} has asked you to wait a moment in the waiting room. Please stay on this page."),
+    "sent_back": _l("{name} has asked you to wait a moment in the waiting room."),  # the lead says to stay
     "sent_back_next": _l("You are next."),
     "sent_back_position": _l("You are number {position} in the waiting room."),
     "reconnecting": _l("Connection lost; reconnecting … Your place in the waiting room is kept."),
