@@ -12,9 +12,11 @@ import pytest
 from tests.support.hosts import make_host_app
 from tests.support.live import LiveServer
 from tests.support.people import make_people
-from tests.support.planning import plan_group
+from tests.support.planning import plan_group, plan_soon
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
+from vc_plugin.adapters.presence import Member, MemberRole, MemberState
 from vc_plugin.core.models import Appointment
+from vc_plugin.domain.waiting_room import Staffer
 
 pytestmark = pytest.mark.slow
 
@@ -206,23 +208,10 @@ def test_a_reconnect_at_the_moment_of_sending_back_does_not_undo_it(state, peopl
     """The page's reconnect reads the member, the practitioner sends them back, then the reconnect
     writes: only the fields the reconnect owns are written, so the member stays in the waiting room
     (before, the whole member was written back and they were "in the call" again for the server)."""
-    from datetime import timedelta
-
-    from vc_plugin.adapters.presence import Member, MemberRole, MemberState
-    from vc_plugin.core.models import Role
-    from vc_plugin.domain.access import Principal
-    from vc_plugin.domain.inputs import AppointmentIn, ParticipantIn
-    from vc_plugin.domain.waiting_room import Staffer
-
-    start = state.clock.now() + timedelta(minutes=5)
-    planned = state.appointments.plan(
-        Principal.of(people.doc),
-        AppointmentIn(starts_at=start, ends_at=start + timedelta(minutes=30), participants=[ParticipantIn()]),
-    )
+    planned = plan_soon(state, people)
     appointment = planned.appointment.public_id
     waiting_room, presence = state.waiting_room, state.waiting_room.presence
-    doc = people.doc
-    doctor = Staffer(doc.public_id, doc.id, Role.PRACTITIONER, doc.organisation_id, doc.display_name)
+    doctor = Staffer.of(people.doc)
     room = waiting_room.room_for(planned.appointment)
     template = Member(id="p1", role=MemberRole.PATIENT, name="Frau Gleichzeitig", state=MemberState.WAITING, since=0)
     _, token = waiting_room.arrive(room, template, None, "first-socket")

@@ -21,7 +21,6 @@ from tests.support.processes import ROOT
 from tests.support.web import csrf
 from vc_plugin.compliance.document import markdown
 from vc_plugin.compliance.pack import build_pack
-from vc_plugin.core.models import Role
 from vc_plugin.domain.waiting_room import Staffer
 
 EXAMPLE = ROOT / "vc_plugin/demo/production.example.cfg"
@@ -196,7 +195,7 @@ def test_no_person_is_named_in_the_pack(host, app, state, people, clock):
     )
     assert answer.status_code == 302, answer.get_data(as_text=True)
     doc = people.doc
-    doctor = Staffer(doc.public_id, doc.id, Role.PRACTITIONER, doc.organisation_id, doc.display_name)
+    doctor = Staffer.of(doc)
     state.introductions.confirm(people.doc, planned.appointment)
     state.db.session.commit()
     state.waiting_room.room_for(planned.appointment)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.web import csrf, sign_in_as, vc_cookie
-from vc_plugin.core.models import AppointmentState, AuditEvent, Role
+from vc_plugin.core.models import AppointmentState, AuditEvent
 from vc_plugin.domain.access import Principal
 from vc_plugin.domain.appointments import AccessDenied, LinkState, PlanningError
 from vc_plugin.domain.check_in import ParticipantPass
@@ -51,12 +51,8 @@ def check_in(client, issued, lang="en"):
 
 def end_for_everyone(state, people, planned):
     """What "End for everyone" on the call page does (the socket's `end` command)."""
-    doc = people.doc
     state.waiting_room.room_for(planned.appointment)
-    state.waiting_room.end(
-        Staffer(doc.public_id, doc.id, Role.PRACTITIONER, doc.organisation_id, doc.display_name),
-        planned.appointment.public_id,
-    )
+    state.waiting_room.end(Staffer.of(people.doc), planned.appointment.public_id)
     state.db.session.expire_all()
 
 
@@ -224,13 +220,7 @@ def test_a_second_end_keeps_the_first_moment(state, people, planned, clock):
     end_for_everyone(state, people, planned)
     first = planned.appointment.ended_at
     clock.advance(timedelta(minutes=2))
-    doc = people.doc
-    state.waiting_room.room_for(planned.appointment)
-    state.waiting_room.end(
-        Staffer(doc.public_id, doc.id, Role.PRACTITIONER, doc.organisation_id, doc.display_name),
-        planned.appointment.public_id,
-    )
-    state.db.session.expire_all()
+    end_for_everyone(state, people, planned)
     assert planned.appointment.ended_at == first
     assert state.bus.revoked_reason([appointment_claim(planned.appointment.public_id, first.timestamp())]) is None
     assert state.bus.revoked_reason([appointment_claim(planned.appointment.public_id, None)]) == "ended"

@@ -17,11 +17,19 @@ class Issued(NamedTuple):
 
 
 def plan_soon(
-    host: Any, people: Any, *, kind: str = "single", participants: int = 1, relay_only: bool = False, **participant: Any
+    host: Any,
+    people: Any,
+    *,
+    kind: str = "single",
+    participants: int = 1,
+    relay_only: bool = False,
+    in_minutes: int = 5,
+    **participant: Any,
 ) -> PlannedAppointment:
-    """Dr. Berg's appointment in five minutes (inside the host's app context)."""
-    start = host.state.clock.now() + timedelta(minutes=5)
-    return host.state.appointments.plan(
+    """Dr. Berg's appointment in five minutes, or ``in_minutes`` (``host``: a host app or its state)."""
+    state = getattr(host, "state", host)
+    start = state.clock.now() + timedelta(minutes=in_minutes)
+    return state.appointments.plan(
         Principal.of(people.doc),
         AppointmentIn(
             starts_at=start,

@@ -29,7 +29,7 @@ from ..core import signals
 from ..core.audit import Actor, ActorKind, AuditLog
 from ..core.clock import Clock
 from ..core.config import Settings
-from ..core.models import Appointment, AppointmentState, Role
+from ..core.models import Appointment, AppointmentState, Practitioner, Role
 from ..core.signals import Announcer
 from .directory import Directory
 from .probe_rooms import PROBE_PREFIX
@@ -86,6 +86,10 @@ class Staffer:
     name: str
     #: When this person's sign-in session began (None: the host's own login decides).
     signed_in_at: float | None = None
+
+    @classmethod
+    def of(cls, person: Practitioner, signed_in_at: float | None = None) -> Staffer:
+        return cls(person.public_id, person.id, person.role, person.organisation_id, person.display_name, signed_in_at)
 
 
 class WaitingRoom:
@@ -424,20 +428,25 @@ class WaitingRoom:
 
     def estimate(self, room: Room) -> Estimate:
         """For someone waiting in ``room``: earlier rooms of the same practitioner with people in them come first."""
-        now = self.now()
-        earlier = [r for r in self._rooms_of_practitioner(room.practitioner) if r.starts_at < room.starts_at]
-        busy = [r for r in earlier if self.presence.members(r.appointment, now)]
-        return estimate(room, busy, self.presence.running_late(room.practitioner), now)
+        occupied = self._occupied_rooms(room.practitioner)
+        return self._estimate(room, occupied, self.presence.running_late(room.practitioner))
 
-    def _rooms_of_practitioner(self, practitioner: str) -> list[Room]:
+    def _estimate(self, room: Room, occupied: list[tuple[Room, list[Member]]], late: int) -> Estimate:
+        return estimate(room, [r for r, _ in occupied if r.starts_at < room.starts_at], late, self.now())
+
+    def _occupied_rooms(self, practitioner: str) -> list[tuple[Room, list[Member]]]:
+        """The practitioner's rooms that someone is in, with their members (read once per question)."""
+        now = self.now()
         rooms = (self.presence.room(a) for a in self.presence.rooms_of(index_of_practitioner(practitioner)))
-        return [r for r in rooms if r is not None]
+        found = [(r, self.presence.members(r.appointment, now)) for r in rooms if r is not None]
+        return [(r, members) for r, members in found if members]
 
     def _reschedule(self, practitioner: str) -> None:
-        for room in self._rooms_of_practitioner(practitioner):
-            members = self.presence.members(room.appointment, self.now())
+        occupied = self._occupied_rooms(practitioner)
+        late = self.presence.running_late(practitioner)
+        for room, members in occupied:
             if any(m.state == MemberState.WAITING for m in members):
-                found = self.estimate(room)
+                found = self._estimate(room, occupied, late)
                 self.event(
                     room_topic(room.appointment),
                     Schedule(expected_in=found.expected_in, late_minutes=found.late_minutes),

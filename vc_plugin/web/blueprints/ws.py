@@ -17,7 +17,7 @@ from flask import Blueprint, abort, current_app, g, request
 from flask_sock import Sock
 
 from ...adapters.presence import MemberRole, Room
-from ...core.models import Appointment
+from ...core.models import Appointment, Practitioner
 from ...domain.access import CallRefusal, call_refusal
 from ...domain.dashboard_session import DashboardSession
 from ...domain.probe_rooms import probe_member
@@ -59,15 +59,8 @@ def check_origin() -> None:
         abort(403, description="WebSocket from a foreign origin.")
 
 
-def staffer_of(person: object) -> Staffer:
-    return Staffer(
-        public_id=person.public_id,  # type: ignore[attr-defined]
-        id=person.id,  # type: ignore[attr-defined]
-        role=person.role,  # type: ignore[attr-defined]
-        organisation_id=person.organisation_id,  # type: ignore[attr-defined]
-        name=person.display_name,  # type: ignore[attr-defined]
-        signed_in_at=session_started_at(),
-    )
+def staffer_of(person: Practitioner) -> Staffer:
+    return Staffer.of(person, signed_in_at=session_started_at())
 
 
 def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
