@@ -52,6 +52,8 @@ class Call:
         self.host, self.people, self.server = host, people, server
         self.appointment, self.issued = plan_group(host, people, 2)
         self.clients: list[SignalClient] = []
+        self.cookies: dict[str, str] = {}  # member id: the check-in's session cookie
+        self.resumes: dict[str, str] = {}  # member id: the newest resume token
 
     async def open(self, path: str, cookie: str) -> tuple[SignalClient, dict[str, Any]]:
         client = await SignalClient.open(self.server.ws_url, path, cookie)
@@ -74,6 +76,7 @@ class Call:
         cookie = check_in(self.server.url, issued.invitation, issued.code, name=name)
         client, welcome = await self.open(f"/vc/ws/room/{self.appointment}", cookie)
         member = welcome["you"]["id"]
+        self.cookies[member], self.resumes[member] = cookie, welcome["resume"]
         await self.command("admit", member)
         await client.receive("admitted")
         return client, member
@@ -82,6 +85,15 @@ class Call:
         await (client or self.dashboard).send(
             {"type": kind, "appointment": self.appointment, "participant": participant}
         )
+
+    async def reload(self, client: SignalClient, member: str) -> tuple[SignalClient, dict[str, Any]]:
+        """The page reloaded: the old socket goes, a new one comes back with the resume token."""
+        await client.close()
+        again = await SignalClient.open(self.server.ws_url, f"/vc/ws/room/{self.appointment}", self.cookies[member])
+        self.clients.append(again)
+        welcome = await again.hello(resume=self.resumes[member])
+        self.resumes[member] = welcome["resume"]
+        return again, welcome
 
     async def close(self) -> None:
         for client in self.clients:
@@ -138,6 +150,31 @@ def test_sent_back_waits_relays_nothing_either_way_and_comes_back(world):
         assert (await call.doctor.receive("peer-joined"))["peer"]["id"] == call.patient_id
         await call.patient.send({"type": "offer", "to": call.doctor_id, "sdp": "v=0 again"})
         assert (await call.doctor.receive("offer"))["sdp"] == "v=0 again"
+        await call.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_reload_while_sent_back_says_again_who_asked_to_wait(world):
+    host, people, server = world
+
+    async def scenario() -> None:
+        call = Call(host, people, server)
+        await call.start()
+        await call.command("send-back", call.patient_id)
+        await call.patient.receive("sent-back")
+        patient, welcome = await call.reload(call.patient, call.patient_id)
+        assert welcome["state"] == "waiting" and welcome["position"] == 1
+        assert welcome["asked_to_wait_by"] == "Dr. Maria Berg"
+        # Someone who was never sent back hears nothing of it after a reload.
+        _, relative = await call.reload(call.relative, call.relative_id)
+        assert relative["state"] == "admitted" and "asked_to_wait_by" not in relative
+        # Admitted again, the request is over: a reload in the call does not repeat it.
+        await call.command("admit", call.patient_id)
+        await patient.receive("admitted")
+        _, welcome = await call.reload(patient, call.patient_id)
+        assert welcome["state"] == "admitted" and "asked_to_wait_by" not in welcome
+        assert host.state.presence.get(call.appointment, call.patient_id).asked_to_wait_by == ""
         await call.close()
 
     asyncio.run(scenario())

@@ -75,6 +75,13 @@ def test_sent_back_to_the_waiting_room_and_admitted_again(browser, world: Practi
         "Dr. Maria Berg has asked you to wait a moment in the waiting room."
     )
     assert patient.inner_text("[data-position]") == "You are next."
+    # A reload (say, a worried patient pressing F5) still says who asked to wait, not only the place.
+    patient.reload()
+    patient.wait_for_selector("[data-view=waiting]:not([hidden]) [data-sent-back]")
+    assert patient.inner_text("[data-sent-back]") == (
+        "Dr. Maria Berg has asked you to wait a moment in the waiting room."
+    )
+    patient.wait_for_function("() => document.querySelector('[data-position]').textContent.includes('next')")
     # Nothing of camera or microphone goes anywhere: every connection is closed, on both sides.
     for page in (doctor, patient):
         page.wait_for_function(f"() => ({OPEN_MEDIA})() === 0 && !document.querySelector('video[data-remote]')")

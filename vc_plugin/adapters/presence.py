@@ -55,6 +55,8 @@ class Member:
     #: What the page's device check found before entering (None: not told, e.g. an older page).
     camera: bool | None = None
     microphone: bool | None = None
+    #: Who sent this member back from the call to wait (the page says so again after a reload).
+    asked_to_wait_by: str = ""
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "role": self.role, "name": self.name, "kind": self.kind, "since": self.since}

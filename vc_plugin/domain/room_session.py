@@ -247,13 +247,19 @@ class RoomSession(SocketSession):
             relay_available=relay_available(self.settings),
             max_message_bytes=self.settings.ws_max_message_bytes,
             file_max_bytes=self.settings.file_transfer_max_bytes,
-            **self._estimate(outcome),
+            **self._while_waiting(outcome),
         )
 
-    def _estimate(self, outcome: Joined) -> dict[str, int]:
-        if self.phase is RoomPhase.ADMITTED or outcome.estimate is None:
+    def _while_waiting(self, outcome: Joined) -> dict[str, int | str]:
+        """What only a waiting welcome carries: the estimate, and who asked to wait after a call."""
+        if self.phase is RoomPhase.ADMITTED:
             return {}
-        return {"expected_in": outcome.estimate.expected_in, "late_minutes": outcome.estimate.late_minutes}
+        waiting: dict[str, int | str] = {}
+        if outcome.estimate is not None:
+            waiting |= {"expected_in": outcome.estimate.expected_in, "late_minutes": outcome.estimate.late_minutes}
+        if outcome.member.asked_to_wait_by:
+            waiting["asked_to_wait_by"] = outcome.member.asked_to_wait_by
+        return waiting
 
     def _relay_until(self) -> datetime:
         """Relay credentials never outlive the appointment's end plus the grace for joining late."""

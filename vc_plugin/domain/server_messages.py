@@ -118,6 +118,8 @@ class Welcome(ServerMessage, tag="welcome"):
     #: Waiting only: seconds until the probable start (see ``waiting_time``), the announced delay.
     expected_in: int | UnsetType = UNSET
     late_minutes: int | UnsetType = UNSET
+    #: Waiting again after ``sent-back``: the practitioner who asked (the page repeats it after a reload).
+    asked_to_wait_by: str | UnsetType = UNSET
 
 
 class Pong(ServerMessage, tag="pong"):

@@ -281,7 +281,7 @@ class WaitingRoom:
         admitted = [m for m in self.presence.members(appointment, self.now()) if m.state == MemberState.ADMITTED]
         if member.state != MemberState.ADMITTED and len(admitted) + 1 > self._settings.max_participants:
             raise ProtocolError("room_full", f"at most {self._settings.max_participants} people per consultation")
-        member = self.presence.update(appointment, member_id, state=MemberState.ADMITTED) or member
+        member = self.presence.update(appointment, member_id, state=MemberState.ADMITTED, asked_to_wait_by="") or member
         peers = [Peer.of(m) for m in admitted if m.id != member_id]
         self.event(member_topic(appointment, member_id), Admitted(peers=peers))
         self.event(room_topic(appointment), PeerJoined(peer=Peer.of(member)))
@@ -313,7 +313,10 @@ class WaitingRoom:
         member = self.presence.get(appointment, member_id)
         if member is None or member.role is not MemberRole.PATIENT or member.state != MemberState.ADMITTED:
             raise ProtocolError("not_in_call", "this person is not in the call")
-        member = self.presence.update(appointment, member_id, state=MemberState.WAITING) or member
+        member = (
+            self.presence.update(appointment, member_id, state=MemberState.WAITING, asked_to_wait_by=actor.name)
+            or member
+        )
         position = 1 + sum(
             1
             for m in self.presence.members(appointment, self.now())

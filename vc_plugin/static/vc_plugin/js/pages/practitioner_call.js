@@ -18,21 +18,36 @@ let session = null;
 let view = null;
 let pendingAdmit = config.admit || null;
 
+/** Lists are rebuilt on every change (someone's connection flickers): the keyboard stays where it was. */
+function keepFocus(rebuild) {
+  const active = document.activeElement;
+  const row = active?.dataset.action ? active.closest("[data-member]") : null;
+  rebuild();
+  if (!row) return;
+  const selector = `[data-member="${CSS.escape(row.dataset.member)}"] [data-action="${active.dataset.action}"]`;
+  if (!active.isConnected) $(selector, root)?.focus();
+}
+
 function render(members) {
+  keepFocus(() => build(members));
+  focusReadmit();
+}
+
+function build(members) {
   const waiting = members.filter((member) => member.state === "waiting");
   waitingList.replaceChildren(...waiting.map((member) => el("li", { class: "vc-member", "data-member": member.id,
     "data-presence": member.offline ? "offline" : "online" }, [
     el("span", { class: "vc-member-name", text: member.name }),
     el("span", { class: "vc-hint", text: ` ${t(`kind_${member.kind}`)}${member.offline ? ` · ${t("member_offline")}` : ""}` }),
     deviceNote(member),
-    el("button", { type: "button", class: "vc-button vc-primary", text: t("admit"), onclick: () => admit(member.id) }),
-    el("button", { type: "button", class: "vc-button", text: t("decline"),
+    el("button", { type: "button", class: "vc-button vc-primary", text: t("admit"), "data-action": "admit",
+      onclick: () => admit(member.id) }),
+    el("button", { type: "button", class: "vc-button", text: t("decline"), "data-action": "decline",
       onclick: () => queue.send({ type: "decline", appointment: config.appointment, participant: member.id }) }),
   ])));
   show($("[data-empty]", root), waiting.length === 0);
   renderInCall(members);
   offerHandover(members);
-  focusReadmit();
 }
 
 // Issue 17: each participant in the call can be sent back to the waiting room (docs/signaling.md,
@@ -45,7 +60,7 @@ function renderInCall(members) {
   inCallList.replaceChildren(...inCall.map((member) => el("li", { class: "vc-member", "data-member": member.id }, [
     el("span", { class: "vc-member-name", text: member.name }),
     el("span", { class: "vc-hint", text: ` ${t(`kind_${member.kind}`)}` }),
-    el("button", { type: "button", class: "vc-button", text: t("send_back"), "data-send-back": member.id,
+    el("button", { type: "button", class: "vc-button", text: t("send_back"), "data-send-back": member.id, "data-action": "send-back",
       "aria-label": t("send_back_label", { name: member.name }), onclick: () => sendBack(member.id) }),
   ])));
   show($("[data-in-call-box]", root), inCall.length > 0);

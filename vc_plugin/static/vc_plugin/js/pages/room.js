@@ -123,7 +123,8 @@ signal.on("welcome", (message) => {
     showSelfView();
     $("[data-position]", root).textContent = waitingText(message);
     noteEstimate(message);
-    announce(status, waitingText(message));
+    const asked = message.asked_to_wait_by ? noteSentBack(message.asked_to_wait_by) : "";
+    announce(status, [asked, waitingText(message)].filter(Boolean).join(" "));
   }
 });
 signal.on("admitted", () => {
@@ -138,13 +139,19 @@ function sentBackNote() {
   return $("[data-sent-back]", root);
 }
 
-signal.on("sent-back", (message) => {
-  if (session) [...session.links.keys()].forEach((peerId) => session.drop(peerId));
-  const text = t("sent_back", { name: message.practitioner_name });
+// Shown again after a reload while still waiting (the welcome says who asked); returns its words.
+function noteSentBack(practitionerName) {
+  const text = t("sent_back", { name: practitionerName });
   const note = sentBackNote() || el("p", { class: "vc-notice", "data-sent-back": "" });
   note.textContent = text;
+  if (!note.isConnected) $("[data-position]", root).before(note);
+  return text;
+}
+
+signal.on("sent-back", (message) => {
+  if (session) [...session.links.keys()].forEach((peerId) => session.drop(peerId));
+  const text = noteSentBack(message.practitioner_name);
   const position = $("[data-position]", root);
-  if (!note.isConnected) position.before(note);
   position.textContent = message.position > 1 ? t("sent_back_position", { position: message.position }) : t("sent_back_next");
   showView("waiting");
   announce(status, `${text} ${position.textContent}`);
