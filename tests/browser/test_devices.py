@@ -165,8 +165,32 @@ def test_the_chosen_devices_go_into_the_call_and_the_camera_can_stay_off(browser
     # Switched on in the call: the practitioner sees the picture again.
     patient.click("[data-camera-off]")
     expect(doctor.locator("[data-camera-off-badge]")).to_be_hidden()
+    # A reload goes back into the call with the same three devices, not the defaults.
+    patient.reload()
+    in_call(patient)
+    assert patient.evaluate(LOCAL_DEVICE, "video") == wanted["videoinput"]
+    assert patient.evaluate(LOCAL_DEVICE, "audio") == wanted["audioinput"]
+    patient.wait_for_function(
+        "(sink) => document.querySelector('video[data-remote]').sinkId === sink", arg=wanted["audiooutput"]
+    )
     doctor.context.close()
     patient.context.close()
+
+
+def test_a_remembered_device_that_is_gone_gives_the_defaults_not_half_a_call(browser, world):
+    """Negative: the camera and microphone chosen earlier in this tab were unplugged since; the check
+    falls back to the default ones (both work), not to sound alone."""
+    planned = world.plan(in_minutes=5)
+    context = world.context(browser, "en")
+    context.add_init_script(
+        "sessionStorage.setItem('vc-devices', JSON.stringify({videoinput: 'unplugged', audioinput: 'unplugged'}))"
+    )
+    patient = context.new_page()
+    check_in(patient, planned.invitations[0].link, "Sam")
+    expect(patient.locator("[data-result=camera]")).to_have_attribute("data-state", "ok")
+    expect(patient.locator("[data-result=microphone]")).to_have_attribute("data-state", "ok")
+    patient.wait_for_function("() => document.querySelector('[data-preview]').srcObject?.getTracks().length === 2")
+    context.close()
 
 
 def test_without_choices_the_call_uses_the_default_speakers_and_the_camera_is_on(browser, world):

@@ -4,6 +4,7 @@
 import {
   canChooseSpeaker, checkStun, chooseSpeaker, chosenSpeaker, levelMeter, openMedia, playTestSound, reasonOf,
 } from "./devices.js";
+import { rememberDevice, rememberedDevices } from "./device_memory.js";
 import { $, el, show } from "./dom.js";
 import { t } from "./strings.js";
 
@@ -26,16 +27,22 @@ export class DeviceCheck {
       server: $("[data-result=server]", root), stun: $("[data-result=stun]", root) };
     $("[data-test-sound]", root)?.addEventListener("click", () => this.testSound());
     $("[data-retry]", root)?.addEventListener("click", () => this.start(this.chosen()));
-    this.selects.videoinput?.addEventListener("change", () => this.start(this.chosen()));
-    this.selects.audioinput?.addEventListener("change", () => this.start(this.chosen()));
+    for (const kind of ["videoinput", "audioinput"]) {
+      this.selects[kind]?.addEventListener("change", () => {
+        rememberDevice(kind, this.selects[kind].value);
+        this.start(this.chosen());
+      });
+    }
     this.selects.audiooutput?.addEventListener("change", () => chooseSpeaker(this.selects.audiooutput.value));
     signal?.on("rtt", ({ rtt }) => this.mark("server", "ok", t("server_ok", { ms: Math.round(rtt) })));
     signal?.on("reconnecting", () => this.mark("server", "warn", t("server_retry")));
   }
 
-  /** The devices picked in the lists, for the next start ({} = the browser's defaults). */
+  /** The devices picked in the lists, or earlier in this tab (a reload), for the next start ({} = defaults). */
   chosen() {
-    const pick = (kind) => (this.selects[kind] && !this.selects[kind].closest("[data-choice]").hidden ? this.selects[kind].value : undefined);
+    const saved = rememberedDevices();
+    const pick = (kind) => (this.selects[kind] && !this.selects[kind].closest("[data-choice]").hidden
+      ? this.selects[kind].value : saved[kind]);
     return { videoDeviceId: pick("videoinput"), audioDeviceId: pick("audioinput") };
   }
 
@@ -46,7 +53,7 @@ export class DeviceCheck {
     node.textContent = text;
   }
 
-  start(choice = {}) {
+  start(choice = this.chosen()) {
     this.ready = this.open(choice);
     return this.ready;
   }

@@ -1,6 +1,8 @@
 // The device and network check: camera preview, microphone level, a test sound, and whether
 // the signalling server and a STUN server answer. Errors become plain-language reasons.
 
+import { rememberDevice, rememberedDevices } from "./device_memory.js";
+
 export const REASONS = {
   NotAllowedError: "permission",
   SecurityError: "permission",
@@ -25,6 +27,9 @@ export async function openMedia({ videoDeviceId, audioDeviceId } = {}) {
   try {
     return await navigator.mediaDevices.getUserMedia({ video: { ...video, width: { ideal: 1280 }, height: { ideal: 720 } }, audio });
   } catch (error) {
+    if ((error.name === "NotFoundError" || error.name === "OverconstrainedError") && (videoDeviceId || audioDeviceId)) {
+      return openMedia(); // the chosen device is gone (unplugged since): the defaults, not half the call
+    }
     if (error.name === "NotFoundError" || error.name === "OverconstrainedError") {
       // Perhaps only one of the two exists: a consultation by voice or picture alone still works.
       return navigator.mediaDevices.getUserMedia({ audio: true }).catch(() => navigator.mediaDevices.getUserMedia({ video: true }));
@@ -39,7 +44,7 @@ export async function listDevices(kind) {
 }
 
 // The speakers chosen in the device check, for the call on the same page ("" = the device's default).
-let speaker = "";
+let speaker = rememberedDevices().audiooutput || "";
 
 /** Only some browsers (Chrome, Edge, Firefox) let a page choose where sound plays; Safari does not. */
 export function canChooseSpeaker() {
@@ -48,6 +53,7 @@ export function canChooseSpeaker() {
 
 export function chooseSpeaker(deviceId) {
   speaker = deviceId || "";
+  rememberDevice("audiooutput", speaker);
 }
 
 export function chosenSpeaker() {
