@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support.web import csrf, sign_in_as, vc_cookie
+from vc_plugin import signals
 from vc_plugin.core.models import AppointmentState, AuditEvent
 from vc_plugin.domain.access import Principal
 from vc_plugin.domain.appointments import AccessDenied, LinkState, PlanningError
@@ -117,11 +118,15 @@ def test_reopening_lets_the_same_link_and_code_in_again_but_no_pass_from_before(
     offer = doctor.get(page, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "data-reopen" in offer and "Open the consultation again" in offer
     clock.advance(timedelta(minutes=1))
-    for _ in range(2):  # idempotent: the second one changes and records nothing
-        reopened = doctor.post(f"{page}/reopen", data={"csrf_token": csrf(doctor, page)})
-        assert reopened.status_code == 302 and reopened.headers["Location"].endswith(page)
+    heard: list[dict[str, str]] = []
+    with signals.consultation_reopened.connected_to(lambda _app, **payload: heard.append(payload)):
+        for _ in range(2):  # idempotent: the second one changes, records and announces nothing
+            reopened = doctor.post(f"{page}/reopen", data={"csrf_token": csrf(doctor, page)})
+            assert reopened.status_code == 302 and reopened.headers["Location"].endswith(page)
     state.db.session.expire_all()
     assert planned.appointment.state is AppointmentState.PLANNED and audit_count(state, "consultation.reopened") == 1
+    # A case tool that recorded the end hears of the reopening too (and a webhook, see docs/integration.md).
+    assert heard == [{"appointment_id": planned.appointment.public_id, "practitioner_id": people.doc.public_id}]
     assert "data-reopen" not in doctor.get(page).get_data(as_text=True)
     # The pass from before the end opens nothing, not even after the names came back in presence.
     assert state.check_in.valid_record(old_pass) is None

@@ -16,6 +16,7 @@ from tests.browser.conftest import (
     enter_waiting_room,
     in_call,
     open_call,
+    open_dashboard,
     running_practice,
 )
 
@@ -50,6 +51,9 @@ def test_end_by_mistake_then_reopen_and_the_patient_comes_back(browser, practice
     planned = practice.plan(in_minutes=5)
     invitation = planned.invitations[0]
     doctor = practice.signed_in(browser, practice.people.doc, lang).new_page()
+    # The practitioner's dashboard stays open in a second tab through the end and the reopening.
+    dashboard = doctor.context.new_page()
+    open_dashboard(dashboard, practice.url)
     patient = practice.context(browser, lang).new_page()
     check_in(patient, invitation.link, "Kim")
     enter_waiting_room(patient)
@@ -62,6 +66,8 @@ def test_end_by_mistake_then_reopen_and_the_patient_comes_back(browser, practice
     doctor.click("[data-end-confirm]")
     doctor.wait_for_selector("[data-after]:not([hidden])")
     patient.wait_for_selector("[data-view=ended]:not([hidden])")
+    card = dashboard.locator(f"[data-rooms] > li[data-appointment='{planned.appointment.public_id}']")
+    expect(card).to_have_count(0)
 
     # The patient reloads: the room page sends them to the link, which says what happened.
     patient.reload()
@@ -87,6 +93,8 @@ def test_end_by_mistake_then_reopen_and_the_patient_comes_back(browser, practice
     patient.goto("about:blank")
     check_in(patient, invitation.link, "Kim")
     enter_waiting_room(patient)
+    # The dashboard that saw the end lists Kim waiting again, without a reload.
+    expect(card.locator(".vc-members > li", has_text="Kim").locator("a.vc-primary")).to_have_count(1)
     admit(doctor, "Kim")
     in_call(doctor, patient)
     doctor.context.close()

@@ -24,6 +24,7 @@ invitation_failed = signals.signal("invitation-failed")
 code_entry_locked = signals.signal("code-entry-locked")
 participant_admitted = signals.signal("participant-admitted")
 consultation_ended = signals.signal("consultation-ended")
+consultation_reopened = signals.signal("consultation-reopened")
 invitation_deleted = signals.signal("invitation-deleted")
 practitioner_deleted = signals.signal("practitioner-deleted")
 data_purged = signals.signal("data-purged")
@@ -56,6 +57,7 @@ FIELDS: dict[NamedSignal, tuple[str, ...]] = {
     code_entry_locked: _INVITATION,
     participant_admitted: ("appointment_id", "invitation_id", "practitioner_id"),
     consultation_ended: ("appointment_id", "practitioner_id"),
+    consultation_reopened: ("appointment_id", "practitioner_id"),
     invitation_deleted: _INVITATION,
     practitioner_deleted: ("practitioner_id",),
     data_purged: _PURGED,

@@ -364,6 +364,11 @@ class AppointmentBook:
             subject=appointment.public_id,
         )
         self._session().commit()
+        self._announce(
+            signals.consultation_reopened,
+            appointment_id=appointment.public_id,
+            practitioner_id=appointment.practitioner.public_id,
+        )
         return appointment
 
     def delete(self, principal: Principal, appointment_public_id: str) -> None:
