@@ -121,11 +121,52 @@ def test_on_a_phone_the_call_uses_the_screen_and_the_chat_opens_over_it(browser,
     say(doctor, "Noch da?")
     expect(patient.locator("[data-chat-log] li")).to_have_count(4)
     assert patient.is_hidden("[data-unread]")
-    # The practitioner's page keeps its own layout on a phone (no Chat button there).
-    doctor.set_viewport_size(PHONE)
-    expect(doctor.locator("[data-chat-toggle]")).to_be_hidden()
     doctor.context.close()
     patient.context.close()
+
+
+def test_the_practitioner_on_a_phone_sees_who_waits_first_and_opens_the_chat_from_a_button(browser, world):
+    """The practitioner's call page on a phone: someone waiting shows above the picture, the picture
+    takes the width, and chat and files open from the Chat button as on the patient's side; the page
+    still scrolls to the people in the call (it is no full-screen call: the queue must stay reachable)."""
+    planned = world.plan(kind=AppointmentKind.GROUP, participants=2)
+    patients = []
+    for issued, name in zip(planned.invitations, ("Alex", "Kim"), strict=True):
+        page = world.context(browser, "en").new_page()
+        check_in(page, issued.link, name)
+        enter_waiting_room(page)
+        patients.append(page)
+    alex, _kim = patients
+    doctor = world.signed_in(browser, world.people.doc, "de", PHONE).new_page()
+    open_call(doctor, world.url, planned.appointment.public_id)
+    admit(doctor, "Alex")
+    in_call(doctor, alex)
+
+    waiting, stage = box(doctor, ".vc-room-queue:has([data-waiting] li)"), box(doctor, "[data-tiles]")
+    assert waiting["y"] < stage["y"], "Kim, waiting, is seen before the picture"
+    assert stage["width"] >= PHONE["width"] - 48, stage
+    expect(doctor.locator(".vc-side")).to_be_hidden()
+    toggle = doctor.locator("[data-chat-toggle]")
+    expect(toggle).to_be_visible()
+    say(alex, "Hello")
+    expect(doctor.locator("[data-unread]")).to_have_text("1")
+    expect(doctor.locator("[data-call-status]")).to_have_text("1 neue Nachricht im Chat")
+    screenshot(doctor, "practice-call-phone-de")
+    toggle.click()
+    expect(doctor.locator(".vc-side")).to_be_visible()
+    expect(doctor.locator("[data-chat-log] li")).to_have_count(1)
+    expect(doctor.locator("[data-chat-input]")).to_be_focused()
+    say(doctor, "Guten Tag")
+    expect(alex.locator("[data-chat-log] li")).to_have_count(2)
+    doctor.keyboard.press("Escape")
+    expect(doctor.locator(".vc-side")).to_be_hidden()
+    expect(toggle).to_be_focused()
+    # Negative: the page is not a fixed full-screen call; the people in the call stay reachable below.
+    assert doctor.evaluate("() => getComputedStyle(document.querySelector('.vc-call')).position") == "static"
+    doctor.locator("[data-in-call] li", has_text="Alex").scroll_into_view_if_needed()
+    expect(doctor.locator("[data-in-call] li", has_text="Alex")).to_be_in_viewport()
+    for page in (doctor, *patients):
+        page.context.close()
 
 
 def test_a_tile_pinned_by_keyboard_is_large_and_unpinning_restores_the_grid(browser, world):
