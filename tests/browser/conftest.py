@@ -147,6 +147,16 @@ class Practice:
     def signed_in(self, browser: Any, person: Practitioner, lang: str = "de", viewport: dict = DESKTOP) -> Any:
         return signed_in(browser, self.server, person, LOCALES[lang], viewport)
 
+    def waiting(self, browser: Any, planned: PlannedAppointment, *names: str, lang: str = "en") -> list[Any]:
+        """One page per name, each checked in with the next invitation and waiting in the waiting room."""
+        pages = []
+        for issued, name in zip(planned.invitations, names, strict=True):
+            page = self.context(browser, lang).new_page()
+            check_in(page, issued.link, name)
+            enter_waiting_room(page)
+            pages.append(page)
+        return pages
+
 
 def signed_in(browser: Any, server: LiveServer, person: Practitioner, locale: str, viewport: dict[str, int]) -> Any:
     """A browser context with the session cookie of ``person``, as after an OIDC sign-in."""

@@ -207,12 +207,7 @@ def test_the_dashboard_shows_an_arrival_quietly_and_can_send_away(browser, world
 def test_three_in_a_group_see_each_other_in_a_grid(browser, world):
     planned = world.plan(kind=AppointmentKind.GROUP, participants=2)
     doctor = world.signed_in(browser, world.people.doc, "de").new_page()
-    patients = []
-    for issued, name in zip(planned.invitations, ("Alex", "Kim"), strict=True):
-        page = world.context(browser, "en").new_page()
-        check_in(page, issued.link, name)
-        enter_waiting_room(page)
-        patients.append(page)
+    patients = world.waiting(browser, planned, "Alex", "Kim")
     open_call(doctor, world.url, planned.appointment.public_id)
     admit(doctor, "Alex")
     admit(doctor, "Kim")

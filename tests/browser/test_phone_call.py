@@ -130,12 +130,7 @@ def test_the_practitioner_on_a_phone_sees_who_waits_first_and_opens_the_chat_fro
     takes the width, and chat and files open from the Chat button as on the patient's side; the page
     still scrolls to the people in the call (it is no full-screen call: the queue must stay reachable)."""
     planned = world.plan(kind=AppointmentKind.GROUP, participants=2)
-    patients = []
-    for issued, name in zip(planned.invitations, ("Alex", "Kim"), strict=True):
-        page = world.context(browser, "en").new_page()
-        check_in(page, issued.link, name)
-        enter_waiting_room(page)
-        patients.append(page)
+    patients = world.waiting(browser, planned, "Alex", "Kim")
     alex, _kim = patients
     doctor = world.signed_in(browser, world.people.doc, "de", PHONE).new_page()
     open_call(doctor, world.url, planned.appointment.public_id)
@@ -172,12 +167,7 @@ def test_the_practitioner_on_a_phone_sees_who_waits_first_and_opens_the_chat_fro
 def test_a_tile_pinned_by_keyboard_is_large_and_unpinning_restores_the_grid(browser, world):
     planned = world.plan(kind=AppointmentKind.GROUP, participants=2)
     doctor = world.signed_in(browser, world.people.doc, "de").new_page()
-    patients = []
-    for issued, name in zip(planned.invitations, ("Alex", "Kim"), strict=True):
-        page = world.context(browser, "en").new_page()
-        check_in(page, issued.link, name)
-        enter_waiting_room(page)
-        patients.append(page)
+    patients = world.waiting(browser, planned, "Alex", "Kim")
     open_call(doctor, world.url, planned.appointment.public_id)
     admit(doctor, "Alex")
     admit(doctor, "Kim")
