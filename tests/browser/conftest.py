@@ -197,6 +197,17 @@ def watch(page: Any) -> list[str]:
     return problems
 
 
+def resize(page: Any, viewport: dict[str, int]) -> None:
+    """The new size, once the page has it and has drawn a frame in it: measured right after
+    ``set_viewport_size`` a busy renderer may still answer with part of the old layout."""
+    page.set_viewport_size(viewport)
+    page.wait_for_function(
+        """([width, height]) => window.innerWidth === width && window.innerHeight === height
+          && new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))""",
+        arg=[viewport["width"], viewport["height"]],
+    )
+
+
 def open_dashboard(page: Any, url: str) -> None:
     """The dashboard, once its live list has arrived (arrivals from now on are highlighted)."""
     page.goto(url + "/vc/practice/")

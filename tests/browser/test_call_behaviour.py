@@ -26,6 +26,7 @@ from tests.browser.conftest import (
     in_call,
     open_call,
     open_dashboard,
+    resize,
     running_practice,
     screenshot,
 )
@@ -220,7 +221,7 @@ def test_three_in_a_group_see_each_other_in_a_grid(browser, world):
     for name, page in everyone:
         assert page.get_attribute("[data-tiles]", "data-count") == "3"
         for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-            page.set_viewport_size(viewport)
+            resize(page, viewport)
             boxes = [tile.bounding_box() for tile in page.locator(".vc-tile").all()]
             for i, a in enumerate(boxes):
                 for b in boxes[i + 1 :]:

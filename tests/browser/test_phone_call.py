@@ -21,6 +21,7 @@ from tests.browser.conftest import (
     enter_waiting_room,
     in_call,
     open_call,
+    resize,
     running_practice,
     screenshot,
 )
@@ -114,7 +115,7 @@ def test_on_a_phone_the_call_uses_the_screen_and_the_chat_opens_over_it(browser,
     expect(toggle).to_be_focused()
 
     # Negative: at desktop size the layout is the one it was, and nothing is counted.
-    patient.set_viewport_size(DESKTOP)
+    resize(patient, DESKTOP)
     expect(patient.locator(".vc-side")).to_be_visible()
     expect(toggle).to_be_hidden()
     assert patient.evaluate("() => getComputedStyle(document.querySelector('.vc-call')).position") == "static"
@@ -198,7 +199,7 @@ def test_a_tile_pinned_by_keyboard_is_large_and_unpinning_restores_the_grid(brow
     screenshot(doctor, "practice-group-call-pinned-de")
     # On a phone too the pinned picture stays the large one.
     patients[0].get_by_role("button", name="Show Kim large").click()
-    patients[0].set_viewport_size(PHONE)
+    resize(patients[0], PHONE)
     pinned = patients[0].locator(".vc-tile[data-pinned=true]").bounding_box()
     other = patients[0].locator(".vc-local").bounding_box()
     assert pinned["height"] > 2 * other["height"]
