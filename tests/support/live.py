@@ -107,9 +107,12 @@ class LiveServer:
             },
             log=self.log_dir / f"{self.log_name}-{self.port}.log",
         )
-        wait_for(self._healthy, self.ready_seconds, what=f"server on port {self.port}")
+        # Both processes import the app at the same time (two cores); neither needs the other to start.
         if self.signalling == "asyncio":
             self._start_signalling()
+        wait_for(self._healthy, self.ready_seconds, what=f"server on port {self.port}")
+        if self.signalling == "asyncio":
+            wait_for(self._listening, self.ready_seconds, what=f"signalling server on port {self.signalling_port}")
         return self
 
     def _start_signalling(self) -> None:
@@ -126,13 +129,11 @@ class LiveServer:
             log=self.log_dir / f"{self.log_name}-{self.port}-signalling.log",
         )
 
-        def listening() -> bool:
-            assert self.signalling_process is not None
-            if not self.signalling_process.alive():
-                raise RuntimeError("signalling server died:\n" + self.signalling_process.output)
-            return port_open(self.signalling_port, self.host)
-
-        wait_for(listening, self.ready_seconds, what=f"signalling server on port {port}")
+    def _listening(self) -> bool:
+        assert self.signalling_process is not None
+        if not self.signalling_process.alive():
+            raise RuntimeError("signalling server died:\n" + self.signalling_process.output)
+        return port_open(self.signalling_port, self.host)
 
     def _healthy(self) -> bool:
         assert self.process is not None
