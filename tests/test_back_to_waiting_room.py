@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.hosts import make_host_app
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, running
 from tests.support.people import make_people
 from tests.support.planning import plan_group, plan_soon
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
@@ -21,21 +21,24 @@ from vc_plugin.domain.waiting_room import Staffer
 pytestmark = pytest.mark.slow
 
 
+#: A relay is configured, so that a relay-request is refused for waiting, not for want of TURN.
+TURN = {"VC_TURN_URLS": ["turn:127.0.0.1:3478?transport=udp"], "VC_TURN_SECRET": "back-to-waiting-secret"}
+
+
+@pytest.fixture(scope="module")
+def server(postgres_schema, redis_address, tmp_path_factory, transport):
+    config = {"VC_REDIS_URL": redis_address, **TURN}
+    with running(postgres_schema, config, tmp_path_factory.mktemp("back-to-waiting"), transport=transport) as (live,):
+        yield live
+
+
 @pytest.fixture
-def world(pg_url, redis_url, tmp_path, transport):
-    # A relay is configured, so that a relay-request is refused for waiting, not for want of TURN.
-    config = {
-        "VC_REDIS_URL": redis_url,
-        "VC_TURN_URLS": ["turn:127.0.0.1:3478?transport=udp"],
-        "VC_TURN_SECRET": "back-to-waiting-secret",
-    }
-    server = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
-    host = make_host_app(pg_url, VC_PUBLIC_URL=server.url + "/", **config)
+def world(server, pg_url, redis_url):
+    host = make_host_app(pg_url, VC_PUBLIC_URL=server.url + "/", VC_REDIS_URL=redis_url, **TURN)
     with host.app.app_context():
         people = make_people(host.state)
         yield host, people, server
     host.close()
-    server.stop()
 
 
 async def quiet(client: SignalClient, kind: str) -> None:

@@ -19,7 +19,7 @@ from redis import Redis
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.hosts import TEST_SECRET, make_host_app
-from tests.support.live import LiveServer
+from tests.support.live import running
 from tests.support.people import make_people
 from tests.support.planning import plan_soon
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
@@ -36,19 +36,24 @@ WITHIN = 1.0
 TURN = {"VC_TURN_URLS": ["turn:127.0.0.1:3478?transport=udp"], "VC_TURN_SECRET": "s" * 32}
 
 
+@pytest.fixture(scope="module")
+def servers(postgres_schema, redis_address, tmp_path_factory, transport):
+    config = {"VC_REDIS_URL": redis_address, **TURN}
+    with running(
+        postgres_schema, config, tmp_path_factory.mktemp("revocation"), transport=transport, names=("first", "second")
+    ) as pair:
+        yield pair
+
+
 @pytest.fixture
-def world(pg_url, redis_url, tmp_path, transport):
-    config = {"VC_REDIS_URL": redis_url, **TURN}
-    first = LiveServer(pg_url, config, tmp_path, log_name="first", signalling=transport).start()
-    second = LiveServer(pg_url, config, tmp_path, log_name="second", signalling=transport).start()
-    host = make_host_app(pg_url, VC_PUBLIC_URL=first.url + "/", **config)
+def world(servers, pg_url, redis_url):
+    first, second = servers
+    host = make_host_app(pg_url, VC_PUBLIC_URL=first.url + "/", VC_REDIS_URL=redis_url, **TURN)
     redis = Redis.from_url(redis_url)
     with host.app.app_context():
         yield host, make_people(host.state), first, second, redis
     redis.close()
     host.close()
-    first.stop()
-    second.stop()
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 from redis import Redis
 
 from tests.support.hosts import make_host_app
-from tests.support.live import LiveServer
+from tests.support.live import running
 from tests.support.people import make_people
 from tests.support.planning import plan_soon
 from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
@@ -17,19 +17,25 @@ from vc_plugin.core.models import Appointment, AppointmentState
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def servers(postgres_schema, redis_address, tmp_path_factory, transport):
+    """Two app processes on one Redis and one PostgreSQL, for all tests of the module."""
+    config = {"VC_REDIS_URL": redis_address}
+    with running(
+        postgres_schema, config, tmp_path_factory.mktemp("signaling"), transport=transport, names=("first", "second")
+    ) as pair:
+        yield pair
+
+
 @pytest.fixture
-def world(pg_url, redis_url, tmp_path, transport):
-    """Two app processes on one Redis and one PostgreSQL, and a host app in the test for planning."""
-    config = {"VC_REDIS_URL": redis_url}
-    first = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
-    second = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
+def world(servers, pg_url, redis_url):
+    """The two processes, and a host app in the test for planning."""
+    first, second = servers
     host = make_host_app(pg_url, VC_REDIS_URL=redis_url, VC_PUBLIC_URL=first.url + "/")
     with host.app.app_context():
         people = make_people(host.state)
         yield host, people, first, second
     host.close()
-    first.stop()
-    second.stop()
 
 
 async def call(host, people, patient_server, practitioner_server, redis_url):

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.coturn import SECRET, Coturn
 from tests.support.hosts import make_host_app
-from tests.support.live import LiveServer
+from tests.support.live import running
 from tests.support.people import make_people
 from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
 from vc_plugin.domain.access import Principal
@@ -19,17 +19,25 @@ from vc_plugin.domain.inputs import AppointmentIn
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def server(postgres_schema, redis_address, tmp_path_factory, transport):
+    """coturn and the app, for all tests of the module."""
+    work = tmp_path_factory.mktemp("turn")
+    coturn = Coturn(work).start()
+    config = {"VC_REDIS_URL": redis_address, "VC_TURN_URLS": [coturn.url], "VC_TURN_SECRET": SECRET}
+    try:
+        with running(postgres_schema, config, work, transport=transport) as (live,):
+            yield live
+    finally:
+        coturn.stop()
+
+
 @pytest.fixture
-def relay_world(pg_url, redis_url, tmp_path, transport):
-    coturn = Coturn(tmp_path).start()
-    config = {"VC_REDIS_URL": redis_url, "VC_TURN_URLS": [coturn.url], "VC_TURN_SECRET": SECRET}
-    server = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
+def relay_world(server, pg_url, redis_url):
     host = make_host_app(pg_url, VC_REDIS_URL=redis_url, VC_PUBLIC_URL=server.url + "/")
     with host.app.app_context():
         yield server, host, make_people(host.state)
     host.close()
-    server.stop()
-    coturn.stop()
 
 
 def plan(host, people, *, relay_only=False):

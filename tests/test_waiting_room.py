@@ -10,7 +10,7 @@ import pytest
 from redis import Redis
 
 from tests.support.hosts import make_host_app
-from tests.support.live import LiveServer
+from tests.support.live import running
 from tests.support.people import make_people
 from tests.support.planning import Issued, plan_group
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
@@ -27,17 +27,21 @@ from vc_plugin.domain.access import Principal
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def server(postgres_schema, redis_address, tmp_path_factory, transport):
+    config = {"VC_REDIS_URL": redis_address, "VC_MAX_PARTICIPANTS": 3}
+    with running(postgres_schema, config, tmp_path_factory.mktemp("waiting-room"), transport=transport) as (live,):
+        yield live
+
+
 @pytest.fixture
-def world(pg_url, redis_url, tmp_path, transport):
-    config = {"VC_REDIS_URL": redis_url, "VC_MAX_PARTICIPANTS": 3}
-    server = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
-    host = make_host_app(pg_url, VC_PUBLIC_URL=server.url + "/", **config)
+def world(server, pg_url, redis_url):
+    host = make_host_app(pg_url, VC_PUBLIC_URL=server.url + "/", VC_REDIS_URL=redis_url, VC_MAX_PARTICIPANTS=3)
     with host.app.app_context():
         people = make_people(host.state)
         doctor = practitioner_cookie(people.doc)
         yield host, people, server, doctor
     host.close()
-    server.stop()
 
 
 async def patient_arrives(server, appointment, issued: Issued, dashboard, name):

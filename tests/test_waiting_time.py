@@ -13,7 +13,7 @@ import pytest
 from redis import Redis
 
 from tests.support.hosts import make_host_app
-from tests.support.live import LiveServer
+from tests.support.live import running
 from tests.support.people import make_people
 from tests.support.planning import plan_soon
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
@@ -70,16 +70,20 @@ def test_presence_keeps_the_delay_until_it_is_taken_back_or_runs_out(kind, redis
     assert presence.running_late("doc") == 0
 
 
+@pytest.fixture(scope="module")
+def server(postgres_schema, redis_address, tmp_path_factory, transport):
+    config = {"VC_REDIS_URL": redis_address}
+    with running(postgres_schema, config, tmp_path_factory.mktemp("waiting-time"), transport=transport) as (live,):
+        yield live
+
+
 @pytest.fixture
-def world(pg_url, redis_url, tmp_path, transport):
-    config = {"VC_REDIS_URL": redis_url}
-    server = LiveServer(pg_url, config, tmp_path, signalling=transport).start()
-    host = make_host_app(pg_url, VC_PUBLIC_URL=server.url + "/", **config)
+def world(server, pg_url, redis_url):
+    host = make_host_app(pg_url, VC_PUBLIC_URL=server.url + "/", VC_REDIS_URL=redis_url)
     with host.app.app_context():
         people = make_people(host.state)
         yield host, people, server
     host.close()
-    server.stop()
 
 
 def plan(host, people, in_minutes: int):

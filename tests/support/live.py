@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from tests.support.processes import Process, free_port, port_open, wait_for
+from tests.support.processes import Process, free_port, port_open, stop_all, wait_for
 
 #: The two ways sockets are served: by the app (flask-sock) or by the asyncio signalling server.
 TRANSPORTS = ("flask-sock", "asyncio")
@@ -80,6 +82,11 @@ class LiveServer:
         return "\n".join(p.output for p in processes)
 
     def start(self) -> LiveServer:
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> LiveServer:
+        """Start the processes without waiting for them (see :func:`start_all`)."""
         gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
         assert gunicorn, "gunicorn is part of the test extras"
         self.process = Process(
@@ -110,6 +117,9 @@ class LiveServer:
         # Both processes import the app at the same time (two cores); neither needs the other to start.
         if self.signalling == "asyncio":
             self._start_signalling()
+        return self
+
+    def wait_ready(self) -> LiveServer:
         wait_for(self._healthy, self.ready_seconds, what=f"server on port {self.port}")
         if self.signalling == "asyncio":
             wait_for(self._listening, self.ready_seconds, what=f"signalling server on port {self.signalling_port}")
@@ -145,11 +155,40 @@ class LiveServer:
             return False
 
     def stop(self) -> None:
-        for process in (self.signalling_process, self.process):
-            if process is not None:
-                process.stop()
+        stop_all([p for p in (self.signalling_process, self.process) if p is not None])
 
     def kill(self) -> None:
         for process in (self.signalling_process, self.process):
             if process is not None:
                 process.kill()
+
+
+@contextmanager
+def running(
+    database_url: str, config: dict[str, Any], log_dir: Path, *, transport: str, names: tuple[str, ...] = ("server",)
+) -> Iterator[tuple[LiveServer, ...]]:
+    """Servers for a whole test module (one per name), started side by side and stopped together.
+
+    Tests that share them get empty tables and an empty Redis each (``pg_url``, ``redis_url``):
+    nothing a server keeps in memory outlives those (the data-key cache is by row id, and rows
+    are never numbered again)."""
+    servers = start_all(
+        *(LiveServer(database_url, config, log_dir, log_name=name, signalling=transport) for name in names)
+    )
+    try:
+        yield servers
+    finally:
+        stop_servers(*servers)
+
+
+def start_all(*servers: LiveServer) -> tuple[LiveServer, ...]:
+    """Several servers started side by side: their start-ups overlap instead of adding up."""
+    for server in servers:
+        server.launch()
+    for server in servers:
+        server.wait_ready()
+    return servers
+
+
+def stop_servers(*servers: LiveServer) -> None:
+    stop_all([p for s in servers for p in (s.signalling_process, s.process) if p is not None])

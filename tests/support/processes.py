@@ -69,14 +69,28 @@ class Process:
         self.popen.wait(timeout=10)
 
     def stop(self) -> None:
+        stop_all([self])
+
+    def _terminate(self) -> None:
         if self.alive():
             os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=5)
+
+    def _reap(self, deadline: float) -> None:
+        try:
+            self.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=5)
         self._log.close()
+
+
+def stop_all(processes: list[Process], grace: float = 8.0) -> None:
+    """SIGTERM to all at once, then wait for all: their shutdowns overlap instead of adding up."""
+    for process in processes:
+        process._terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process._reap(deadline)
 
 
 def python(*args: str) -> list[str]:
