@@ -254,7 +254,7 @@ def test_a_reconnect_at_the_moment_of_sending_back_does_not_undo_it(state, peopl
     doctor = Staffer.of(people.doc)
     room = waiting_room.room_for(planned.appointment)
     template = Member(id="p1", role=MemberRole.PATIENT, name="Frau Gleichzeitig", state=MemberState.WAITING, since=0)
-    _, token = waiting_room.arrive(room, template, None, "first-socket")
+    token = waiting_room.arrive(room, template, None, "first-socket").token
     waiting_room.admit(doctor, appointment, "p1")
 
     read = presence.get
@@ -269,7 +269,7 @@ def test_a_reconnect_at_the_moment_of_sending_back_does_not_undo_it(state, peopl
         return found
 
     monkeypatch.setattr(presence, "get", read_then_send_back)
-    member, _ = waiting_room.arrive(room, template, token, "second-socket")
+    member = waiting_room.arrive(room, template, token, "second-socket").member
     monkeypatch.undo()
     assert sent_back, "the send-back happened in between"
     stored = presence.get(appointment, "p1")

@@ -8,6 +8,7 @@ delay with an expiry by the app's clock; real servers on both signalling transpo
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from redis import Redis
@@ -17,7 +18,15 @@ from tests.support.live import running
 from tests.support.people import make_people
 from tests.support.planning import plan_soon
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
-from vc_plugin.adapters.presence import MemoryPresence, RedisPresence, Room
+from vc_plugin.adapters.presence import (
+    STALE_AFTER,
+    Member,
+    MemberRole,
+    MemberState,
+    MemoryPresence,
+    RedisPresence,
+    Room,
+)
 from vc_plugin.domain.waiting_time import estimate, expected_start
 
 T = 1_800_000_000.0  # a fixed moment; nothing here reads the clock
@@ -29,22 +38,22 @@ def room(starts_in_minutes: int, length: int = 30, appointment: str = "a") -> Ro
 
 
 def test_the_planned_start_when_nothing_is_in_the_way():
-    assert expected_start(room(10), [], 0) == T + 600
-    assert estimate(room(10), [], 0, now=T).expected_in == 600
+    assert expected_start(room(10), None, 0) == T + 600
+    assert estimate(room(10), None, 0, now=T).expected_in == 600
 
 
 def test_earlier_consultations_with_people_come_first_and_a_delay_adds_on_top():
     mine, earlier = room(10, appointment="b"), room(-20, length=45, appointment="a")  # runs until T + 25 min
-    assert expected_start(mine, [earlier], 0) == T + 25 * 60
-    found = estimate(mine, [earlier], 15, now=T)
+    assert expected_start(mine, earlier.ends_at, 0) == T + 25 * 60
+    found = estimate(mine, earlier.ends_at, 15, now=T)
     assert (found.expected_in, found.late_minutes) == (40 * 60, 15)
     # An earlier one that ends before mine starts changes nothing.
-    assert expected_start(mine, [room(-30, length=20)], 0) == T + 600
+    assert expected_start(mine, room(-30, length=20).ends_at, 0) == T + 600
 
 
 def test_never_a_time_in_the_past():
     """Late arrivals and overrunning slots: the page counts from zero and then says it takes longer."""
-    assert estimate(room(-40), [], 15, now=T).expected_in == 0
+    assert estimate(room(-40), None, 15, now=T).expected_in == 0
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
@@ -68,6 +77,35 @@ def test_presence_keeps_the_delay_until_it_is_taken_back_or_runs_out(kind, redis
         assert 3590 <= client.ttl("vc:late:doc") <= 3601
         client.delete("vc:late:doc")  # what that expiry does
     assert presence.running_late("doc") == 0
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_presence_finds_until_when_earlier_rooms_with_people_run_in_one_question(kind, redis_url):
+    """Only rooms of the same practitioner, starting earlier, with someone heard of recently count."""
+    if kind == "memory":
+        presence = MemoryPresence(clock=lambda: T)
+    else:
+        presence = RedisPresence(Redis.from_url(redis_url), clock=lambda: T)  # emptied by the fixture
+    mine = room(30, appointment="mine")
+    present = Member("p", MemberRole.PATIENT, "Frau Test", MemberState.WAITING, since=T)
+    assert presence.busy_until("doc", mine.starts_at, T) is None, "no rooms at all"
+    rooms = {
+        "busy": room(-20, length=40),  # until T + 20 min, someone waiting: counts
+        "busier": room(0, length=45),  # until T + 45 min, someone waiting: counts, and ends last
+        "empty": room(-10, length=90),  # nobody in it
+        "silent": room(-10, length=100),  # its member was last heard of long ago
+        "later": room(40, length=120),  # starts after mine
+    }
+    for appointment, planned in rooms.items():
+        presence.open_room(replace(planned, appointment=appointment))
+    presence.open_room(Room("colleague", 1, "other", T - 600, T + 9000, T + 9600))
+    for appointment in ("busy", "busier", "later", "colleague"):
+        presence.put(appointment, present, T)
+    presence.put("silent", present, T - STALE_AFTER - 1)
+    assert presence.busy_until("doc", mine.starts_at, T) == T + 45 * 60
+    presence.remove("busier", "p")
+    assert presence.busy_until("doc", mine.starts_at, T) == T + 20 * 60
+    assert presence.busy_until("doc", rooms["busy"].starts_at, T) is None, "nothing starts before the first"
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,10 @@ return redis.call('PUBLISH', ARGV[4], ARGV[5])
 class Bus(Protocol):
     def publish(self, channel: str, message: str) -> None: ...
 
+    def publish_to_all(self, channels: Sequence[str], message: str) -> None:
+        """One message on several channels, in one round trip."""
+        ...
+
     def publish_unless_revoked(self, channel: str, message: str, claims: Claims) -> bool:
         """Publish unless a tombstone is later than a claim's ``since``; False when refused."""
         ...
@@ -164,6 +168,10 @@ class LocalBus:
     def publish(self, channel: str, message: str) -> None:
         self._subscribers.deliver(channel, message)
 
+    def publish_to_all(self, channels: Sequence[str], message: str) -> None:
+        for channel in channels:
+            self._subscribers.deliver(channel, message)
+
     def publish_unless_revoked(self, channel: str, message: str, claims: Claims) -> bool:
         if self._tombstones.hit(claims) is not None:
             return False
@@ -212,6 +220,12 @@ class RedisBus:
 
     def publish(self, channel: str, message: str) -> None:
         self._redis.publish(self._prefix + channel, message)
+
+    def publish_to_all(self, channels: Sequence[str], message: str) -> None:
+        with self._redis.pipeline(transaction=False) as pipe:
+            for channel in channels:
+                pipe.publish(self._prefix + channel, message)
+            pipe.execute()
 
     def publish_unless_revoked(self, channel: str, message: str, claims: Claims) -> bool:
         keys = [self._tombstone_prefix + scope for scope, _ in claims]

@@ -79,6 +79,9 @@ class Room:
     kind: str = "single"
     #: Members the practitioner sent away; they cannot come back with the same check-in.
     declined: tuple[str, ...] = ()
+    #: Said in every welcome and dashboard update: kept here so that no socket asks the database.
+    #: Empty in rooms an older version opened (then the directory is asked).
+    practitioner_name: str = ""
     members: tuple[Member, ...] = field(default_factory=tuple)
 
 
@@ -114,6 +117,11 @@ class PresenceStore(Protocol):
 
     def close_room(self, appointment: str) -> None: ...
     def rooms_of(self, index: str) -> list[str]: ...
+    def busy_until(self, practitioner: str, before: float, now: float) -> float | None:
+        """The latest planned end among the practitioner's rooms that start before ``before`` and
+        have someone present: what a waiting person's estimate waits for (one question, not one per room)."""
+        ...
+
     def purge_stale(self, now: float) -> int: ...
     def hold_check_in(self, check_in: CheckInRecord) -> CheckInRecord | None:
         """Make this the invitation's check-in; returns the one it replaces."""
@@ -272,6 +280,14 @@ class MemoryPresence:
         with self._lock:
             return sorted(a for a in self._indices.get(index, set()) if self._alive(a) is not None)
 
+    def busy_until(self, practitioner: str, before: float, now: float) -> float | None:
+        with self._lock:
+            rooms = (self._alive(a) for a in self.rooms_of(index_of_practitioner(practitioner)))
+            busy = [
+                r.ends_at for r in rooms if r is not None and r.starts_at < before and self.members(r.appointment, now)
+            ]
+            return max(busy, default=None)
+
     def hold_check_in(self, check_in: CheckInRecord) -> CheckInRecord | None:
         with self._lock:
             previous = self.check_in(check_in.invitation)
@@ -311,6 +327,20 @@ class MemoryPresence:
 
 # --- Redis ----------------------------------------------------------------------------------------
 
+#: Put a member into a room that still exists, and let its keys expire with the room's meta.
+#: KEYS=[meta, members, seen], ARGV=[id, member JSON, now]
+_PUT_MEMBER = """
+local expires = redis.call("PEXPIRETIME", KEYS[1])  -- -2: the room is gone
+if expires == -2 then return 0 end
+redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
+redis.call("HSET", KEYS[3], ARGV[1], ARGV[3])
+if expires > 0 then
+  redis.call("PEXPIREAT", KEYS[2], expires)
+  redis.call("PEXPIREAT", KEYS[3], expires)
+end
+return 1
+"""
+
 #: Merge a JSON object of changes into a member, atomically. KEYS[1]=members hash, ARGV=[id, changes]
 _UPDATE_MEMBER = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -334,6 +364,28 @@ redis.call('HSET', KEYS[1], ARGV[1], encoded)
 return encoded
 """
 
+
+#: The latest ``ends_at`` of the index's rooms that start before ARGV[3] and have a member heard of
+#: within ARGV[5] seconds of ARGV[4]. ARGV=[index key, prefix, before, now, stale after]
+_BUSY_UNTIL = """
+local before, now, stale = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local latest = nil
+for _, room in ipairs(redis.call("SMEMBERS", ARGV[1])) do
+  local base = ARGV[2] .. room
+  local times = redis.call("HMGET", base .. ":meta", "starts_at", "ends_at")
+  local starts, ends = tonumber(times[1]), tonumber(times[2])
+  if starts and ends and starts < before and (latest == nil or ends > latest) then
+    for _, heard in ipairs(redis.call("HVALS", base .. ":seen")) do
+      if now - tonumber(heard) < stale then
+        latest = ends
+        break
+      end
+    end
+  end
+end
+if latest == nil then return false end
+return string.format("%.17g", latest)
+"""
 
 #: Mark members as heard of now, each only while still in its room (no key is created for a closed room).
 #: Each argument after the first two is "<appointment> <member>" (ids never hold a space).
@@ -359,6 +411,8 @@ class RedisPresence:
         self._update_member = redis.register_script(_UPDATE_MEMBER)
         self._disconnect_member = redis.register_script(_DISCONNECT_MEMBER)
         self._touch_many = redis.register_script(_TOUCH_MANY)
+        self._busy_until = redis.register_script(_BUSY_UNTIL)
+        self._put_member = redis.register_script(_PUT_MEMBER)
 
     @staticmethod
     def _keys(appointment: str) -> tuple[str, str, str]:
@@ -408,15 +462,7 @@ class RedisPresence:
         return after
 
     def put(self, appointment: str, member: Member, now: float) -> None:
-        room = self.room(appointment)
-        if room is None:
-            return
-        _, members, seen = self._keys(appointment)
-        with self._redis.pipeline() as pipe:
-            pipe.hset(members, member.id, _member_json(member))
-            pipe.hset(seen, member.id, now)
-            self._expire(pipe, appointment, room.expires_at)
-            pipe.execute()
+        self._put_member(keys=list(self._keys(appointment)), args=[member.id, _member_json(member), now])
 
     def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None:
         raw = self._update_member(keys=[self._keys(appointment)[1]], args=[member_id, json.dumps(changes)])
@@ -472,6 +518,11 @@ class RedisPresence:
 
     def rooms_of(self, index: str) -> list[str]:
         return self._prune_index(index)[0]
+
+    def busy_until(self, practitioner: str, before: float, now: float) -> float | None:
+        index = f"vc:index:{index_of_practitioner(practitioner)}"
+        raw = self._busy_until(keys=[], args=[index, PREFIX, before, now, STALE_AFTER])
+        return float(raw) if raw else None
 
     def _prune_index(self, index: str) -> tuple[list[str], int]:
         """Rooms of an index that still exist; entries of expired rooms are removed."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ..core import signals
 from ..core.audit import ActorKind, AuditLog
@@ -114,10 +114,10 @@ class AppointmentBook:
 
     # --- reading ---------------------------------------------------------------------------------
     def find(self, appointment_public_id: str) -> Appointment | None:
-        """The appointment, for callers that decide access themselves (a patient's pass, the call's holder)."""
-        return (
-            self._session().scalars(select(Appointment).where(Appointment.public_id == appointment_public_id)).first()
-        )
+        """The appointment with its practitioner (one query), for callers that decide access themselves
+        (a patient's pass, the call's holder)."""
+        statement = select(Appointment).options(joinedload(Appointment.practitioner, innerjoin=True))
+        return self._session().scalars(statement.where(Appointment.public_id == appointment_public_id)).first()
 
     def get(self, principal: Principal, appointment_public_id: str) -> Appointment:
         appointment = self.find(appointment_public_id)
@@ -139,7 +139,11 @@ class AppointmentBook:
         )
 
     def invitation_by_public_id(self, invitation_public_id: str) -> Invitation | None:
-        return self._session().scalars(select(Invitation).where(Invitation.public_id == invitation_public_id)).first()
+        """The invitation with its appointment and the appointment's practitioner, in one query."""
+        statement = select(Invitation).options(
+            joinedload(Invitation.appointment, innerjoin=True).joinedload(Appointment.practitioner, innerjoin=True)
+        )
+        return self._session().scalars(statement.where(Invitation.public_id == invitation_public_id)).first()
 
     def list(
         self,

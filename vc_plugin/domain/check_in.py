@@ -240,15 +240,19 @@ class CheckIn:
     def pass_is_valid(self, participant_pass: ParticipantPass) -> bool:
         return self.valid_record(participant_pass) is not None
 
-    def valid_record(self, participant_pass: ParticipantPass) -> CheckInRecord | None:
+    def valid_record(
+        self, participant_pass: ParticipantPass, invitation: Invitation | None = None
+    ) -> CheckInRecord | None:
         """The pass's check-in, if the pass still works: within its time, the invitation's current
-        check-in made with the current code, and the invitation still open."""
+        check-in made with the current code, and the invitation still open. ``invitation``: the
+        pass's invitation when the caller has it already."""
         if participant_pass.expires_at <= self._clock.now().timestamp():
             return None
         record = self.record_of(participant_pass)
         if record is None:
             return None  # replaced by a later check-in, or revoked by a new code
-        invitation = self._appointments.invitation_by_public_id(participant_pass.invitation)
+        if invitation is None or invitation.public_id != participant_pass.invitation:
+            invitation = self._appointments.invitation_by_public_id(participant_pass.invitation)
         if (
             invitation is None
             or _issued_before_end(participant_pass, invitation)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from ..adapters.presence import Member, MemberRole, MemberState, Room
 from .check_in import CheckIn, ParticipantPass
-from .directory import Directory
 from .revocation import Claim, Reason, appointment_scope
 from .signaling import ProtocolError
 from .waiting_room import WaitingRoom
@@ -57,39 +56,44 @@ class JoinRequest:
 
 
 class Entrance:
-    def __init__(self, waiting_room: WaitingRoom, check_in: CheckIn, directory: Directory) -> None:
+    def __init__(self, waiting_room: WaitingRoom, check_in: CheckIn) -> None:
         self._waiting_room = waiting_room
         self._presence = waiting_room.presence
         self._check_in = check_in
-        self._directory = directory
 
     def join(self, request: JoinRequest) -> JoinOutcome:
-        """Raises :class:`ProtocolError` for a pass no longer valid or an appointment handed over."""
-        barred = self._barred(request)
+        """Raises :class:`ProtocolError` for a pass no longer valid or an appointment handed over.
+
+        The room is read once, as it is now (declined members, its practitioner, what the welcome
+        says), and the people present once, right after arriving (place, peers, the dashboards' view)."""
+        current = self._waiting_room.room(request.room.appointment)
+        barred = self._barred(request, current)
         if barred is not None:
             return barred
-        room = request.room
-        if self._waiting_room.was_declined(room.appointment, request.member.id):
+        room = current or request.room
+        if request.member.id in room.declined:
             return SentAway()
-        member, resume = self._waiting_room.arrive(room, request.member, request.resume, request.connection)
+        arrival = self._waiting_room.arrive(room, request.member, request.resume, request.connection)
+        member = arrival.member
         if self._waiting_room.revoked_reason(request.claims) is not None:
             self._presence.remove(room.appointment, member.id)  # revoked while arriving: out again
-            return self._barred(request) or Barred(Reason.CANCELLED)
+            return self._barred(request, current) or Barred(Reason.CANCELLED)
         if member.role is MemberRole.PRACTITIONER and member.state != MemberState.ADMITTED:
             member = self._presence.update(room.appointment, member.id, state=MemberState.ADMITTED) or member
         admitted = member.state == MemberState.ADMITTED
-        current = self._waiting_room.room(room.appointment) or room
         return Joined(
             member=member,
-            resume=resume,
-            room=current,
-            peers=self._waiting_room.admitted_peers(room.appointment, member.id) if admitted else [],
-            position=0 if admitted else self._position(room.appointment, member),
-            practitioner_name=self._practitioner_name(current),
-            estimate=None if admitted else self._waiting_room.estimate(current),
+            resume=arrival.token,
+            room=room,
+            peers=[m for m in arrival.present if m.state == MemberState.ADMITTED and m.id != member.id]
+            if admitted
+            else [],
+            position=0 if admitted else _position(arrival.present, member),
+            practitioner_name=self._waiting_room.practitioner_name(room),
+            estimate=None if admitted else self._waiting_room.estimate(room),
         )
 
-    def _barred(self, request: JoinRequest) -> Barred | None:
+    def _barred(self, request: JoinRequest, current: Room | None) -> Barred | None:
         appointment = request.room.appointment
         reason = self._waiting_room.revoked_reason(request.claims)
         if reason is not None:
@@ -100,16 +104,11 @@ class Entrance:
         pass_ = request.participant_pass
         if pass_ is not None and self._check_in.name_of(pass_) is None:
             raise ProtocolError("expired", "this invitation is no longer valid", close=True)
-        if request.member.role is MemberRole.PRACTITIONER:
-            current = self._waiting_room.room(appointment)
-            if current is not None and current.practitioner != request.member.id:
-                raise ProtocolError("not_allowed", "this appointment was handed over to a colleague", close=True)
+        handed_over = current is not None and current.practitioner != request.member.id
+        if request.member.role is MemberRole.PRACTITIONER and handed_over:
+            raise ProtocolError("not_allowed", "this appointment was handed over to a colleague", close=True)
         return None
 
-    def _practitioner_name(self, room: Room) -> str:
-        person = self._directory.by_public_id(room.practitioner)
-        return person.display_name if person else ""
 
-    def _position(self, appointment: str, member: Member) -> int:
-        members = self._presence.members(appointment, self._waiting_room.now())
-        return 1 + sum(1 for m in members if m.state == MemberState.WAITING and m.since < member.since)
+def _position(present: list[Member], member: Member) -> int:
+    return 1 + sum(1 for m in present if m.state == MemberState.WAITING and m.since < member.since)

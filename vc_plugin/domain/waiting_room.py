@@ -76,6 +76,15 @@ def digest(token: str) -> str:
 
 
 @dataclass(frozen=True)
+class Arrival:
+    """Someone in the room: as presence holds them, their new resume token, and who is present now."""
+
+    member: Member
+    token: str
+    present: list[Member]
+
+
+@dataclass(frozen=True)
 class Staffer:
     """A signed-in person acting on a dashboard."""
 
@@ -137,8 +146,7 @@ class WaitingRoom:
         return self._bus.revoked_reason(claims)
 
     def _dashboards(self, room: Room, update: QueueUpdate) -> None:
-        for topic in dashboard_topics(room.practitioner, room.organisation):
-            self.event(topic, update)
+        self._bus.publish_to_all(dashboard_topics(room.practitioner, room.organisation), event_message(update))
 
     # --- rooms --------------------------------------------------------------------------------------
     def room_for(self, appointment: Appointment) -> Room:
@@ -156,6 +164,7 @@ class WaitingRoom:
             expires_at=(appointment.ends_at + grace).timestamp(),
             relay_only=appointment.relay_only,
             kind=appointment.kind.value,
+            practitioner_name=appointment.practitioner.display_name,
         )
         self.presence.open_room(room)
         return room
@@ -163,12 +172,8 @@ class WaitingRoom:
     def room(self, appointment: str) -> Room | None:
         return self.presence.room(appointment)
 
-    def was_declined(self, appointment: str, member_id: str) -> bool:
-        room = self.presence.room(appointment)
-        return room is not None and member_id in room.declined
-
     # --- members --------------------------------------------------------------------------------------
-    def arrive(self, room: Room, member: Member, resume: str | None, connection: str) -> tuple[Member, str]:
+    def arrive(self, room: Room, member: Member, resume: str | None, connection: str) -> Arrival:
         """Enter the room, or come back to the same place with the resume token."""
         existing = self.presence.get(room.appointment, member.id)
         token = secrets.token_urlsafe(18)
@@ -197,21 +202,18 @@ class WaitingRoom:
             self.presence.put(room.appointment, member, self.now())
         if previous and previous != connection:
             self.event(connection_topic(previous), Replaced())
-        if member.state == MemberState.WAITING:
-            # The whole room travels with an arrival: a dashboard may not know the room yet.
-            self._dashboards(room, self._arrival(room, member))
-        else:
+        present = self.presence.members(room.appointment, self.now())
+        if member.state != MemberState.WAITING:
             self.event(room_topic(room.appointment), PeerJoined(peer=Peer.of(member)))
-            self._dashboards(room, self._arrival(room, member))
-        return member, token
+        self._dashboards(room, self._arrival(room, member, present))
+        return Arrival(member, token, present)
 
-    def _arrival(self, room: Room, member: Member) -> QueueUpdate:
+    def _arrival(self, room: Room, member: Member, present: list[Member] | None = None) -> QueueUpdate:
         """Someone came (back): waiting, with the whole room (a dashboard may not know it yet), or in the call."""
         listed = ListedMember.of(member)
         if member.state == MemberState.WAITING:
-            return QueueUpdate(
-                op=QueueOp.ARRIVED, appointment=room.appointment, member=listed, room=self.room_snapshot(room)
-            )
+            snapshot = self.room_snapshot(room, present)
+            return QueueUpdate(op=QueueOp.ARRIVED, appointment=room.appointment, member=listed, room=snapshot)
         return QueueUpdate(op=QueueOp.IN_CALL, appointment=room.appointment, member=listed)
 
     def restore(self, room: Room, member: Member) -> None:
@@ -239,13 +241,6 @@ class WaitingRoom:
 
     def touch(self, room: Room, member_id: str) -> None:
         self.presence.touch(room.appointment, member_id, self.now())
-
-    def admitted_peers(self, appointment: str, excluding: str) -> list[Member]:
-        return [
-            m
-            for m in self.presence.members(appointment, self.now())
-            if m.state == MemberState.ADMITTED and m.id != excluding
-        ]
 
     # --- the practitioner's commands -------------------------------------------------------------------
     def command(self, actor: Staffer, message: StaffCommand) -> None:
@@ -400,7 +395,10 @@ class WaitingRoom:
         session.commit()
         self._step_out(room, actor)
         previous = room.practitioner
-        updated = self.presence.update_room(appointment, practitioner=target.public_id) or room
+        updated = (
+            self.presence.update_room(appointment, practitioner=target.public_id, practitioner_name=target.display_name)
+            or room
+        )
         update = QueueUpdate(
             op=QueueOp.HANDOVER,
             appointment=appointment,
@@ -431,11 +429,13 @@ class WaitingRoom:
 
     def estimate(self, room: Room) -> Estimate:
         """For someone waiting in ``room``: earlier rooms of the same practitioner with people in them come first."""
-        occupied = self._occupied_rooms(room.practitioner)
-        return self._estimate(room, occupied, self.presence.running_late(room.practitioner))
+        now = self.now()
+        busy_until = self.presence.busy_until(room.practitioner, room.starts_at, now)
+        return estimate(room, busy_until, self.presence.running_late(room.practitioner), now)
 
     def _estimate(self, room: Room, occupied: list[tuple[Room, list[Member]]], late: int) -> Estimate:
-        return estimate(room, [r for r, _ in occupied if r.starts_at < room.starts_at], late, self.now())
+        busy = (other.ends_at for other, _ in occupied if other.starts_at < room.starts_at)
+        return estimate(room, max(busy, default=None), late, self.now())
 
     def _occupied_rooms(self, practitioner: str) -> list[tuple[Room, list[Member]]]:
         """The practitioner's rooms that someone is in, with their members (read once per question)."""
@@ -472,13 +472,22 @@ class WaitingRoom:
         self._dashboards(room, QueueUpdate(op=QueueOp.LEFT, appointment=room.appointment, member_id=actor.public_id))
 
     # --- what dashboards see ----------------------------------------------------------------------------
-    def room_snapshot(self, room: Room) -> RoomView:
-        practitioner = self._directory.by_public_id(room.practitioner)
-        members = sorted(self.presence.members(room.appointment, self.now()), key=lambda m: m.since)
+    def practitioner_name(self, room: Room) -> str:
+        """The room's own copy; the directory only for a room an older version opened."""
+        if room.practitioner_name:
+            return room.practitioner_name
+        person = self._directory.by_public_id(room.practitioner)
+        return person.display_name if person else ""
+
+    def room_snapshot(self, room: Room, present: list[Member] | None = None) -> RoomView:
+        """``present``: the room's members when the caller has just read them."""
+        if present is None:
+            present = self.presence.members(room.appointment, self.now())
+        members = sorted(present, key=lambda m: m.since)
         return RoomView(
             appointment=room.appointment,
             practitioner=room.practitioner,
-            practitioner_name=practitioner.display_name if practitioner else "",
+            practitioner_name=self.practitioner_name(room),
             starts_at=room.starts_at,
             ends_at=room.ends_at,
             notice=room.notice,

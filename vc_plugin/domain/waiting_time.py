@@ -8,7 +8,6 @@ the page counts down from it and, once it is over, says that it takes longer tha
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..adapters.presence import Room
@@ -25,12 +24,12 @@ class Estimate:
     late_minutes: int
 
 
-def expected_start(room: Room, earlier_busy: Iterable[Room], late_minutes: int) -> float:
-    """The planned start, after earlier consultations that still have people, plus the announced delay."""
-    busy_until = max((other.ends_at for other in earlier_busy), default=room.starts_at)
-    return max(room.starts_at, busy_until) + late_minutes * 60
+def expected_start(room: Room, busy_until: float | None, late_minutes: int) -> float:
+    """The planned start, after earlier consultations that still have people (planned to run until
+    ``busy_until``), plus the announced delay."""
+    return max(room.starts_at, busy_until or room.starts_at) + late_minutes * 60
 
 
-def estimate(room: Room, earlier_busy: Iterable[Room], late_minutes: int, now: float) -> Estimate:
-    start = expected_start(room, earlier_busy, late_minutes)
+def estimate(room: Room, busy_until: float | None, late_minutes: int, now: float) -> Estimate:
+    start = expected_start(room, busy_until, late_minutes)
     return Estimate(expected_in=max(0, round(start - now)), late_minutes=late_minutes)

@@ -64,13 +64,15 @@ def staffer_of(person: Practitioner) -> Staffer:
 
 
 def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
+    """One database query: the pass's invitation with its appointment, or the appointment alone."""
     state = vc_state()
-    appointment = state.appointments.find(appointment_id)
     participant_pass = current_pass()
     if participant_pass is not None and participant_pass.appointment == appointment_id:
-        record = state.check_in.valid_record(participant_pass)
-        if appointment is None or record is None:
+        invitation = state.appointments.invitation_by_public_id(participant_pass.invitation)
+        record = state.check_in.valid_record(participant_pass, invitation) if invitation is not None else None
+        if invitation is None or record is None or invitation.appointment.public_id != appointment_id:
             abort(410, description="This invitation is no longer valid.")
+        appointment = invitation.appointment
         return RoomIdentity(
             appointment=appointment_id,
             member_id=participant_pass.participant,
@@ -84,6 +86,7 @@ def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
     person = current_practitioner()
     if person is None:
         abort(401, description="Check in or sign in first.")
+    appointment = state.appointments.find(appointment_id)
     refusal = call_refusal(person, appointment)
     if refusal is CallRefusal.STAFF:
         abort(403, description="Staff organise consultations but never join them.")
