@@ -82,10 +82,8 @@ def test_presence_keeps_the_delay_until_it_is_taken_back_or_runs_out(kind, redis
 @pytest.mark.parametrize("kind", ["memory", "redis"])
 def test_presence_finds_until_when_earlier_rooms_with_people_run_in_one_question(kind, redis_url):
     """Only rooms of the same practitioner, starting earlier, with someone heard of recently count."""
-    if kind == "memory":
-        presence = MemoryPresence(clock=lambda: T)
-    else:
-        presence = RedisPresence(Redis.from_url(redis_url), clock=lambda: T)  # emptied by the fixture
+    client = Redis.from_url(redis_url)  # emptied by the fixture
+    presence = MemoryPresence(clock=lambda: T) if kind == "memory" else RedisPresence(client, clock=lambda: T)
     mine = room(30, appointment="mine")
     present = Member("p", MemberRole.PATIENT, "Frau Test", MemberState.WAITING, since=T)
     assert presence.busy_until("doc", mine.starts_at, T) is None, "no rooms at all"
@@ -98,14 +96,24 @@ def test_presence_finds_until_when_earlier_rooms_with_people_run_in_one_question
     }
     for appointment, planned in rooms.items():
         presence.open_room(replace(planned, appointment=appointment))
-    presence.open_room(Room("colleague", 1, "other", T - 600, T + 9000, T + 9600))
+    presence.open_room(Room("colleague", 1, "other", T - 600, T + 1200, T + 9600))
     for appointment in ("busy", "busier", "later", "colleague"):
         presence.put(appointment, present, T)
     presence.put("silent", present, T - STALE_AFTER - 1)
     assert presence.busy_until("doc", mine.starts_at, T) == T + 45 * 60
-    presence.remove("busier", "p")
+    presence.update_room("busier", practitioner="other")  # handed over: a colleague's now
     assert presence.busy_until("doc", mine.starts_at, T) == T + 20 * 60
+    assert presence.busy_until("other", mine.starts_at, T) == T + 45 * 60
     assert presence.busy_until("doc", rooms["busy"].starts_at, T) is None, "nothing starts before the first"
+    presence.close_room("busy")
+    assert presence.busy_until("doc", mine.starts_at, T) is None, "an ended consultation is in nobody's way"
+    if kind == "redis":  # a room that expired by itself leaves no entry behind once it was asked about
+        assert client.zscore("vc:starts:doc", "empty") is not None
+        client.delete("vc:room:empty:meta")
+        presence.busy_until("doc", mine.starts_at, T)
+        assert client.zscore("vc:starts:doc", "empty") is None
+        assert client.zscore("vc:starts:doc", "later") is not None, "later rooms are not even read"
+        assert client.ttl("vc:starts:doc") > 0
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,8 @@ STALE_AFTER = 45.0
 PREFIX = "vc:room:"
 CHECK_IN_PREFIX = "vc:checkin:"
 LATE_PREFIX = "vc:late:"
+#: Per practitioner, their rooms by planned start (a sorted set): the estimate reads only earlier ones.
+STARTS_PREFIX = "vc:starts:"
 
 
 class MemberRole(enum.StrEnum):
@@ -365,16 +367,19 @@ return encoded
 """
 
 
-#: The latest ``ends_at`` of the index's rooms that start before ARGV[3] and have a member heard of
-#: within ARGV[5] seconds of ARGV[4]. ARGV=[index key, prefix, before, now, stale after]
+#: The latest ``ends_at`` of the practitioner's rooms that start before ARGV[3] and have a member heard
+#: of within ARGV[5] seconds of ARGV[4]; only earlier rooms are read (by their start), and entries of
+#: rooms that are gone are dropped. ARGV=[starts key, prefix, before, now, stale after]
 _BUSY_UNTIL = """
 local before, now, stale = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local latest = nil
-for _, room in ipairs(redis.call("SMEMBERS", ARGV[1])) do
+for _, room in ipairs(redis.call("ZRANGEBYSCORE", ARGV[1], "-inf", "(" .. ARGV[3])) do
   local base = ARGV[2] .. room
   local times = redis.call("HMGET", base .. ":meta", "starts_at", "ends_at")
   local starts, ends = tonumber(times[1]), tonumber(times[2])
-  if starts and ends and starts < before and (latest == nil or ends > latest) then
+  if not starts then
+    redis.call("ZREM", ARGV[1], room)
+  elseif ends and starts < before and (latest == nil or ends > latest) then
     for _, heard in ipairs(redis.call("HVALS", base .. ":seen")) do
       if now - tonumber(heard) < stale then
         latest = ends
@@ -437,7 +442,15 @@ class RedisPresence:
                 pipe.sadd(f"vc:index:{index}", room.appointment)
                 pipe.expireat(f"vc:index:{index}", int(room.expires_at) + 1, gt=True)
                 pipe.expireat(f"vc:index:{index}", int(room.expires_at) + 1, nx=True)
+            self._list_start(pipe, room)
             pipe.execute()
+
+    @staticmethod
+    def _list_start(pipe: Any, room: Room) -> None:
+        starts = STARTS_PREFIX + room.practitioner
+        pipe.zadd(starts, {room.appointment: room.starts_at})
+        pipe.expireat(starts, int(room.expires_at) + 1, gt=True)
+        pipe.expireat(starts, int(room.expires_at) + 1, nx=True)
 
     def room(self, appointment: str) -> Room | None:
         raw = self._redis.hgetall(self._keys(appointment)[0])
@@ -455,10 +468,14 @@ class RedisPresence:
         self._redis.hset(meta, mapping={k: json.dumps(v) for k, v in changes.items()})
         after = replace(before, **changes)
         if after.practitioner != before.practitioner:
-            self._redis.srem(f"vc:index:{index_of_practitioner(before.practitioner)}", appointment)
             key = f"vc:index:{index_of_practitioner(after.practitioner)}"
-            self._redis.sadd(key, appointment)
-            self._redis.expireat(key, int(after.expires_at) + 1)
+            with self._redis.pipeline() as pipe:
+                pipe.srem(f"vc:index:{index_of_practitioner(before.practitioner)}", appointment)
+                pipe.zrem(STARTS_PREFIX + before.practitioner, appointment)
+                pipe.sadd(key, appointment)
+                pipe.expireat(key, int(after.expires_at) + 1)
+                self._list_start(pipe, after)
+                pipe.execute()
         return after
 
     def put(self, appointment: str, member: Member, now: float) -> None:
@@ -514,14 +531,14 @@ class RedisPresence:
             if room is not None:
                 for index in (index_of_practitioner(room.practitioner), index_of_organisation(room.organisation)):
                     pipe.srem(f"vc:index:{index}", appointment)
+                pipe.zrem(STARTS_PREFIX + room.practitioner, appointment)
             pipe.execute()
 
     def rooms_of(self, index: str) -> list[str]:
         return self._prune_index(index)[0]
 
     def busy_until(self, practitioner: str, before: float, now: float) -> float | None:
-        index = f"vc:index:{index_of_practitioner(practitioner)}"
-        raw = self._busy_until(keys=[], args=[index, PREFIX, before, now, STALE_AFTER])
+        raw = self._busy_until(keys=[], args=[STARTS_PREFIX + practitioner, PREFIX, before, now, STALE_AFTER])
         return float(raw) if raw else None
 
     def _prune_index(self, index: str) -> tuple[list[str], int]:
