@@ -48,7 +48,7 @@ from bench.stats import percentile
 ROOT = Path(__file__).resolve().parents[1]
 SIDES = ("patient", "practitioner")
 DURATIONS = (5, 40, 120)
-#: The promise the tests hold the client to (tests/browser/test_outages.py).
+#: The promise, measured here with repetitions (tests/browser/test_outages.py holds one run to 15 s).
 WITHIN = 5.0
 #: A run not back this long after the network counts as not recovered.
 BOUND = 60.0
