@@ -180,6 +180,11 @@ def test_a_closed_socket_shows_offline_at_once_and_a_return_clears_it(world):
         await newer.hello(resume=again["resume"])
         assert (await old.receive("error"))["code"] == "replaced"
         await old.close()
+        # The newer socket hears "replaced" on the member's channel too, and knows it is not meant:
+        # it is still open for what comes on that channel after it ("admitted").
+        await dashboard.send({"type": "admit", "appointment": appointment, "participant": welcome["you"]["id"]})
+        assert (await newer.receive("admitted"))["type"] == "admitted"
+        assert [m for m in newer.inbox if m["type"] == "error"] == []
         fresh = await SignalClient.open(second.ws_url, "/vc/ws/practice", practitioner_cookie(people.doc))
         [room] = (await fresh.hello())["rooms"]
         assert [m["offline"] for m in room["members"]] == [False], "a replaced socket's close is no news"

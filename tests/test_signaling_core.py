@@ -117,7 +117,7 @@ def test_hello_listens_before_it_arrives_then_welcomes_a_waiting_patient():
     session = patient_session()
     actions = send(session, {"type": "hello"})
     assert isinstance(actions[0], Subscribe) and isinstance(actions[1], Join)
-    assert actions[0].topics == ("m:appt1:pat1", "r:appt1", "c:c1")
+    assert actions[0].topics == ("m:appt1:pat1", "r:appt1")  # "replaced" comes on the member's channel
     assert actions[1].member.state is MemberState.WAITING and actions[1].member.invitation == "inv1"
     session2 = patient_session()
     welcome = welcomed(session2)
@@ -272,7 +272,7 @@ def test_a_dropped_socket_keeps_the_place_offline():
 def test_replaced_and_ended_close_without_a_word_about_the_member():
     replaced = patient_session()
     welcomed(replaced)
-    actions = replaced.event(event_message(Replaced()))
+    actions = replaced.event(event_message(Replaced(connection="c1")))
     assert sent(actions)[0]["code"] == "replaced" and actions[-1] == Close(1000, "replaced")
     assert replaced.socket_closed() == []
     ended = patient_session()
@@ -280,6 +280,15 @@ def test_replaced_and_ended_close_without_a_word_about_the_member():
     actions = ended.event(event_message(Ended()))
     assert sent(actions) == [{"type": "ended"}] and actions[-1] == Close(1000, "ended")
     assert ended.socket_closed() == []
+
+
+def test_news_of_another_socket_being_replaced_leaves_this_one_open():
+    newer = patient_session()  # connection "c1", which replaced an older one of the same member
+    welcomed(newer)
+    assert newer.event(event_message(Replaced(connection="c0"))) == []
+    assert newer.event(event_message(Replaced())) == []  # naming no socket, it closes none
+    assert not newer.closed and newer.phase is RoomPhase.WAITING
+    assert sent(send(newer, {"type": "ping", "t": 7})) == [{"type": "pong", "t": 7}]
 
 
 def test_admission_heard_before_the_welcome_is_not_taken_back():

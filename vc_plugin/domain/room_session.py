@@ -83,7 +83,7 @@ from .socket_actions import (
     Touch,
 )
 from .socket_session import Ending, SocketSession
-from .topics import connection_topic, member_topic, room_topic
+from .topics import member_topic, room_topic
 from .turn import ice_servers, relay_available
 from .waiting_room import Staffer
 
@@ -213,7 +213,7 @@ class RoomSession(SocketSession):
         if identity.role is MemberRole.PATIENT and message.devices is not None:
             member = replace(member, camera=message.devices.camera, microphone=message.devices.microphone)
         appointment = self.room.appointment
-        topics = (member_topic(appointment, member.id), room_topic(appointment), connection_topic(self.connection))
+        topics = (member_topic(appointment, member.id), room_topic(appointment))
         # Listening before arriving: nothing said about this member in between is missed.
         return [Subscribe(topics), Join(member, message.resume)]
 
@@ -375,6 +375,8 @@ class RoomSession(SocketSession):
     def _turn(self, event: SentBack | HandedOver | Replaced, body: str) -> list[Action]:
         """Events that move this socket back to waiting or close it."""
         if isinstance(event, Replaced):
+            if event.connection != self.connection:
+                return []  # another socket of the same member was meant (the newer one hears it too)
             error = ProtocolError("replaced", "you joined from another window", close=True)
             return [self.say_error(error), *self.close(1000, "replaced", Ending.REPLACED)]
         if isinstance(event, HandedOver):

@@ -175,7 +175,12 @@ class PeerOffline(ServerMessage, tag="peer-offline"):
 
 
 class Replaced(ServerMessage, tag="replaced"):
-    """The same member connected again elsewhere; this socket closes."""
+    """The same member connected again elsewhere: the socket ``connection`` closes.
+
+    Said on the member's channel, which the newer socket hears too; it is not the one meant.
+    """
+
+    connection: str = ""
 
 
 class Ended(ServerMessage, tag="ended"):

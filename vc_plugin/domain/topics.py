@@ -1,9 +1,8 @@
 """The bus channels that sockets listen on, one function each, so every publisher names them alike.
 
-* ``m:<appointment>:<member>`` – one member's connection(s) (relayed SDP, "admitted", …)
+* ``m:<appointment>:<member>`` – one member's connection(s) (relayed SDP, "admitted", "replaced", …)
 * ``r:<appointment>`` – everybody in a room ("peer-joined", "ended", …)
 * ``q:p:<practitioner>`` and ``q:o:<organisation>`` – dashboards (queue changes)
-* ``c:<connection>`` – one connection ("replaced" when the same member connects again)
 
 A message starts with ``R`` (relay: forward as it is) or ``E`` (event: the receiving
 connection updates its own state, then forwards it).
@@ -28,10 +27,6 @@ def practitioner_topic(practitioner: str) -> str:
 
 def organisation_topic(organisation: int) -> str:
     return f"q:o:{organisation}"
-
-
-def connection_topic(connection: str) -> str:
-    return f"c:{connection}"
 
 
 def dashboard_topics(practitioner: str, organisation: int) -> tuple[str, str]:

@@ -57,7 +57,6 @@ from .server_messages import (
 from .signaling import Admit, Decline, End, Notice, ProtocolError, SendBack, StaffCommand
 from .signaling import RunningLate as RunningLateCommand
 from .topics import (
-    connection_topic,
     dashboard_topics,
     event_message,
     member_topic,
@@ -201,7 +200,7 @@ class WaitingRoom:
             previous = existing.connection if existing is not None else None
             self.presence.put(room.appointment, member, self.now())
         if previous and previous != connection:
-            self.event(connection_topic(previous), Replaced())
+            self.event(member_topic(room.appointment, member.id), Replaced(connection=previous))
         present = self.presence.members(room.appointment, self.now())
         if member.state != MemberState.WAITING:
             self.event(room_topic(room.appointment), PeerJoined(peer=Peer.of(member)))
