@@ -20,7 +20,7 @@ import pytest
 from flask import render_template
 from redis import Redis
 
-from tests.support.hosts import make_host_app
+from tests.support.hosts import TEST_KEYS, make_host_app
 from tests.support.matrix import (
     ROLES,
     SIGNED_IN,
@@ -34,11 +34,13 @@ from tests.support.matrix import (
 from tests.support.people import make_people
 from tests.support.web import csrf, sign_in_as
 from tests.test_authorization_matrix import RULES
+from vc_plugin.core.config import Settings
 from vc_plugin.core.models import Base
 from vc_plugin.domain.access import Principal
 from vc_plugin.domain.inputs import AppointmentIn
 from vc_plugin.domain.invitation_message import compose_invitation
 from vc_plugin.domain.invitations import InvitationPayload
+from vc_plugin.web.ratelimits import PREFIX, RateLimits
 
 HOSTILE = "\"'><img src=x onerror=alert(1) data-xss>"
 
@@ -344,6 +346,19 @@ def test_joining_is_limited_per_client(limited) -> None:  # type: ignore[no-unty
     other = host.app.test_client()
     other.environ_base["REMOTE_ADDR"] = "203.0.113.10"
     assert other.get(path, headers=origin).status_code == 401
+
+
+def test_a_handshake_counts_against_every_join_limit_and_an_outage_refuses_nobody(redis_url: str) -> None:
+    """Handshakes are counted without reading the window back (one round trip per limit): each
+    limit still counts each handshake, and either limit refuses once it is used up."""
+    settings = Settings(encryption_keys=[TEST_KEYS[0]], redis_url=redis_url, ratelimit_join="3/minute;5/hour")
+    limits = RateLimits(settings)
+    assert [limits.allowed(limits.join, "join", "client-a") for _ in range(4)] == [True] * 3 + [False]
+    hour = limits.window.get_window_stats(limits.join[1], PREFIX, "join", "client-a")
+    assert hour.remaining == 1  # the refused handshake counted in the hour too: only the minute refused it
+    assert limits.allowed(limits.join, "join", "client-b")
+    away = RateLimits(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    assert away.allowed(away.join, "join", "client-a")  # logged; an outage must not lock people out
 
 
 # --- hostile names --------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 from redis import Redis
@@ -194,3 +195,58 @@ def test_one_touch_for_many_members_keeps_them_and_creates_nothing_for_closed_ro
         ]
         assert redis.hget("vc:room:a1:seen", "nobody") is None
         redis.flushdb()
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_room_is_opened_once_and_a_reopening_keeps_what_happened_in_it(kind, redis_url):
+    """The handshake's ``room_or_open``: the stored room if there is one (one Redis question), else
+    the given one, opened with its expiry and index entries; ``open_room`` overwrites the planned
+    part but keeps the notice and who was sent away."""
+    clock = Ticker()
+    if kind == "redis":
+        redis = Redis.from_url(redis_url)
+        clock.now = float(redis.time()[0])
+        store = RedisPresence(redis, clock=clock)
+    else:
+        store = MemoryPresence(clock=clock)
+    t0 = clock.now
+    planned = Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400, practitioner_name="Dr. A")
+    assert store.room_or_open(planned) == planned and store.room("a1") == planned
+    assert store.rooms_of(index_of_practitioner("doc")) == ["a1"]
+    store.update_room("a1", notice="10 Minuten später", declined=("p9",))
+    later = replace(planned, practitioner_name="Dr. B", relay_only=True)
+    stored = store.room_or_open(later)
+    assert stored == replace(planned, notice="10 Minuten später", declined=("p9",)), "an open room is not rewritten"
+    store.open_room(later)
+    assert store.room("a1") == replace(later, notice="10 Minuten später", declined=("p9",))
+    if kind == "redis":
+        at = int(planned.expires_at) + 1
+        for key in ("vc:room:a1:meta", "vc:index:" + index_of_practitioner("doc"), "vc:starts:doc"):
+            assert redis.expiretime(key) == at, key
+        assert redis.zscore("vc:starts:doc", "a1") == t0
+    store.close_room("a1")
+    assert store.room("a1") is None
+    assert store.room_or_open(later) == later and store.room("a1") == later, "a closed room opens afresh"
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_entering_tells_who_is_present_in_the_same_step_and_never_reopens_a_room(kind, redis_url):
+    clock = Ticker()
+    if kind == "redis":
+        redis = Redis.from_url(redis_url)
+        clock.now = float(redis.time()[0])
+        store = RedisPresence(redis, clock=clock)
+    else:
+        store = MemoryPresence(clock=clock)
+    t0 = clock.now
+    store.open_room(Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400))
+    store.put("a1", Member("silent", "patient", "Herr Still", "waiting", t0 - STALE_AFTER), t0 - STALE_AFTER)
+    store.put("a1", Member("p1", "patient", "Frau Eins", "waiting", t0), t0)
+    present = store.enter("a1", Member("p2", "patient", "Herr Zwei", "waiting", t0 + 1), t0 + 1)
+    assert sorted(m.id for m in present) == ["p1", "p2"], "the silent member is not counted"
+    assert present == store.members("a1", t0 + 1)
+    store.close_room("a1")
+    assert store.enter("a1", Member("p3", "patient", "Frau Drei", "waiting", t0 + 2), t0 + 2) == []
+    assert store.room("a1") is None and store.get("a1", "p3") is None
+    if kind == "redis":
+        assert list(redis.scan_iter("vc:room:a1:*")) == [], "no key for a closed room"

@@ -20,6 +20,7 @@ from tests.support.planning import plan_soon
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
 from vc_plugin.adapters.presence import (
     STALE_AFTER,
+    Ahead,
     Member,
     MemberRole,
     MemberState,
@@ -86,7 +87,10 @@ def test_presence_finds_until_when_earlier_rooms_with_people_run_in_one_question
     presence = MemoryPresence(clock=lambda: T) if kind == "memory" else RedisPresence(client, clock=lambda: T)
     mine = room(30, appointment="mine")
     present = Member("p", MemberRole.PATIENT, "Frau Test", MemberState.WAITING, since=T)
-    assert presence.busy_until("doc", mine.starts_at, T) is None, "no rooms at all"
+    assert presence.ahead("doc", mine.starts_at, T) == Ahead(None, 0), "no rooms at all, not late"
+    presence.set_running_late("doc", 15, until=T + 3600)
+    assert presence.ahead("doc", mine.starts_at, T) == Ahead(None, 15), "the delay comes in the same question"
+    assert presence.ahead("other", mine.starts_at, T).late_minutes == 0, "the practitioner's own delay only"
     rooms = {
         "busy": room(-20, length=40),  # until T + 20 min, someone waiting: counts
         "busier": room(0, length=45),  # until T + 45 min, someone waiting: counts, and ends last
@@ -100,17 +104,17 @@ def test_presence_finds_until_when_earlier_rooms_with_people_run_in_one_question
     for appointment in ("busy", "busier", "later", "colleague"):
         presence.put(appointment, present, T)
     presence.put("silent", present, T - STALE_AFTER - 1)
-    assert presence.busy_until("doc", mine.starts_at, T) == T + 45 * 60
+    assert presence.ahead("doc", mine.starts_at, T) == Ahead(T + 45 * 60, 15)
     presence.update_room("busier", practitioner="other")  # handed over: a colleague's now
-    assert presence.busy_until("doc", mine.starts_at, T) == T + 20 * 60
-    assert presence.busy_until("other", mine.starts_at, T) == T + 45 * 60
-    assert presence.busy_until("doc", rooms["busy"].starts_at, T) is None, "nothing starts before the first"
+    assert presence.ahead("doc", mine.starts_at, T).busy_until == T + 20 * 60
+    assert presence.ahead("other", mine.starts_at, T).busy_until == T + 45 * 60
+    assert presence.ahead("doc", rooms["busy"].starts_at, T).busy_until is None, "nothing starts before the first"
     presence.close_room("busy")
-    assert presence.busy_until("doc", mine.starts_at, T) is None, "an ended consultation is in nobody's way"
+    assert presence.ahead("doc", mine.starts_at, T).busy_until is None, "an ended consultation is in nobody's way"
     if kind == "redis":  # a room that expired by itself leaves no entry behind once it was asked about
         assert client.zscore("vc:starts:doc", "empty") is not None
         client.delete("vc:room:empty:meta")
-        presence.busy_until("doc", mine.starts_at, T)
+        presence.ahead("doc", mine.starts_at, T)
         assert client.zscore("vc:starts:doc", "empty") is None
         assert client.zscore("vc:starts:doc", "later") is not None, "later rooms are not even read"
         assert client.ttl("vc:starts:doc") > 0

@@ -88,6 +88,14 @@ class Room:
 
 
 @dataclass(frozen=True)
+class Ahead:
+    """What comes before a waiting person's turn (see ``PresenceStore.ahead``)."""
+
+    busy_until: float | None
+    late_minutes: int
+
+
+@dataclass(frozen=True)
 class CheckInRecord:
     """The one check-in an invitation has at a time: the member it admits, their name, and
     a tag of the code it was made with (a new code makes it void, even if a revocation was lost)."""
@@ -101,9 +109,17 @@ class CheckInRecord:
 
 class PresenceStore(Protocol):
     def open_room(self, room: Room) -> None: ...
+    def room_or_open(self, room: Room) -> Room:
+        """The room as stored, or ``room`` opened if there is none: one step, so two first sockets open it once."""
+        ...
+
     def room(self, appointment: str) -> Room | None: ...
     def update_room(self, appointment: str, **changes: Any) -> Room | None: ...
     def put(self, appointment: str, member: Member, now: float) -> None: ...
+    def enter(self, appointment: str, member: Member, now: float) -> list[Member]:
+        """``put``, and who is present then (the member too) in the same step; [] if the room is gone."""
+        ...
+
     def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None: ...
     def get(self, appointment: str, member_id: str) -> Member | None: ...
     def members(self, appointment: str, now: float) -> list[Member]: ...
@@ -119,9 +135,10 @@ class PresenceStore(Protocol):
 
     def close_room(self, appointment: str) -> None: ...
     def rooms_of(self, index: str) -> list[str]: ...
-    def busy_until(self, practitioner: str, before: float, now: float) -> float | None:
-        """The latest planned end among the practitioner's rooms that start before ``before`` and
-        have someone present: what a waiting person's estimate waits for (one question, not one per room)."""
+    def ahead(self, practitioner: str, before: float, now: float) -> Ahead:
+        """What a waiting person's estimate waits for, in one question (not one per room): the latest
+        planned end among the practitioner's rooms that start before ``before`` and have someone
+        present, and the delay the practitioner announced."""
         ...
 
     def purge_stale(self, now: float) -> int: ...
@@ -148,6 +165,18 @@ def index_of_organisation(organisation: int) -> str:
 
 def _member_json(member: Member) -> str:
     return json.dumps(asdict(member), separators=(",", ":"))
+
+
+def _room(raw: dict[bytes, bytes]) -> Room:
+    """A room from its meta hash (JSON values)."""
+    fields = {k.decode(): json.loads(v) for k, v in raw.items()}
+    fields["declined"] = tuple(fields.get("declined") or ())
+    return Room(**fields)
+
+
+def _present(members: dict[bytes, bytes], seen: dict[bytes, bytes], now: float) -> list[Member]:
+    """The members (id → JSON) heard of (id → time) within ``STALE_AFTER`` of ``now``."""
+    return [_member(raw) for member_id, raw in members.items() if now - float(seen.get(member_id, 0)) < STALE_AFTER]
 
 
 def _member(raw: str | bytes) -> Member:
@@ -187,6 +216,14 @@ class MemoryPresence:
             for index in (index_of_practitioner(room.practitioner), index_of_organisation(room.organisation)):
                 self._indices.setdefault(index, set()).add(room.appointment)
 
+    def room_or_open(self, room: Room) -> Room:
+        with self._lock:
+            existing = self._alive(room.appointment)
+            if existing is not None:
+                return existing
+            self.open_room(room)
+            return room
+
     def room(self, appointment: str) -> Room | None:
         with self._lock:
             return self._alive(appointment)
@@ -209,6 +246,11 @@ class MemoryPresence:
                 return
             self._members[appointment][member.id] = member
             self._seen[appointment][member.id] = now
+
+    def enter(self, appointment: str, member: Member, now: float) -> list[Member]:
+        with self._lock:
+            self.put(appointment, member, now)
+            return self.members(appointment, now)
 
     def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None:
         with self._lock:
@@ -282,13 +324,13 @@ class MemoryPresence:
         with self._lock:
             return sorted(a for a in self._indices.get(index, set()) if self._alive(a) is not None)
 
-    def busy_until(self, practitioner: str, before: float, now: float) -> float | None:
+    def ahead(self, practitioner: str, before: float, now: float) -> Ahead:
         with self._lock:
             rooms = (self._alive(a) for a in self.rooms_of(index_of_practitioner(practitioner)))
             busy = [
                 r.ends_at for r in rooms if r is not None and r.starts_at < before and self.members(r.appointment, now)
             ]
-            return max(busy, default=None)
+            return Ahead(max(busy, default=None), self.running_late(practitioner))
 
     def hold_check_in(self, check_in: CheckInRecord) -> CheckInRecord | None:
         with self._lock:
@@ -329,16 +371,43 @@ class MemoryPresence:
 
 # --- Redis ----------------------------------------------------------------------------------------
 
-#: Put a member into a room that still exists, and let its keys expire with the room's meta.
-#: KEYS=[meta, members, seen], ARGV=[id, member JSON, now]
+#: Open a room: its meta written (but what a reopening keeps: notice, declined), its keys expiring
+#: with it, and the room listed in its practitioner's and organisation's index and its practitioner's
+#: starts. With ARGV[1] "if-new" a room already open is returned as it is instead (HGETALL).
+#: KEYS=[meta, members, seen, practitioner index, organisation index, starts];
+#: ARGV=[mode, appointment, starts_at, expire at (s), field, value, ...]
+_OPEN_ROOM = """
+if ARGV[1] == "if-new" and redis.call("HEXISTS", KEYS[1], "appointment") == 1 then
+  return redis.call("HGETALL", KEYS[1])
+end
+local at = ARGV[4]
+redis.call("HSET", KEYS[1], unpack(ARGV, 5))
+redis.call("HSETNX", KEYS[1], "notice", "null")
+redis.call("HSETNX", KEYS[1], "declined", "[]")
+for i = 1, 3 do redis.call("EXPIREAT", KEYS[i], at) end
+for i = 4, 5 do redis.call("SADD", KEYS[i], ARGV[2]) end
+redis.call("ZADD", KEYS[6], ARGV[3], ARGV[2])
+for i = 4, 6 do
+  redis.call("EXPIREAT", KEYS[i], at, "GT")
+  redis.call("EXPIREAT", KEYS[i], at, "NX")
+end
+return false
+"""
+
+#: Put a member into a room that still exists, and let its keys expire with the room's meta. With
+#: ARGV[4] "list", the members and when each was heard of are returned too (two flat HGETALL lists).
+#: KEYS=[meta, members, seen], ARGV=[id, member JSON, now, "list" or ""]
 _PUT_MEMBER = """
 local expires = redis.call("PEXPIRETIME", KEYS[1])  -- -2: the room is gone
-if expires == -2 then return 0 end
+if expires == -2 then return false end
 redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
 redis.call("HSET", KEYS[3], ARGV[1], ARGV[3])
 if expires > 0 then
   redis.call("PEXPIREAT", KEYS[2], expires)
   redis.call("PEXPIREAT", KEYS[3], expires)
+end
+if ARGV[4] == "list" then
+  return {redis.call("HGETALL", KEYS[2]), redis.call("HGETALL", KEYS[3])}
 end
 return 1
 """
@@ -368,10 +437,12 @@ return encoded
 
 
 #: The latest ``ends_at`` of the practitioner's rooms that start before ARGV[3] and have a member heard
-#: of within ARGV[5] seconds of ARGV[4]; only earlier rooms are read (by their start), and entries of
-#: rooms that are gone are dropped. ARGV=[starts key, prefix, before, now, stale after]
-_BUSY_UNTIL = """
-local before, now, stale = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+#: of within ARGV[5] seconds of ARGV[4] ("" if none), and the announced delay (key ARGV[6]; "" if none).
+#: Only earlier rooms are read (by their start, the sorted set's score, rewritten whenever the room is
+#: opened), and entries of rooms that are gone are dropped. ARGV=[starts key, prefix, before, now,
+#: stale after, late key]
+_AHEAD = """
+local now, stale = tonumber(ARGV[4]), tonumber(ARGV[5])
 local latest = nil
 for _, room in ipairs(redis.call("ZRANGEBYSCORE", ARGV[1], "-inf", "(" .. ARGV[3])) do
   local base = ARGV[2] .. room
@@ -379,7 +450,7 @@ for _, room in ipairs(redis.call("ZRANGEBYSCORE", ARGV[1], "-inf", "(" .. ARGV[3
   local starts, ends = tonumber(times[1]), tonumber(times[2])
   if not starts then
     redis.call("ZREM", ARGV[1], room)
-  elseif ends and starts < before and (latest == nil or ends > latest) then
+  elseif ends and (latest == nil or ends > latest) then
     for _, heard in ipairs(redis.call("HVALS", base .. ":seen")) do
       if now - tonumber(heard) < stale then
         latest = ends
@@ -388,8 +459,8 @@ for _, room in ipairs(redis.call("ZRANGEBYSCORE", ARGV[1], "-inf", "(" .. ARGV[3
     end
   end
 end
-if latest == nil then return false end
-return string.format("%.17g", latest)
+local ends_last = latest and string.format("%.17g", latest) or ""
+return {ends_last, redis.call("GET", ARGV[6]) or ""}
 """
 
 #: Mark members as heard of now, each only while still in its room (no key is created for a closed room).
@@ -416,34 +487,33 @@ class RedisPresence:
         self._update_member = redis.register_script(_UPDATE_MEMBER)
         self._disconnect_member = redis.register_script(_DISCONNECT_MEMBER)
         self._touch_many = redis.register_script(_TOUCH_MANY)
-        self._busy_until = redis.register_script(_BUSY_UNTIL)
+        self._ahead = redis.register_script(_AHEAD)
         self._put_member = redis.register_script(_PUT_MEMBER)
+        self._open_room = redis.register_script(_OPEN_ROOM)
 
     @staticmethod
     def _keys(appointment: str) -> tuple[str, str, str]:
         base = PREFIX + appointment
         return f"{base}:meta", f"{base}:members", f"{base}:seen"
 
-    def _expire(self, pipe: Any, appointment: str, expires_at: float) -> None:
-        at = int(expires_at) + 1
-        for key in self._keys(appointment):
-            pipe.expireat(key, at)
-
     def open_room(self, room: Room) -> None:
-        meta, _, _ = self._keys(room.appointment)
+        self._open(room, "reopen")
+
+    def room_or_open(self, room: Room) -> Room:
+        raw = self._open(room, "if-new")
+        return _room(dict(zip(raw[::2], raw[1::2], strict=True))) if raw else room
+
+    def _open(self, room: Room, mode: str) -> Any:
         kept = {"members", "notice", "declined"}  # what a reopening must not reset
-        values = {k: json.dumps(v) for k, v in asdict(room).items() if k not in kept}
-        with self._redis.pipeline() as pipe:
-            pipe.hset(meta, mapping=values)
-            pipe.hsetnx(meta, "notice", json.dumps(None))
-            pipe.hsetnx(meta, "declined", json.dumps([]))
-            self._expire(pipe, room.appointment, room.expires_at)
-            for index in (index_of_practitioner(room.practitioner), index_of_organisation(room.organisation)):
-                pipe.sadd(f"vc:index:{index}", room.appointment)
-                pipe.expireat(f"vc:index:{index}", int(room.expires_at) + 1, gt=True)
-                pipe.expireat(f"vc:index:{index}", int(room.expires_at) + 1, nx=True)
-            self._list_start(pipe, room)
-            pipe.execute()
+        values = [part for k, v in asdict(room).items() if k not in kept for part in (k, json.dumps(v))]
+        indices = [
+            f"vc:index:{index_of_practitioner(room.practitioner)}",
+            f"vc:index:{index_of_organisation(room.organisation)}",
+        ]
+        keys = [*self._keys(room.appointment), *indices, STARTS_PREFIX + room.practitioner]
+        return self._open_room(
+            keys=keys, args=[mode, room.appointment, room.starts_at, int(room.expires_at) + 1, *values]
+        )
 
     @staticmethod
     def _list_start(pipe: Any, room: Room) -> None:
@@ -456,9 +526,7 @@ class RedisPresence:
         raw = self._redis.hgetall(self._keys(appointment)[0])
         if not raw or b"appointment" not in raw:
             return None
-        fields = {k.decode(): json.loads(v) for k, v in raw.items()}
-        fields["declined"] = tuple(fields.get("declined") or ())
-        return Room(**fields)
+        return _room(raw)
 
     def update_room(self, appointment: str, **changes: Any) -> Room | None:
         before = self.room(appointment)
@@ -479,7 +547,15 @@ class RedisPresence:
         return after
 
     def put(self, appointment: str, member: Member, now: float) -> None:
-        self._put_member(keys=list(self._keys(appointment)), args=[member.id, _member_json(member), now])
+        self._put_member(keys=list(self._keys(appointment)), args=[member.id, _member_json(member), now, ""])
+
+    def enter(self, appointment: str, member: Member, now: float) -> list[Member]:
+        keys, args = list(self._keys(appointment)), [member.id, _member_json(member), now, "list"]
+        listed = self._put_member(keys=keys, args=args)
+        if not listed:
+            return []
+        members, seen = (dict(zip(flat[::2], flat[1::2], strict=True)) for flat in listed)
+        return _present(members, seen, now)
 
     def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None:
         raw = self._update_member(keys=[self._keys(appointment)[1]], args=[member_id, json.dumps(changes)])
@@ -495,12 +571,7 @@ class RedisPresence:
             pipe.hgetall(members)
             pipe.hgetall(seen)
             raw_members, raw_seen = pipe.execute()
-        result = []
-        for member_id, raw in raw_members.items():
-            heard = float(raw_seen.get(member_id, 0))
-            if now - heard < STALE_AFTER:
-                result.append(_member(raw))
-        return result
+        return _present(raw_members, raw_seen, now)
 
     def touch(self, appointment: str, member_id: str, now: float) -> None:
         _, members, seen = self._keys(appointment)
@@ -537,9 +608,10 @@ class RedisPresence:
     def rooms_of(self, index: str) -> list[str]:
         return self._prune_index(index)[0]
 
-    def busy_until(self, practitioner: str, before: float, now: float) -> float | None:
-        raw = self._busy_until(keys=[], args=[STARTS_PREFIX + practitioner, PREFIX, before, now, STALE_AFTER])
-        return float(raw) if raw else None
+    def ahead(self, practitioner: str, before: float, now: float) -> Ahead:
+        starts, late = STARTS_PREFIX + practitioner, LATE_PREFIX + practitioner
+        until, minutes = self._ahead(keys=[], args=[starts, PREFIX, before, now, STALE_AFTER, late])
+        return Ahead(float(until) if until else None, int(minutes) if minutes else 0)
 
     def _prune_index(self, index: str) -> tuple[list[str], int]:
         """Rooms of an index that still exist; entries of expired rooms are removed."""

@@ -150,9 +150,6 @@ class WaitingRoom:
     # --- rooms --------------------------------------------------------------------------------------
     def room_for(self, appointment: Appointment) -> Room:
         """The appointment's room, opened on first use; it expires after the planned end plus grace."""
-        existing = self.presence.room(appointment.public_id)
-        if existing is not None:
-            return existing
         grace = timedelta(minutes=min(self._settings.retention_presence_grace_minutes, 60))
         room = Room(
             appointment=appointment.public_id,
@@ -165,8 +162,7 @@ class WaitingRoom:
             kind=appointment.kind.value,
             practitioner_name=appointment.practitioner.display_name,
         )
-        self.presence.open_room(room)
-        return room
+        return self.presence.room_or_open(room)
 
     def room(self, appointment: str) -> Room | None:
         return self.presence.room(appointment)
@@ -190,18 +186,18 @@ class WaitingRoom:
             updated = self.presence.update(room.appointment, member.id, **back)
             if updated is None:  # gone in between: in again at the same place
                 updated = replace(existing, **back)
-                self.presence.put(room.appointment, updated, self.now())
+                present = self.presence.enter(room.appointment, updated, self.now())
             else:
                 self.presence.touch(room.appointment, member.id, self.now())
+                present = self.presence.members(room.appointment, self.now())
             member = updated
             previous = existing.connection
         else:
             member = replace(member, resume=digest(token), since=self.now(), connection=connection)
             previous = existing.connection if existing is not None else None
-            self.presence.put(room.appointment, member, self.now())
+            present = self.presence.enter(room.appointment, member, self.now())
         if previous and previous != connection:
             self.event(member_topic(room.appointment, member.id), Replaced(connection=previous))
-        present = self.presence.members(room.appointment, self.now())
         if member.state != MemberState.WAITING:
             self.event(room_topic(room.appointment), PeerJoined(peer=Peer.of(member)))
         self._dashboards(room, self._arrival(room, member, present))
@@ -429,8 +425,8 @@ class WaitingRoom:
     def estimate(self, room: Room) -> Estimate:
         """For someone waiting in ``room``: earlier rooms of the same practitioner with people in them come first."""
         now = self.now()
-        busy_until = self.presence.busy_until(room.practitioner, room.starts_at, now)
-        return estimate(room, busy_until, self.presence.running_late(room.practitioner), now)
+        ahead = self.presence.ahead(room.practitioner, room.starts_at, now)
+        return estimate(room, ahead.busy_until, ahead.late_minutes, now)
 
     def _estimate(self, room: Room, occupied: list[tuple[Room, list[Member]]], late: int) -> Estimate:
         busy = (other.ends_at for other, _ in occupied if other.starts_at < room.starts_at)

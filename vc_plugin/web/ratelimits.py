@@ -125,6 +125,15 @@ class RateLimits:
         refused = [v for v in verdicts if not v.allowed]
         return max(refused, key=lambda v: v.reset_at) if refused else min(verdicts, key=lambda v: v.remaining)
 
+    def allowed(self, limits: list[RateLimitItem], scope: str, key: str) -> bool:
+        """Count one request that gets no rate-limit headers (a socket handshake): one storage round trip
+        per limit instead of two. True if the storage is away, as with :meth:`hit`."""
+        try:
+            return all([self.window.hit(item, PREFIX, scope, key) for item in limits])  # each limit counts
+        except Exception:  # noqa: BLE001 - any storage failure: count nothing, refuse nothing
+            log.warning("rate limit storage unavailable; a request to %s was not counted", scope)
+            return True
+
 
 VERDICT_KEY = "vc_plugin.ratelimit"
 #: Where ``install`` keeps the app's limits (``app.extensions``).
@@ -183,5 +192,4 @@ def join_allowed() -> bool:
     limits = _limits()
     if limits is None:
         return True
-    verdict = limits.hit(limits.join, "join", client_key())
-    return verdict is None or verdict.allowed
+    return limits.allowed(limits.join, "join", client_key())

@@ -1,0 +1,199 @@
+"""What one connect costs the signalling server, without the socket: CPU, database queries, Redis round trips.
+
+The connection ramp (bench/connections.py) measures connects end to end beside PeerJS; this
+takes the server's two steps of a patient's connect apart, in this process, against PostgreSQL
+and a Redis of its own: the handshake's decision (``Handshakes.decide``: origin, join limit,
+pass, room) and ``hello`` (the session's ``Join``, performed as the signalling server performs
+it). What it counts is exact: SQL statements through SQLAlchemy, Redis round trips through
+redis-py's connection (a pipeline or a script is one). It needs no free port and no browser.
+
+    .venv/bin/python -m bench.connect_cost [--connects 500] [--rooms 300] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import json
+import pstats
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.connection
+from redis import Redis
+from sqlalchemy import event
+
+from bench import seed
+from bench.services import BenchDatabase, start_redis
+from tests.support.hosts import make_host_app
+from vc_plugin.adapters.presence import RedisPresence
+from vc_plugin.domain.room_session import RoomSession
+from vc_plugin.signalling_server import Handshakes, Refusal
+from vc_plugin.web.performer import Performer
+
+ORIGIN = "http://127.0.0.1"
+#: A browser's handshake headers, but the origin and the cookie.
+UPGRADE = [
+    ("Host", "127.0.0.1"),
+    ("Upgrade", "websocket"),
+    ("Connection", "Upgrade"),
+    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ("Sec-WebSocket-Version", "13"),
+]
+#: Connects before the measured ones, at least: caches, connection pools and code paths warm up.
+WARM_UP = 50
+
+
+@dataclass
+class Step:
+    cpu_ms: float  # process CPU per connect
+    queries: float  # SQL statements per connect
+    redis_round_trips: float  # per connect
+
+
+@dataclass
+class ConnectCost:
+    connects: int
+    rooms: int
+    handshake: Step
+    hello: Step
+
+    @property
+    def total_cpu_ms(self) -> float:
+        return self.handshake.cpu_ms + self.hello.cpu_ms
+
+
+class _Counter:
+    """SQL statements and Redis round trips of this process while it counts."""
+
+    def __init__(self, engine: Any) -> None:
+        self.queries = 0
+        self.round_trips = 0
+        event.listen(engine, "before_cursor_execute", self._query)
+        connection_class = redis.connection.AbstractConnection
+        original = connection_class.send_packed_command
+
+        def counted(connection: Any, command: Any, check_health: bool = True) -> None:
+            self.round_trips += 1
+            original(connection, command, check_health)
+
+        self._restore = lambda: setattr(connection_class, "send_packed_command", original)
+        connection_class.send_packed_command = counted  # type: ignore[method-assign]
+
+    def _query(self, *_: Any) -> None:
+        self.queries += 1
+
+    def close(self) -> None:
+        self._restore()
+
+
+def _timed(work: Callable[[], Any], counter: _Counter) -> tuple[Any, float, int, int]:
+    queries, trips = counter.queries, counter.round_trips
+    start = time.process_time()
+    result = work()
+    return result, time.process_time() - start, counter.queries - queries, counter.round_trips - trips
+
+
+@contextlib.contextmanager
+def _world(work: Path) -> Iterator[tuple[Any, Any, Any]]:
+    database = BenchDatabase().create()
+    redis_server = start_redis(work)
+    host = make_host_app(database.url, VC_REDIS_URL=redis_server.url, VC_PUBLIC_URL=ORIGIN + "/")
+    try:
+        with host.app.app_context():
+            yield host, database, redis_server
+    finally:
+        with contextlib.suppress(Exception):
+            host.close()
+        redis_server.stop()
+        database.drop()
+
+
+def measure(connects: int, rooms: int, *, profile: Path | None = None) -> ConnectCost:
+    """``connects`` patients of one practitioner connect, each to a room of its own, among ``rooms`` open rooms."""
+    with tempfile.TemporaryDirectory(prefix="vc-connect-cost-") as tmp, _world(Path(tmp)) as (host, database, _):
+        state, app = host.state, host.app
+        doctor = seed.provision(state, 1)
+        presence = RedisPresence(Redis.from_url(state.settings.redis_url))
+        earlier = max(rooms - connects, WARM_UP)
+        seats = seed.seats(database.url, presence, doctor, earlier + connects)
+        handshakes = Handshakes(app, state)
+        performer = Performer(state, time.monotonic)
+        counter = _Counter(state.db.engine)
+        profiler = cProfile.Profile(time.process_time) if profile else None  # CPU, not waiting
+
+        def connect(seat: seed.Seat) -> tuple[float, int, int, float, int, int]:
+            headers = [*UPGRADE, ("Origin", ORIGIN), ("Cookie", seat.cookie)]
+            path = f"/vc/ws/room/{seat.appointment}"
+            remote = f"127.0.{secrets.randbelow(250)}.{1 + secrets.randbelow(250)}"
+            decided, h_cpu, h_q, h_r = _timed(
+                lambda: _in_app(app, state, lambda: handshakes.decide(path, headers, remote)), counter
+            )
+            if isinstance(decided, Refusal):
+                raise RuntimeError(f"handshake refused: {decided}")
+            session = decided(secrets.token_urlsafe(9), time.time(), time.monotonic())
+            assert isinstance(session, RoomSession)
+
+            def hello() -> None:
+                actions = session.receive(json.dumps({"type": "hello"}), time.monotonic(), state.clock.now())
+                for action in actions[1:]:  # the first subscribes: the transport's own work
+                    report = _in_app(app, state, lambda a=action: performer.perform(a, session, session.connection))
+                    if report is not None:
+                        report(session)
+
+            _, w_cpu, w_q, w_r = _timed(hello, counter)
+            if session.closed or session.room is None:
+                raise RuntimeError("hello was not welcomed")
+            return h_cpu, h_q, h_r, w_cpu, w_q, w_r
+
+        # The other rooms open first (a day's appointments, and the warm-up), then the measured connects.
+        for seat in seats[:earlier]:
+            connect(seat)
+        totals = [0.0] * 6
+        if profiler:
+            profiler.enable()
+        for seat in seats[earlier:]:
+            for i, value in enumerate(connect(seat)):
+                totals[i] += value
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
+        counter.close()
+        n = connects
+        return ConnectCost(
+            connects=n,
+            rooms=earlier + connects,
+            handshake=Step(totals[0] * 1000 / n, totals[1] / n, totals[2] / n),
+            hello=Step(totals[3] * 1000 / n, totals[4] / n, totals[5] / n),
+        )
+
+
+def _in_app(app: Any, state: Any, work: Callable[[], Any]) -> Any:
+    """As the signalling server's threads run work: in the app's context, the database session removed after."""
+    with app.app_context():
+        try:
+            return work()
+        finally:
+            state.db.session.remove()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connects", type=int, default=500)
+    parser.add_argument("--rooms", type=int, default=300, help="open rooms of the same practitioner")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the measured connects here")
+    args = parser.parse_args()
+    cost = measure(args.connects, args.rooms, profile=args.profile)
+    print(json.dumps({**asdict(cost), "total_cpu_ms": round(cost.total_cpu_ms, 2)}, indent=2))
+    if args.profile:
+        pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
