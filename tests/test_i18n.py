@@ -6,8 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from flask import g
+from werkzeug.exceptions import Unauthorized
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "vc_plugin/translations/de/LC_MESSAGES"
@@ -80,3 +83,15 @@ def test_pages_follow_the_browser_then_the_choice(host):
     client.post("/vc/language", data={"language": "de", "csrf_token": token, "next": "/vc/auth/sign-in"})
     chosen = client.get("/vc/auth/sign-in", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert 'lang="de"' in chosen
+
+
+def test_a_socket_handshake_chooses_no_language_but_pages_still_do(host):
+    """Handshakes render nothing: the language step is skipped there (part of a connect's cost)."""
+    handshake = {"Origin": "http://127.0.0.1", "Upgrade": "websocket", "Connection": "Upgrade", "Accept-Language": "de"}
+    with host.app.test_request_context("/vc/ws/practice", headers=handshake):
+        with pytest.raises(Unauthorized):  # nobody signed in: refused, as before
+            host.app.preprocess_request()
+        assert "vc_language" not in g and "vc_language_manager" not in g
+    with host.app.test_request_context("/vc/auth/sign-in", headers={"Accept-Language": "de"}):
+        host.app.preprocess_request()
+        assert g.vc_language == "de"

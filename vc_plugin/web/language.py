@@ -29,6 +29,9 @@ SESSION_KEY = "vc_lang"
 #: have no account with the host), nor the token API and sockets (no page; and a host's selector
 #: may write its session cookie, which a Bearer-token call must not receive).
 HOST_LANGUAGE_BLUEPRINTS = frozenset({"vc.practice", "vc.admin", "vc.auth"})
+#: Socket handshakes: nothing rendered, so no language chosen (a measurable part of a connect's CPU).
+#: Their refusals are plain protocol text; an error page, if one is rendered, chooses for itself.
+SILENT_BLUEPRINTS = frozenset({"vc.ws"})
 log = logging.getLogger(__name__)
 
 
@@ -80,6 +83,8 @@ def install(app: Flask, default_language: str) -> None:
 
 def enter_request_language() -> None:
     """``before_request`` of our blueprints: render this request in the preferred language."""
+    if request.blueprint in SILENT_BLUEPRINTS:
+        return
     chosen = preferred_language()
     g.vc_language = chosen
     manager = force_locale(chosen)
