@@ -398,6 +398,25 @@ def test_idle_touches_presence_rarely_and_asks_the_database_once_a_minute():
     assert sent(expired)[0]["code"] == "expired" and expired[-1] == Close(1008, "expired")
 
 
+def test_a_swept_session_leaves_presence_and_passes_to_its_transport():
+    """The signalling server touches every member in one sweep and hears revocations as events:
+    its sessions never ask for a touch or a pass check of their own (a thread and a Redis round
+    trip per socket every ten seconds otherwise), but they still say whom the sweep should touch."""
+    identity = RoomIdentity("appt1", "pat1", MemberRole.PATIENT, "Frau Test", participant_pass=PASS)
+    session = RoomSession(settings(), identity, ROOM, connection="c1", opened=AT.timestamp(), now=0.0, swept=True)
+    assert session.present() is None, "not in the room before hello"
+    welcomed(session, MemberState.ADMITTED, peers=(member("pat2", MemberState.ADMITTED),))
+    assert session.present() == ("appt1", "pat1")
+    later = PASS_CHECK_SECONDS * 3
+    pong = send(session, {"type": "ping", "t": 1}, now=later)
+    assert [type(a) for a in pong] == [Send] and sent(pong) == [{"type": "pong", "t": 1}]
+    assert session.idle(later + 1, AT) == []
+    (relay,) = send(session, {"type": "offer", "to": "pat2", "sdp": "v=0"}, now=later + 2)
+    assert session.relay_result(relay, True, later + 2) == []
+    assert session.idle(12.0, AT + timedelta(hours=2))[-1] == Close(1008, "expired"), "its own expiry still counts"
+    assert session.present() is None, "closed: nothing to touch"
+
+
 def test_a_pass_past_its_time_closes_without_asking_the_database():
     session = patient_session()
     welcomed(session)

@@ -71,8 +71,8 @@ class Handshakes:
                 if early is not None:
                     response = self.app.make_response(early)
                     return Refusal(response.status_code, "refused")
-                # Revocations close this server's sockets as events: no pass is asked about while idle.
-                factory = session_factory(pass_check_seconds=None)
+                # Revocations close this server's sockets as events, and its sweep keeps presence.
+                factory = session_factory(swept=True)
                 return factory or Refusal(HTTPStatus.NOT_FOUND, "no such socket")
             except HTTPException as error:
                 return Refusal(error.code or 400, error.description or "refused")

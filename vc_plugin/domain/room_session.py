@@ -140,12 +140,13 @@ class RoomSession(SocketSession):
         connection: str,
         opened: float,
         now: float,
-        pass_check_seconds: float | None = PASS_CHECK_SECONDS,
+        swept: bool = False,
     ) -> None:
         """``opened``: wall time of the handshake (claims); ``now``: monotonic seconds.
 
-        ``pass_check_seconds``: how often a participant's pass is asked about again while idle; None
-        where revocations alone close sockets and passes are asked about only after a bus outage."""
+        ``swept``: the transport keeps presence for all its sockets in one sweep (``present``) and
+        hears revocations as events, asking about passes only after a bus outage; the session then
+        asks for neither ``Touch`` nor ``CheckPass`` itself."""
         super().__init__(settings, room_claims(identity, room, opened), now)
         self.identity = identity
         self.room = room
@@ -157,7 +158,8 @@ class RoomSession(SocketSession):
         self.hello_sent = False
         self.last_touch = float("-inf")
         self.last_pass_check = now
-        self.pass_check_seconds = pass_check_seconds
+        self.touch_seconds = None if swept else TOUCH_SECONDS
+        self.pass_check_seconds = None if swept else PASS_CHECK_SECONDS
 
     @property
     def greeted(self) -> bool:
@@ -327,7 +329,8 @@ class RoomSession(SocketSession):
         return actions
 
     def _touch(self, now: float) -> list[Action]:
-        if now - self.last_touch <= TOUCH_SECONDS or not self.greeted:
+        every = self.touch_seconds
+        if every is None or now - self.last_touch <= every or not self.greeted:
             return []
         self.last_touch = now
         return [Touch()]
@@ -412,6 +415,12 @@ class RoomSession(SocketSession):
             signed_out = self.revocation is not None and self.revocation.reason is Reason.SIGNED_OUT
             return [Forget(Goodbye.OFFLINE if signed_out else Goodbye.REMOVE)]
         return [] if self.ending in _QUIET else [Forget(Goodbye.OFFLINE)]
+
+    def present(self) -> tuple[str, str] | None:
+        """(appointment, member) while this socket speaks for a member in a room: what a sweep touches."""
+        if self.closed or self.member is None or self.room is None:
+            return None
+        return self.room.appointment, self.member.id
 
     def restorable(self) -> tuple[Room, Member] | None:
         """The room and member to write back after presence was lost (Redis restarted)."""

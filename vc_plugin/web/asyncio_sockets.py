@@ -26,7 +26,7 @@ from ..domain.revocation import CHANNEL as REVOCATIONS
 from ..domain.revocation import Revocation
 from ..domain.room_session import RoomPhase, RoomSession
 from ..domain.signaling import ProtocolError
-from ..domain.socket_actions import Action, CheckPass, Close, LoadQueue, Relay, Send, Subscribe, Touch
+from ..domain.socket_actions import Action, CheckPass, Close, LoadQueue, Relay, Send, Subscribe
 from ..domain.topics import member_topic
 from .performer import Performer, Report, Session
 
@@ -151,10 +151,10 @@ class SignallingHub:
                 session = connection.session
                 if not isinstance(session, RoomSession):
                     continue
-                actions = session.idle(now, at)
-                if any(isinstance(a, Touch) for a in actions) and session.room is not None:
-                    touched.append((session.room.appointment, session.identity.member_id))
-                connection.perform_soon([a for a in actions if not isinstance(a, Touch | CheckPass)])
+                present = session.present()
+                if present is not None:
+                    touched.append(present)
+                connection.perform_soon(session.idle(now, at))
             if touched:
                 await self._touch(touched, at.timestamp())
 

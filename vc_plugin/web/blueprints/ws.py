@@ -21,7 +21,7 @@ from ...core.models import Appointment, Practitioner
 from ...domain.access import CallRefusal, call_refusal
 from ...domain.dashboard_session import DashboardSession
 from ...domain.probe_rooms import probe_member
-from ...domain.room_session import PASS_CHECK_SECONDS, RoomIdentity, RoomSession
+from ...domain.room_session import RoomIdentity, RoomSession
 from ...domain.waiting_room import Staffer
 from ..bearer import bearer_token
 from ..identity import current_pass, current_practitioner, session_started_at
@@ -134,7 +134,7 @@ def authenticate() -> None:
 SessionFactory = Callable[[str, float, float], RoomSession | DashboardSession]
 
 
-def session_factory(pass_check_seconds: float | None = PASS_CHECK_SECONDS) -> SessionFactory | None:
+def session_factory(*, swept: bool = False) -> SessionFactory | None:
     """The session for the socket this request's checks let through (None: not a socket endpoint).
 
     Both servers use it: the app's own routes below, and ``flask vc signalling-server``."""
@@ -150,7 +150,7 @@ def session_factory(pass_check_seconds: float | None = PASS_CHECK_SECONDS) -> Se
     else:
         return None
     return lambda cid, opened, now: RoomSession(
-        settings, identity, room, connection=cid, opened=opened, now=now, pass_check_seconds=pass_check_seconds
+        settings, identity, room, connection=cid, opened=opened, now=now, swept=swept
     )
 
 
