@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import Flask, request
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -105,6 +106,12 @@ class SignallingServer:
     async def _handler(self, connection: ServerConnection) -> None:
         assert self.hub is not None
         factory: SessionFactory = connection.vc_session_factory  # type: ignore[attr-defined]
+        # Not held for the socket's lifetime: the factory, and the handshake's headers (the cookie too).
+        del connection.vc_session_factory  # type: ignore[attr-defined]
+        # (websockets reads ``request`` only as "the handshake came": its path stays, without headers.)
+        if connection.request is not None:
+            connection.request = Request(connection.request.path, Headers())
+        connection.response = None
         connection_id = secrets.token_urlsafe(9)
         session = factory(connection_id, self.state.clock.now().timestamp(), self.hub.loop.time())
         await AsyncConnection(self.hub, connection, session, connection_id).serve()

@@ -60,7 +60,7 @@ class SignallingHub:
         self.performer = Performer(state, loop.time)
         self.connections: set[AsyncConnection] = set()
         self._local: dict[str, set[AsyncConnection]] = {}
-        self._bus_callbacks: dict[str, Callable[[str], None]] = {}
+        self._bus_callbacks: dict[str, _TopicListener] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         state.bus.subscribe(REVOCATIONS, self._threadsafe(self._revocation))
         state.bus.on_reconnect(self._threadsafe(self._bus_came_back))
@@ -85,9 +85,8 @@ class SignallingHub:
         listeners = self._local.setdefault(topic, set())
         listeners.add(connection)
         if topic not in self._bus_callbacks:
-            callback = self._threadsafe(lambda message, t=topic: self._deliver(t, message))
-            self._bus_callbacks[topic] = callback
-            self.state.bus.subscribe(topic, callback)
+            listener = self._bus_callbacks[topic] = _TopicListener(self, topic)
+            self.state.bus.subscribe(topic, listener)
 
     def unsubscribe(self, connection: AsyncConnection, topic: str) -> None:
         listeners = self._local.get(topic)
@@ -98,7 +97,8 @@ class SignallingHub:
             del self._local[topic]
             self.state.bus.unsubscribe(topic, self._bus_callbacks.pop(topic))
 
-    def _deliver(self, topic: str, message: str) -> None:
+    def deliver(self, topic: str, message: str) -> None:
+        """On the loop: a bus message for the sockets of this process that listen on ``topic``."""
         for connection in list(self._local.get(topic, ())):
             connection.feed(lambda s, m=message: s.event(m))
 
@@ -124,12 +124,16 @@ class SignallingHub:
         for connection in [c for c in self.connections if revocation.hits(c.session.claims)]:
             connection.feed(lambda s: s.revoke(revocation))
 
+    def spawn(self, work: Any) -> None:
+        """A task of the loop, kept until it is done."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _bus_came_back(self) -> None:
         """Redis restarted or was away: presence is written again, and every pass asked about once,
         since revocations published meanwhile may have reached no one."""
-        task = asyncio.ensure_future(self._reannounce())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.spawn(self._reannounce())
 
     async def _reannounce(self) -> None:
         """Rooms first, then (as in the app's own transport) dashboards get their whole queue again."""
@@ -172,6 +176,19 @@ class SignallingHub:
         self.connections.discard(connection)
 
 
+class _TopicListener:
+    """What the bus calls, from its listener thread, for one topic of this process: a small object
+    per topic instead of two closures (thousands of sockets listen on two topics each)."""
+
+    __slots__ = ("hub", "topic")
+
+    def __init__(self, hub: SignallingHub, topic: str) -> None:
+        self.hub, self.topic = hub, topic
+
+    def __call__(self, message: str) -> None:
+        self.hub.loop.call_soon_threadsafe(self.hub.deliver, self.topic, message)
+
+
 class AsyncConnection:
     """One socket: reads frames into its session and performs what it asks for.
 
@@ -186,8 +203,7 @@ class AsyncConnection:
         self.session = session
         self.id = connection_id
         self.closing = False
-        self.topics: set[str] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.topics: list[str] = []  # two, for a room socket
         self.heard = hub.loop.time()
         self.pinged: float | None = None
 
@@ -199,7 +215,7 @@ class AsyncConnection:
             self.closing = True
             with contextlib.suppress(Exception):
                 await self._perform_all(self.session.socket_closed(), closed=True)
-            for topic in list(self.topics):
+            for topic in self.topics:
                 self.hub.unsubscribe(self, topic)
             self.hub.discard(self)
 
@@ -227,9 +243,7 @@ class AsyncConnection:
             self.spawn(self._perform_all(actions, closed=closed))
 
     def spawn(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.hub.spawn(work)
 
     def _perform_now(self, actions: Iterable[Action]) -> None:
         for action in actions:
@@ -265,8 +279,9 @@ class AsyncConnection:
             return None
         if isinstance(action, Subscribe):
             for topic in action.topics:
-                self.topics.add(topic)
-                self.hub.subscribe(self, topic)
+                if topic not in self.topics:
+                    self.topics.append(topic)
+                    self.hub.subscribe(self, topic)
             return None
         session = self.session
         if isinstance(action, Relay) and isinstance(session, RoomSession) and session.room is not None:
