@@ -24,7 +24,6 @@ from typing import Any
 
 from flask import Flask, request
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -106,11 +105,9 @@ class SignallingServer:
     async def _handler(self, connection: ServerConnection) -> None:
         assert self.hub is not None
         factory: SessionFactory = connection.vc_session_factory  # type: ignore[attr-defined]
-        # Not held for the socket's lifetime: the factory, and the handshake's headers (the cookie too).
+        # Not held for the socket's lifetime: the factory and the handshake's response. (The request
+        # stays: websockets' frame parser keeps the one it parsed.)
         del connection.vc_session_factory  # type: ignore[attr-defined]
-        # (websockets reads ``request`` only as "the handshake came": its path stays, without headers.)
-        if connection.request is not None:
-            connection.request = Request(connection.request.path, Headers())
         connection.response = None
         connection_id = secrets.token_urlsafe(9)
         session = factory(connection_id, self.state.clock.now().timestamp(), self.hub.loop.time())
