@@ -44,6 +44,9 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 #: The worker class the production configuration recommends; the benchmarks that are not
 #: about the worker class run with it.
 PRODUCTION_WORKER = "gevent"
+#: Where the sockets of the waiting-room and call set-up benchmarks are served: by the app's gevent
+#: worker itself, and by ``flask vc signalling-server`` beside it (the production configuration).
+SHAPES = ("flask-sock", "asyncio")
 BENCHMARKS = (
     "relay",
     "scale_out",
@@ -97,14 +100,19 @@ async def _connections(ctx: Context) -> dict[str, Any]:
     return {"ramps": ramps}
 
 
+def _in_turn(benchmark: Callable[..., Any], ctx: Context) -> dict[str, Any]:
+    """One benchmark on each of ``SHAPES``, one after the other."""
+    return {"runs": [asyncio.run(benchmark(ctx, PRODUCTION_WORKER, shape)) for shape in SHAPES]}
+
+
 def _steps(ctx: Context) -> dict[str, Callable[[], Any]]:
     purge_timeout = 150.0 if ctx.profile is FULL else 60.0
     return {
         "relay": lambda: asyncio.run(relay.relay(ctx)),
         "scale_out": lambda: asyncio.run(relay.scale_out(ctx, PRODUCTION_WORKER)),
         "connections": lambda: asyncio.run(_connections(ctx)),
-        "waiting_room": lambda: asyncio.run(waiting.waiting_room(ctx, PRODUCTION_WORKER)),
-        "call_setup": lambda: asyncio.run(callsetup.call_setup(ctx, PRODUCTION_WORKER)),
+        "waiting_room": lambda: _in_turn(waiting.waiting_room, ctx),
+        "call_setup": lambda: _in_turn(callsetup.call_setup, ctx),
         "page_weight": lambda: pages.page_weight(ctx),
         "invitations": lambda: invitations.invitations(ctx),
         "purge": lambda: purge.purge(ctx, purge_timeout),

@@ -70,8 +70,9 @@ async def _direct() -> float:
         await second.close()
 
 
-async def call_setup(ctx: Context, worker_class: str) -> dict[str, Any]:
-    server = ctx.ours(worker_class)
+async def call_setup(ctx: Context, worker_class: str, signalling: str = "flask-sock") -> dict[str, Any]:
+    """``signalling``: the app's own sockets ("flask-sock"), or ``flask vc signalling-server`` ("asyncio")."""
+    server = ctx.ours(worker_class, signalling=signalling)
     doctor = ctx.practitioner()
     cookie = seed.practitioner_cookie(doctor)
     try:

@@ -114,33 +114,8 @@ def tables(results: dict[str, Any]) -> str:
     elif ramps:
         out += ["### 2. Concurrent sockets", "", f"failed: {ramps.get('error')}", ""]
 
-    wait = results.get("waiting_room")
-    if wait and "arrival_to_notification" in wait:
-        a, b = wait["arrival_to_notification"], wait["admit_to_admitted"]
-        out += [f"### 4. Waiting room with {wait['waiting']:,} patients waiting ({wait['worker']})", ""]
-        out += ["| from → to | p50 ms | p99 ms | max ms | measured | missed |", "|---|--:|--:|--:|--:|--:|"]
-        out.append(
-            f"| patient's hello → practitioner's dashboard notified | {_n(a['p50'], 1)} | {_n(a['p99'], 1)} "
-            f"| {_n(a['max'], 1)} | {a['n']} | {wait['arrivals_missed']} |"
-        )
-        out.append(
-            f"| admit sent → patient hears admitted | {_n(b['p50'], 1)} | {_n(b['p99'], 1)} | {_n(b['max'], 1)} "
-            f"| {b['n']} | {wait['admits_missed']} |"
-        )
-        out += ["", f"Filling the rooms took {_n(wait['fill_seconds'], 1)} s.", ""]
-    elif wait:
-        out += ["### 4. Waiting room", "", f"failed: {wait.get('error')}", ""]
-
-    calls = results.get("call_setup")
-    if calls and "signalled" in calls:
-        out += [f"### 5. Call set-up, admit → data channel open on both sides ({calls['worker']})", ""]
-        out += ["| path | p50 ms | max ms | calls |", "|---|--:|--:|--:|"]
-        for label, key in (("through our signalling", "signalled"), ("direct in one process (floor)", "direct")):
-            s = calls[key]
-            out.append(f"| {label} | {_n(s['p50'], 0)} | {_n(s['max'], 0)} | {s['n']} |")
-        out.append("")
-    elif calls:
-        out += ["### 5. Call set-up", "", f"failed: {calls.get('error')}", ""]
+    out += _waiting_room(results.get("waiting_room"))
+    out += _call_setup(results.get("call_setup"))
 
     pages = results.get("page_weight")
     if pages and "check_in" in pages:
@@ -328,6 +303,49 @@ def header(results: dict[str, Any]) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     return header(results) + "\n" + tables(results)
+
+
+def _runs(result: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A benchmark measured on one server, or on several in turn (``runs``)."""
+    if not result:
+        return []
+    return list(result["runs"]) if "runs" in result else [result]
+
+
+def _waiting_room(result: dict[str, Any] | None) -> list[str]:
+    out: list[str] = []
+    for wait in _runs(result):
+        if "arrival_to_notification" not in wait:
+            out += ["### 4. Waiting room", "", f"failed: {wait.get('error')}", ""]
+            continue
+        a, b = wait["arrival_to_notification"], wait["admit_to_admitted"]
+        out += [f"### 4. Waiting room with {wait['waiting']:,} patients waiting ({wait['worker']})", ""]
+        out += ["| from → to | p50 ms | p99 ms | max ms | measured | missed |", "|---|--:|--:|--:|--:|--:|"]
+        out.append(
+            f"| patient's hello → practitioner's dashboard notified | {_n(a['p50'], 1)} | {_n(a['p99'], 1)} "
+            f"| {_n(a['max'], 1)} | {a['n']} | {wait['arrivals_missed']} |"
+        )
+        out.append(
+            f"| admit sent → patient hears admitted | {_n(b['p50'], 1)} | {_n(b['p99'], 1)} | {_n(b['max'], 1)} "
+            f"| {b['n']} | {wait['admits_missed']} |"
+        )
+        out += ["", f"Filling the rooms took {_n(wait['fill_seconds'], 1)} s.", ""]
+    return out
+
+
+def _call_setup(result: dict[str, Any] | None) -> list[str]:
+    out: list[str] = []
+    for calls in _runs(result):
+        if "signalled" not in calls:
+            out += ["### 5. Call set-up", "", f"failed: {calls.get('error')}", ""]
+            continue
+        out += [f"### 5. Call set-up, admit → data channel open on both sides ({calls['worker']})", ""]
+        out += ["| path | p50 ms | max ms | calls |", "|---|--:|--:|--:|"]
+        for label, key in (("through our signalling", "signalled"), ("direct in one process (floor)", "direct")):
+            summary = calls[key]
+            out.append(f"| {label} | {_n(summary['p50'], 0)} | {_n(summary['max'], 0)} | {summary['n']} |")
+        out.append("")
+    return out
 
 
 def write_docs(path: Path, results: dict[str, Any]) -> None:

@@ -116,13 +116,15 @@ async def _wait(condition: Any, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def waiting_room(ctx: Context, worker_class: str) -> dict[str, Any]:
+async def waiting_room(ctx: Context, worker_class: str, signalling: str = "flask-sock") -> dict[str, Any]:
+    """``signalling``: the app's own sockets ("flask-sock"), or ``flask vc signalling-server`` ("asyncio")."""
     profile = ctx.profile
     arrivals = profile.admits
     practitioners = seed.provision(ctx.state, PRACTITIONERS, organisation="praxis-warte")
     seats = ctx.seats(profile.waiting + arrivals, practitioners)
     waiting, arriving = seats[: profile.waiting], seats[profile.waiting :]
-    server = ctx.ours(worker_class, threads=len(seats) + PRACTITIONERS + 100)
+    threads = len(seats) + PRACTITIONERS + 100 if signalling == "flask-sock" else 8
+    server = ctx.ours(worker_class, threads=threads, signalling=signalling)
     patients, dashboards = _Patients(server.ws_url), _Dashboards()
     try:
         for person in practitioners:

@@ -9,6 +9,7 @@ credentials without consent, nothing about other waiting people told to someone 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -95,7 +96,7 @@ def send(session: RoomSession | DashboardSession, body: dict, now: float = 1.0) 
 def welcomed(session: RoomSession, state: MemberState = MemberState.WAITING, peers: tuple[Member, ...] = ()) -> dict:
     actions = send(session, {"type": "hello"})
     join = next(a for a in actions if isinstance(a, Join))
-    you = Member(**{**join.member.__dict__, "state": state, "connection": "c1"})
+    you = replace(join.member, state=state, connection="c1")
     outcome = Joined(you, "resume-token", ROOM, list(peers), 1 if state is MemberState.WAITING else 0, "Dr. A")
     (welcome,) = sent(session.joined(outcome, AT))
     return welcome

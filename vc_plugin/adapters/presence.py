@@ -42,7 +42,7 @@ class MemberState(enum.StrEnum):
     ADMITTED = "admitted"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     id: str
     role: MemberRole
@@ -68,7 +68,7 @@ class Member:
         return {**self.public(), "state": self.state, "offline": not self.connection}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Room:
     appointment: str
     organisation: int
@@ -87,7 +87,7 @@ class Room:
     members: tuple[Member, ...] = field(default_factory=tuple)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ahead:
     """What comes before a waiting person's turn (see ``PresenceStore.ahead``)."""
 
@@ -95,7 +95,7 @@ class Ahead:
     late_minutes: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckInRecord:
     """The one check-in an invitation has at a time: the member it admits, their name, and
     a tag of the code it was made with (a new code makes it void, even if a revocation was lost)."""

@@ -58,7 +58,7 @@ class CheckInRefused(Exception):
         self.until = until  # THROTTLED: when this client may try again
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParticipantPass:
     """What a checked-in participant may do: join one appointment until it expires.
 

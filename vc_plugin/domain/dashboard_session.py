@@ -33,6 +33,8 @@ from .waiting_room import Staffer
 
 
 class DashboardSession(SocketSession):
+    __slots__ = ("_greeted", "staffer")
+
     def __init__(self, settings: Settings, staffer: Staffer, *, opened: float, now: float) -> None:
         super().__init__(settings, staffer_claims(staffer, opened), now)
         self.staffer = staffer

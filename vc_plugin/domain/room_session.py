@@ -113,7 +113,7 @@ _NEXT = {
 _QUIET = {Ending.LEFT, Ending.DECLINED, Ending.ENDED, Ending.REPLACED, Ending.HANDED_OVER}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RoomIdentity:
     """Who joins a room, from the participant pass or the practitioner's session."""
 
@@ -131,6 +131,21 @@ class RoomIdentity:
 
 
 class RoomSession(SocketSession):
+    __slots__ = (
+        "connection",
+        "hello_sent",
+        "identity",
+        "last_pass_check",
+        "last_touch",
+        "member",
+        "pass_check_seconds",
+        "peers",
+        "phase",
+        "relay_consented",
+        "room",
+        "touch_seconds",
+    )
+
     def __init__(
         self,
         settings: Settings,

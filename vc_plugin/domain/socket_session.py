@@ -39,6 +39,8 @@ class Ending(enum.Enum):
 class TokenBucket:
     """``rate`` messages per second on average, ``burst`` at once; time is handed in."""
 
+    __slots__ = ("capacity", "rate", "stamp", "tokens")
+
     def __init__(self, rate: float, burst: int, now: float) -> None:
         self.rate, self.capacity = rate, float(burst)
         self.tokens, self.stamp = float(burst), now
@@ -58,6 +60,9 @@ class SocketSession:
     ``now`` arguments are monotonic seconds (rate limits, idle timers); wall time comes from the
     caller's clock where a message needs it.
     """
+
+    #: Thousands of sessions live at once in the signalling server: no ``__dict__`` each.
+    __slots__ = ("bucket", "claims", "ending", "revocation", "settings", "strikes")
 
     def __init__(self, settings: Settings, claims: tuple[Claim, ...], now: float) -> None:
         self.settings = settings

@@ -83,7 +83,7 @@ class Arrival:
     present: list[Member]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Staffer:
     """A signed-in person acting on a dashboard."""
 
