@@ -169,17 +169,22 @@ def test_memory_presence_keeps_order_expires_rooms_and_forgets_the_silent():
     assert store.remove("a1", "p1") is None
 
 
+def store_of(kind: str, redis_url: str) -> tuple[MemoryPresence | RedisPresence, Ticker, Redis]:
+    """A presence store of that kind on an empty Redis (the fixture's), and its clock: Redis's own
+    time, since Redis expires keys by its own clock."""
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    clock = Ticker()
+    if kind == "memory":
+        return MemoryPresence(clock=clock), clock, redis
+    clock.now = float(redis.time()[0])
+    return RedisPresence(redis, clock=clock), clock, redis
+
+
 @pytest.mark.parametrize("kind", ["memory", "redis"])
 def test_one_touch_for_many_members_keeps_them_and_creates_nothing_for_closed_rooms(kind, redis_url):
     """The signalling server's sweep: one call for every member of the process."""
-    clock = Ticker()
-    if kind == "redis":
-        redis = Redis.from_url(redis_url)
-        redis.flushdb()
-        clock.now = float(redis.time()[0])  # Redis expires keys by its own clock
-        store = RedisPresence(redis, clock=clock)
-    else:
-        store = MemoryPresence(clock=clock)
+    store, clock, redis = store_of(kind, redis_url)
     t0 = clock.now
     store.open_room(Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400))
     store.put("a1", Member("p1", "patient", "Frau Eins", "waiting", t0), t0)
@@ -202,13 +207,7 @@ def test_a_room_is_opened_once_and_a_reopening_keeps_what_happened_in_it(kind, r
     """The handshake's ``room_or_open``: the stored room if there is one (one Redis question), else
     the given one, opened with its expiry and index entries; ``open_room`` overwrites the planned
     part but keeps the notice and who was sent away."""
-    clock = Ticker()
-    if kind == "redis":
-        redis = Redis.from_url(redis_url)
-        clock.now = float(redis.time()[0])
-        store = RedisPresence(redis, clock=clock)
-    else:
-        store = MemoryPresence(clock=clock)
+    store, clock, redis = store_of(kind, redis_url)
     t0 = clock.now
     planned = Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400, practitioner_name="Dr. A")
     assert store.room_or_open(planned) == planned and store.room("a1") == planned
@@ -231,13 +230,7 @@ def test_a_room_is_opened_once_and_a_reopening_keeps_what_happened_in_it(kind, r
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
 def test_entering_tells_who_is_present_in_the_same_step_and_never_reopens_a_room(kind, redis_url):
-    clock = Ticker()
-    if kind == "redis":
-        redis = Redis.from_url(redis_url)
-        clock.now = float(redis.time()[0])
-        store = RedisPresence(redis, clock=clock)
-    else:
-        store = MemoryPresence(clock=clock)
+    store, clock, redis = store_of(kind, redis_url)
     t0 = clock.now
     store.open_room(Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400))
     store.put("a1", Member("silent", "patient", "Herr Still", "waiting", t0 - STALE_AFTER), t0 - STALE_AFTER)
