@@ -35,6 +35,7 @@ from tests.support.hosts import make_host_app
 from vc_plugin.adapters.presence import RedisPresence
 from vc_plugin.domain.room_session import RoomSession
 from vc_plugin.signalling_server import Handshakes, Refusal
+from vc_plugin.web.asyncio_sockets import in_app
 from vc_plugin.web.performer import Performer
 
 ORIGIN = "http://127.0.0.1"
@@ -133,7 +134,7 @@ def measure(connects: int, rooms: int, *, profile: Path | None = None) -> Connec
             path = f"/vc/ws/room/{seat.appointment}"
             remote = f"127.0.{secrets.randbelow(250)}.{1 + secrets.randbelow(250)}"
             decided, h_cpu, h_q, h_r = _timed(
-                lambda: _in_app(app, state, lambda: handshakes.decide(path, headers, remote)), counter
+                lambda: in_app(app, state, lambda: handshakes.decide(path, headers, remote)), counter
             )
             if isinstance(decided, Refusal):
                 raise RuntimeError(f"handshake refused: {decided}")
@@ -143,7 +144,7 @@ def measure(connects: int, rooms: int, *, profile: Path | None = None) -> Connec
             def hello() -> None:
                 actions = session.receive(json.dumps({"type": "hello"}), time.monotonic(), state.clock.now())
                 for action in actions[1:]:  # the first subscribes: the transport's own work
-                    report = _in_app(app, state, lambda a=action: performer.perform(a, session, session.connection))
+                    report = in_app(app, state, lambda a=action: performer.perform(a, session, session.connection))
                     if report is not None:
                         report(session)
 
@@ -152,19 +153,21 @@ def measure(connects: int, rooms: int, *, profile: Path | None = None) -> Connec
                 raise RuntimeError("hello was not welcomed")
             return h_cpu, h_q, h_r, w_cpu, w_q, w_r
 
-        # The other rooms open first (a day's appointments, and the warm-up), then the measured connects.
-        for seat in seats[:earlier]:
-            connect(seat)
         totals = [0.0] * 6
-        if profiler:
-            profiler.enable()
-        for seat in seats[earlier:]:
-            for i, value in enumerate(connect(seat)):
-                totals[i] += value
+        try:
+            # The other rooms open first (a day's appointments, and the warm-up), then the measured connects.
+            for seat in seats[:earlier]:
+                connect(seat)
+            if profiler:
+                profiler.enable()
+            for seat in seats[earlier:]:
+                for i, value in enumerate(connect(seat)):
+                    totals[i] += value
+        finally:
+            counter.close()
         if profiler:
             profiler.disable()
             profiler.dump_stats(str(profile))
-        counter.close()
         n = connects
         return ConnectCost(
             connects=n,
@@ -172,15 +175,6 @@ def measure(connects: int, rooms: int, *, profile: Path | None = None) -> Connec
             handshake=Step(totals[0] * 1000 / n, totals[1] / n, totals[2] / n),
             hello=Step(totals[3] * 1000 / n, totals[4] / n, totals[5] / n),
         )
-
-
-def _in_app(app: Any, state: Any, work: Callable[[], Any]) -> Any:
-    """As the signalling server's threads run work: in the app's context, the database session removed after."""
-    with app.app_context():
-        try:
-            return work()
-        finally:
-            state.db.session.remove()
 
 
 def main() -> None:

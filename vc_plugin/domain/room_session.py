@@ -138,12 +138,11 @@ class RoomSession(SocketSession):
         "last_pass_check",
         "last_touch",
         "member",
-        "pass_check_seconds",
         "peers",
         "phase",
         "relay_consented",
         "room",
-        "touch_seconds",
+        "swept",
     )
 
     def __init__(
@@ -173,8 +172,7 @@ class RoomSession(SocketSession):
         self.hello_sent = False
         self.last_touch = float("-inf")
         self.last_pass_check = now
-        self.touch_seconds = None if swept else TOUCH_SECONDS
-        self.pass_check_seconds = None if swept else PASS_CHECK_SECONDS
+        self.swept = swept
 
     @property
     def greeted(self) -> bool:
@@ -337,15 +335,13 @@ class RoomSession(SocketSession):
             return self.pass_checked(False)  # the pass's own expiry costs nothing to check
         actions = self._touch(now)
         # Whether the appointment was cancelled needs the database: thousands of sockets ask rarely.
-        every = self.pass_check_seconds
-        if self.identity.participant_pass is not None and every is not None and now - self.last_pass_check >= every:
+        if pass_ is not None and not self.swept and now - self.last_pass_check >= PASS_CHECK_SECONDS:
             self.last_pass_check = now
             actions.append(CheckPass())
         return actions
 
     def _touch(self, now: float) -> list[Action]:
-        every = self.touch_seconds
-        if every is None or now - self.last_touch <= every or not self.greeted:
+        if self.swept or now - self.last_touch <= TOUCH_SECONDS or not self.greeted:
             return []
         self.last_touch = now
         return [Touch()]

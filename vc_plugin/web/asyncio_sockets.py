@@ -49,6 +49,16 @@ REANNOUNCE_PAUSE = 0.5
 KEEPALIVE_SECONDS = 25.0
 
 
+def in_app(app: Flask, state: VCState, work: Callable[[], Any]) -> Any:
+    """How the hub's threads run work: in the app's context, the database session removed after
+    (no thread holds a database connection between two pieces of work)."""
+    with app.app_context():
+        try:
+            return work()
+        finally:
+            state.db.session.remove()
+
+
 class SignallingHub:
     """The sockets of this process: the bus hop onto the loop, direct relays, revocations, the sweep."""
 
@@ -71,14 +81,7 @@ class SignallingHub:
 
     # --- work that blocks ----------------------------------------------------------------------------
     async def blocking(self, work: Callable[[], Any]) -> Any:
-        return await self.loop.run_in_executor(self.executor, self._in_app, work)
-
-    def _in_app(self, work: Callable[[], Any]) -> Any:
-        with self.app.app_context():
-            try:
-                return work()
-            finally:
-                self.state.db.session.remove()
+        return await self.loop.run_in_executor(self.executor, in_app, self.app, self.state, work)
 
     # --- topics ---------------------------------------------------------------------------------------
     def subscribe(self, connection: AsyncConnection, topic: str) -> None:
