@@ -23,7 +23,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, request
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -32,8 +32,11 @@ from werkzeug.test import EnvironBuilder
 from .web.asyncio_sockets import AsyncConnection, SignallingHub
 from .web.blueprints.ws import SessionFactory, session_factory
 from .web.state import VCState, vc_state
+from .web.websocket_wire import CLOSE_TIMEOUT, Handler, Wire
 
 log = logging.getLogger(__name__)
+#: Connections the kernel queues before they are accepted: a whole waiting room reconnecting at once.
+BACKLOG = 4096
 
 
 @dataclass(frozen=True)
@@ -92,53 +95,53 @@ class SignallingServer:
         self.threads = threads
         self.hub: SignallingHub | None = None
 
-    async def _process_request(self, connection: ServerConnection, handshake: Request) -> Response | None:
+    async def _decide(self, wire: Wire, handshake: Request) -> tuple[Response, Callable[[Wire], Handler] | None]:
+        """The app's checks first (as the app's own routes do them), then the WebSocket upgrade itself."""
         assert self.hub is not None
         headers = [(name, value) for name, value in handshake.headers.raw_items()]
-        remote = connection.remote_address[0] if connection.remote_address else "unknown"
+        remote = wire.peer()
         decided = await self.hub.blocking(lambda: self.handshakes.decide(handshake.path, headers, remote))
         if isinstance(decided, Refusal):
-            return connection.respond(decided.status, decided.reason + "\n")
-        connection.vc_session_factory = decided  # type: ignore[attr-defined]
-        return None
+            return wire.protocol.reject(decided.status, decided.reason + "\n"), None
+        return wire.protocol.accept(handshake), lambda accepted: self._connection(accepted, decided)
 
-    async def _handler(self, connection: ServerConnection) -> None:
+    def _connection(self, wire: Wire, factory: SessionFactory) -> AsyncConnection:
         assert self.hub is not None
-        factory: SessionFactory = connection.vc_session_factory  # type: ignore[attr-defined]
-        # Not held for the socket's lifetime: the factory and the handshake's response. (The request
-        # stays: websockets' frame parser keeps the one it parsed.)
-        del connection.vc_session_factory  # type: ignore[attr-defined]
-        connection.response = None
         connection_id = secrets.token_urlsafe(9)
         session = factory(connection_id, self.state.clock.now().timestamp(), self.hub.loop.time())
-        await AsyncConnection(self.hub, connection, session, connection_id).serve()
+        return AsyncConnection(self.hub, wire, session, connection_id)
 
     async def run(self, host: str, port: int, *, ready: Callable[[int], None] | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self.hub = SignallingHub(self.app, self.state, loop, threads=self.threads)
-        settings = self.state.settings
+        hub = self.hub = SignallingHub(self.app, self.state, loop, threads=self.threads)
+        max_size = self.state.settings.ws_max_message_bytes
         stop = loop.create_future()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
-        async with serve(
-            self._handler,
-            host,
-            port,
-            process_request=self._process_request,
-            compression=None,  # signalling is small JSON: deflate costs ~100 KB per socket for little
-            max_size=settings.ws_max_message_bytes,
-            ping_interval=None,  # the hub's sweep pings silent sockets; no task per socket
-            server_header=None,
-        ) as server:
-            bound = server.sockets[0].getsockname()[1] if server.sockets else port
-            log.info("signalling server listening on %s:%s", host, bound)
-            if ready is not None:
-                ready(bound)
-            sweep = asyncio.create_task(self.hub.sweep())
-            await stop
-            sweep.cancel()
-        self.hub.executor.shutdown(wait=False, cancel_futures=True)
+        server = await loop.create_server(
+            lambda: Wire(self._decide, hub.spawn, max_size=max_size), host, port, backlog=BACKLOG
+        )
+        bound = server.sockets[0].getsockname()[1] if server.sockets else port
+        log.info("signalling server listening on %s:%s", host, bound)
+        if ready is not None:
+            ready(bound)
+        sweep = asyncio.create_task(hub.sweep())
+        await stop
+        sweep.cancel()
+        server.close()
+        await self._going_away(hub)
+        hub.executor.shutdown(wait=False, cancel_futures=True)
         log.info("signalling server stopped")
+
+    async def _going_away(self, hub: SignallingHub) -> None:
+        """Every socket is told (1001), and gets a moment to close; browsers then reconnect elsewhere."""
+        for connection in list(hub.connections):
+            connection.wire.close(CloseCode.GOING_AWAY, "server shutting down")
+        deadline = asyncio.get_running_loop().time() + CLOSE_TIMEOUT
+        while hub.connections and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(hub.connections):
+            connection.wire.abort()
 
 
 def run_signalling_server(app: Flask, host: str, port: int, *, proxy_hops: int = 0, threads: int = 8) -> None:

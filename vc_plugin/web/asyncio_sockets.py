@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
-
-from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
 
 from ..domain.dashboard_session import DashboardSession
 from ..domain.revocation import CHANNEL as REVOCATIONS
@@ -32,9 +30,9 @@ from .performer import Performer, Report, Session
 
 if TYPE_CHECKING:
     from flask import Flask
-    from websockets.asyncio.server import ServerConnection
 
     from .state import VCState
+    from .websocket_wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -193,43 +191,75 @@ class _TopicListener:
 
 
 class AsyncConnection:
-    """One socket: reads frames into its session and performs what it asks for.
+    """One socket: hands its messages to its session and performs what it asks for.
 
-    Frames are written at once, in the loop, through the connection's sans-I/O protocol (as its own
-    ``send`` does, minus waiting for the buffer to drain): no writer task and no queue per socket,
-    and what was said last (an error, ``left``, ``revoked``) is on the wire before the close frame.
+    What the loop can do at once (write, close, listen, relay to a neighbour) is done while the
+    message is read: no task per message. From the first action that needs a thread on, a task
+    performs the rest, and the socket reads no further until it is done, so a client's messages
+    are handled one after the other. Frames are written at once through the wire: no writer task
+    and no queue per socket, and what was said last (an error, ``left``, ``revoked``) is on the
+    wire before the close frame.
     """
 
-    def __init__(self, hub: SignallingHub, ws: ServerConnection, session: Session, connection_id: str) -> None:
+    __slots__ = ("backlog", "busy", "closing", "ended", "heard", "hub", "id", "pinged", "session", "topics", "wire")
+
+    def __init__(self, hub: SignallingHub, wire: Wire, session: Session, connection_id: str) -> None:
         self.hub = hub
-        self.ws = ws
+        self.wire = wire
         self.session = session
         self.id = connection_id
         self.closing = False
         self.topics: list[str] = []  # two, for a room socket
         self.heard = hub.loop.time()
         self.pinged: float | None = None
+        self.busy = False  # a message's actions are being performed in the hub's threads
+        self.backlog: deque[str | bytes] | None = None  # what was read meanwhile
+        self.ended = False
+        hub.add(self)  # known to revocations before a single message is read
 
-    async def serve(self) -> None:
-        self.hub.add(self)  # known to revocations before a single message is read
-        try:
-            await self._read()
-        finally:
-            self.closing = True
-            with contextlib.suppress(Exception):
-                await self._perform_all(self.session.socket_closed(), closed=True)
-            for topic in self.topics:
-                self.hub.unsubscribe(self, topic)
-            self.hub.discard(self)
+    # --- the wire's calls -----------------------------------------------------------------------------
+    def received(self, raw: str | bytes) -> None:
+        if self.busy:
+            if self.backlog is None:
+                self.backlog = deque()
+            self.backlog.append(raw)
+            self.wire.pause_reading()
+            return
+        self.heard = now = self.hub.loop.time()
+        segments = self._here(self.session.receive(raw, now, self.hub.state.clock.now()), closed=False)
+        if segments:
+            self.busy = True
+            self.spawn(self._finish(segments))
 
-    async def _read(self) -> None:
-        loop, clock = self.hub.loop, self.hub.state.clock
-        with contextlib.suppress(ConnectionClosed):
-            # Read on after a close of our own, dropping what comes: a reader that stopped would leave
-            # the client's closing frame unread behind a full queue, and the close hanging.
-            async for raw in self.ws:
-                self.heard = now = loop.time()
-                await self._perform_all(self.session.receive(raw, now, clock.now()))
+    def ponged(self) -> None:
+        self.heard, self.pinged = self.hub.loop.time(), None
+
+    def lost(self) -> None:
+        self.ended = True
+        if not self.busy:
+            self.spawn(self._end())
+
+    async def _finish(self, segments: list[tuple[list[Action], bool]]) -> None:
+        """The rest of a message's actions, then what was read meanwhile, in order."""
+        for actions, closed in segments:
+            await self._perform_all(actions, closed=closed)
+        self.busy = False
+        while self.backlog and not self.busy:
+            self.received(self.backlog.popleft())
+        if self.busy:
+            return
+        if self.ended:
+            await self._end()
+        else:
+            self.wire.resume_reading()
+
+    async def _end(self) -> None:
+        self.closing = True
+        with contextlib.suppress(Exception):
+            await self._perform_all(self.session.socket_closed(), closed=True)
+        for topic in self.topics:
+            self.hub.unsubscribe(self, topic)
+        self.hub.discard(self)
 
     # --- feeding the session --------------------------------------------------------------------------
     def feed(self, call: Callable[[Session], list[Action]]) -> None:
@@ -238,15 +268,35 @@ class AsyncConnection:
         self.perform_soon(actions, closed=self.session.closed)
 
     def perform_soon(self, actions: list[Action], *, closed: bool = False) -> None:
-        if not actions:
-            return
-        if all(isinstance(a, Send | Close) for a in actions):
-            self._perform_now(actions)  # the common case: no waiting, no task
-        else:
-            self.spawn(self._perform_all(actions, closed=closed))
+        if actions:
+            for rest, was_closed in self._here(actions, closed=closed):
+                self.spawn(self._perform_all(rest, closed=was_closed))
 
     def spawn(self, work: Any) -> None:
         self.hub.spawn(work)
+
+    def _here(self, actions: list[Action], *, closed: bool) -> list[tuple[list[Action], bool]]:
+        """Performs ``actions`` in the loop, up to the first that needs a thread; returns what is left
+        (as ``_perform_all`` would do it: a close on the way drops the rest)."""
+        closed = closed or self.session.closed
+        for index, action in enumerate(actions):
+            if self.session.closed and not closed:
+                return []
+            try:
+                report = self._perform_here(action)
+            except ProtocolError as error:
+                report = lambda s, e=error: s.failed(e)  # noqa: E731
+            except Exception:
+                log.exception("socket message handling failed")  # no message content is logged
+                self._send(ProtocolError("internal", "the server could not handle this message").as_message())
+                continue
+            if report is _ELSEWHERE:
+                return [(actions[index:], closed)]
+            if report is not None:
+                later = self._here(report(self.session), closed=self.session.closed)
+                if later:
+                    return [*later, (actions[index + 1 :], closed)]
+        return []
 
     def _perform_now(self, actions: Iterable[Action]) -> None:
         for action in actions:
@@ -322,25 +372,18 @@ class AsyncConnection:
             return
         if self.pinged is None:
             self.pinged = now
-            self.spawn(self._ping())
+            self.wire.ping()
         elif now - self.pinged > KEEPALIVE_SECONDS:
             self._close(1011, "keepalive ping timeout", flush=False)
 
-    async def _ping(self) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            pong = await self.ws.ping()
-            await pong
-            self.heard, self.pinged = self.hub.loop.time(), None
-
     def _send(self, text: str) -> None:
-        ws = self.ws
-        if self.closing or ws.protocol.state is not State.OPEN:
+        wire = self.wire
+        if self.closing or not wire.open:
             return
-        if ws.transport.get_write_buffer_size() > WRITE_LIMIT:
+        if wire.unsent_bytes() > WRITE_LIMIT:
             self._close(1008, "too slow", flush=False)
             return
-        ws.protocol.send_text(text.encode())
-        ws.send_data()
+        wire.send_text(text)
 
     def _close(self, code: int, reason: str, *, flush: bool = True) -> None:
         """Everything sent so far is already written (``flush``); without it, unsent data is dropped."""
@@ -350,6 +393,6 @@ class AsyncConnection:
         if not flush:
             # Cut off at once (a client that stopped reading, or stopped answering pings): what is
             # still unsent is dropped, and no closing handshake is waited for.
-            self.ws.transport.abort()
+            self.wire.abort()
             return
-        self.spawn(self.ws.close(code, reason))
+        self.wire.close(code, reason)
