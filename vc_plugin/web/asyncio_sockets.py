@@ -1,7 +1,8 @@
-"""The asyncio transport: the signalling sockets of a process of their own, on the ``websockets`` library.
+"""The asyncio transport: the signalling sockets of a process of their own.
 
 Same endpoints, handshake checks and sessions as the flask-sock transport (:mod:`.sockets`); what
-differs is the cost. One event loop holds every socket (no thread or greenlet each, no
+differs is the cost. One event loop holds every socket, each a :class:`.websocket_wire.Wire`
+calling back its :class:`AsyncConnection` (no thread, greenlet or task each, no
 permessage-deflate); a relay between two sockets of this process goes straight from one to the
 other, and only messages for sockets elsewhere cross Redis. Nothing ticks per socket: one sweep
 touches presence for all of them in one Redis round trip, and a pass is asked about again only
