@@ -81,9 +81,7 @@ def wire_server() -> Iterator[WireServer]:
 
         return wire.protocol.accept(request), make
 
-    server = loop.run_until_complete(
-        loop.create_server(lambda: Wire(decide, spawn, max_size=MAX_SIZE), "127.0.0.1", 0)
-    )
+    server = loop.run_until_complete(loop.create_server(lambda: Wire(decide, spawn, max_size=MAX_SIZE), "127.0.0.1", 0))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:

@@ -285,12 +285,8 @@ class AsyncConnection:
                 return []
             try:
                 report = self._perform_here(action)
-            except ProtocolError as error:
-                report = lambda s, e=error: s.failed(e)  # noqa: E731
-            except Exception:
-                log.exception("socket message handling failed")  # no message content is logged
-                self._send(ProtocolError("internal", "the server could not handle this message").as_message())
-                continue
+            except Exception as error:  # noqa: BLE001 - answered by _failed
+                report = self._failed(error)
             if report is _ELSEWHERE:
                 return [(actions[index:], closed)]
             if report is not None:
@@ -298,6 +294,15 @@ class AsyncConnection:
                 if later:
                     return [*later, (actions[index + 1 :], closed)]
         return []
+
+    def _failed(self, error: Exception) -> Report | None:
+        """An action that failed: a protocol error goes to the session; anything else is logged
+        (without the message's content) and answered "internal", and the next action follows."""
+        if isinstance(error, ProtocolError):
+            return lambda s: s.failed(error)
+        log.exception("socket message handling failed")
+        self._send(ProtocolError("internal", "the server could not handle this message").as_message())
+        return None
 
     def _perform_now(self, actions: Iterable[Action]) -> None:
         for action in actions:
@@ -316,12 +321,8 @@ class AsyncConnection:
                 report = self._perform_here(action)
                 if report is _ELSEWHERE:
                     report = await self._perform_elsewhere(action)
-            except ProtocolError as error:
-                report = lambda s, e=error: s.failed(e)  # noqa: E731
-            except Exception:
-                log.exception("socket message handling failed")  # no message content is logged
-                self._send(ProtocolError("internal", "the server could not handle this message").as_message())
-                continue
+            except Exception as error:  # noqa: BLE001 - answered by _failed
+                report = self._failed(error)
             if report is not None:
                 follow = report(self.session)
                 await self._perform_all(follow, closed=self.session.closed)
