@@ -113,7 +113,8 @@ async def ramp(
     hold: float,
     budget: float,
 ) -> Ramp:
-    """Open sockets stage by stage; a ramp that runs out of ``budget`` seconds records where it got to."""
+    """Open sockets stage by stage; a ramp that spends more than ``budget`` seconds connecting records
+    where it got to (the holds do not count)."""
     result = Ramp(label, procs.usage(pgid).rss_bytes)
     pinger = asyncio.create_task(fleet.pinger())
     gate = asyncio.Semaphore(PARALLEL)
@@ -145,6 +146,7 @@ async def ramp(
             before = procs.usage(pgid)
             await asyncio.sleep(hold)
             after = procs.usage(pgid)
+            deadline += after.at - before.at
             open_now = len(fleet.sockets) - fleet.dropped
             result.stages.append(
                 Stage(
