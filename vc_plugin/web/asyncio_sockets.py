@@ -242,8 +242,10 @@ class AsyncConnection:
 
     async def _finish(self, segments: list[tuple[list[Action], bool]]) -> None:
         """The rest of a message's actions, then what was read meanwhile, in order."""
-        for actions, closed in segments:
-            await self._perform_all(actions, closed=closed)
+        try:
+            await self._perform_segments(segments)
+        except Exception:
+            log.exception("socket message handling failed")  # the socket reads on all the same
         self.busy = False
         while self.backlog and not self.busy:
             self.received(self.backlog.popleft())
@@ -270,8 +272,9 @@ class AsyncConnection:
 
     def perform_soon(self, actions: list[Action], *, closed: bool = False) -> None:
         if actions:
-            for rest, was_closed in self._here(actions, closed=closed):
-                self.spawn(self._perform_all(rest, closed=was_closed))
+            segments = self._here(actions, closed=closed)
+            if segments:
+                self.spawn(self._perform_segments(segments))
 
     def spawn(self, work: Any) -> None:
         self.hub.spawn(work)
@@ -294,6 +297,11 @@ class AsyncConnection:
                 if later:
                     return [*later, (actions[index + 1 :], closed)]
         return []
+
+    async def _perform_segments(self, segments: list[tuple[list[Action], bool]]) -> None:
+        """What ``_here`` left, one part after the other."""
+        for actions, closed in segments:
+            await self._perform_all(actions, closed=closed)
 
     def _failed(self, error: Exception) -> Report | None:
         """An action that failed: a protocol error goes to the session; anything else is logged

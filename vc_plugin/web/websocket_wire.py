@@ -51,6 +51,8 @@ class Wire(asyncio.Protocol):
     def __init__(self, decide: Decide, spawn: Callable[[Awaitable[None]], None], *, max_size: int) -> None:
         self.decide = decide
         self.spawn = spawn
+        # No extensions: permessage-deflate is never negotiated (signalling is small JSON, and
+        # deflate's state costs about 100 KB per socket).
         self.protocol = ServerProtocol(max_size=max_size)
         self.transport: asyncio.Transport | None = None
         self.handler: Handler | None = None
