@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -312,40 +313,52 @@ def _runs(result: dict[str, Any] | None) -> list[dict[str, Any]]:
     return list(result["runs"]) if "runs" in result else [result]
 
 
-def _waiting_room(result: dict[str, Any] | None) -> list[str]:
+def _each_run(
+    result: dict[str, Any] | None, measured: str, title: str, table: Callable[[dict[str, Any]], list[str]]
+) -> list[str]:
+    """One table per run; a run without its ``measured`` figures says why, under ``title``."""
     out: list[str] = []
-    for wait in _runs(result):
-        if "arrival_to_notification" not in wait:
-            out += ["### 4. Waiting room", "", f"failed: {wait.get('error')}", ""]
-            continue
-        a, b = wait["arrival_to_notification"], wait["admit_to_admitted"]
-        out += [f"### 4. Waiting room with {wait['waiting']:,} patients waiting ({wait['worker']})", ""]
-        out += ["| from → to | p50 ms | p99 ms | max ms | measured | missed |", "|---|--:|--:|--:|--:|--:|"]
-        out.append(
-            f"| patient's hello → practitioner's dashboard notified | {_n(a['p50'], 1)} | {_n(a['p99'], 1)} "
-            f"| {_n(a['max'], 1)} | {a['n']} | {wait['arrivals_missed']} |"
-        )
-        out.append(
-            f"| admit sent → patient hears admitted | {_n(b['p50'], 1)} | {_n(b['p99'], 1)} | {_n(b['max'], 1)} "
-            f"| {b['n']} | {wait['admits_missed']} |"
-        )
-        out += ["", f"Filling the rooms took {_n(wait['fill_seconds'], 1)} s.", ""]
+    for run in _runs(result):
+        out += table(run) if measured in run else [title, "", f"failed: {run.get('error')}", ""]
     return out
+
+
+def _waiting_room(result: dict[str, Any] | None) -> list[str]:
+    return _each_run(result, "arrival_to_notification", "### 4. Waiting room", _waiting_room_table)
+
+
+def _waiting_room_table(wait: dict[str, Any]) -> list[str]:
+    a, b = wait["arrival_to_notification"], wait["admit_to_admitted"]
+    return [
+        f"### 4. Waiting room with {wait['waiting']:,} patients waiting ({wait['worker']})",
+        "",
+        "| from → to | p50 ms | p99 ms | max ms | measured | missed |",
+        "|---|--:|--:|--:|--:|--:|",
+        f"| patient's hello → practitioner's dashboard notified | {_n(a['p50'], 1)} | {_n(a['p99'], 1)} "
+        f"| {_n(a['max'], 1)} | {a['n']} | {wait['arrivals_missed']} |",
+        f"| admit sent → patient hears admitted | {_n(b['p50'], 1)} | {_n(b['p99'], 1)} | {_n(b['max'], 1)} "
+        f"| {b['n']} | {wait['admits_missed']} |",
+        "",
+        f"Filling the rooms took {_n(wait['fill_seconds'], 1)} s.",
+        "",
+    ]
 
 
 def _call_setup(result: dict[str, Any] | None) -> list[str]:
-    out: list[str] = []
-    for calls in _runs(result):
-        if "signalled" not in calls:
-            out += ["### 5. Call set-up", "", f"failed: {calls.get('error')}", ""]
-            continue
-        out += [f"### 5. Call set-up, admit → data channel open on both sides ({calls['worker']})", ""]
-        out += ["| path | p50 ms | max ms | calls |", "|---|--:|--:|--:|"]
-        for label, key in (("through our signalling", "signalled"), ("direct in one process (floor)", "direct")):
-            summary = calls[key]
-            out.append(f"| {label} | {_n(summary['p50'], 0)} | {_n(summary['max'], 0)} | {summary['n']} |")
-        out.append("")
-    return out
+    return _each_run(result, "signalled", "### 5. Call set-up", _call_setup_table)
+
+
+def _call_setup_table(calls: dict[str, Any]) -> list[str]:
+    out = [
+        f"### 5. Call set-up, admit → data channel open on both sides ({calls['worker']})",
+        "",
+        "| path | p50 ms | max ms | calls |",
+        "|---|--:|--:|--:|",
+    ]
+    for label, key in (("through our signalling", "signalled"), ("direct in one process (floor)", "direct")):
+        summary = calls[key]
+        out.append(f"| {label} | {_n(summary['p50'], 0)} | {_n(summary['max'], 0)} | {summary['n']} |")
+    return [*out, ""]
 
 
 def write_docs(path: Path, results: dict[str, Any]) -> None:

@@ -118,9 +118,8 @@ class SignallingServer:
         stop = loop.create_future()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
-        server = await loop.create_server(
-            lambda: Wire(self._decide, hub.spawn, max_size=max_size), host, port, backlog=BACKLOG
-        )
+        decide, spawn = self._decide, hub.spawn  # bound once: every socket's wire shares them
+        server = await loop.create_server(lambda: Wire(decide, spawn, max_size=max_size), host, port, backlog=BACKLOG)
         bound = server.sockets[0].getsockname()[1] if server.sockets else port
         log.info("signalling server listening on %s:%s", host, bound)
         if ready is not None:
