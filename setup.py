@@ -47,7 +47,6 @@ TEST_REQUIRES = [
     "ruff>=0.5",
     "import-linter>=2.1",
     "gunicorn>=22",
-    "uvloop>=0.19; sys_platform != 'win32'",  # the signalling server's event loop in production
     "schemathesis>=3.30",
     # Real host applications mount vc_plugin in tests/hosts/ (Flask-AppBuilder, an intranet stack).
     "flask-appbuilder>=5.3",
@@ -72,13 +71,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "postgresql": ["psycopg[binary]>=3.1.18"],
-        "production": [
-            "gunicorn>=22",
-            "gevent>=24.2",
-            "psycopg[binary]>=3.1.18",
-            "hiredis>=2.3",
-            "uvloop>=0.19; sys_platform != 'win32'",  # flask vc signalling-server's event loop
-        ],
+        "production": ["gunicorn>=22", "gevent>=24.2", "psycopg[binary]>=3.1.18", "hiredis>=2.3"],
         "probe": PROBE_REQUIRES,
         "test": TEST_REQUIRES,
     },

@@ -284,8 +284,7 @@ def header(results: dict[str, Any]) -> str:
         f"Python {m['python']}, gunicorn {m['gunicorn']}, gevent {m['gevent']}, flask-sock {m['flask_sock']}, "
         f"simple-websocket {m['simple_websocket']}, Redis {m['redis']}, PostgreSQL {m['postgresql']}, "
         f"Node.js {m['node']}, peer {m['peer']} (ws {m['ws']}), websockets {m['websockets_client']} (the signalling "
-        f"server, on uvloop {m.get('uvloop', '?')}, and the load client), msgspec {m.get('msgspec', '?')}, "
-        f"redis-py {m.get('redis_py', '?')} "
+        f"server and the load client), msgspec {m.get('msgspec', '?')}, redis-py {m.get('redis_py', '?')} "
         f"(hiredis {m.get('hiredis', '?')}), aiortc {m['aiortc']}, RQ {m['rq']}"
     )
     return "\n".join(

@@ -99,7 +99,7 @@ class OurServer(LiveServer):
     @property
     def label(self) -> str:
         if self.signalling == "asyncio":
-            return "flask vc signalling-server (asyncio on uvloop, websockets), one process"
+            return "flask vc signalling-server (asyncio, websockets), one process"
         kind = f"gthread, {self.threads} threads" if self.worker_class == "gthread" else self.worker_class
         return f"gunicorn {kind}, {self.workers} worker{'s' if self.workers > 1 else ''}"
 

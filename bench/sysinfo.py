@@ -72,7 +72,6 @@ def collect() -> dict[str, Any]:
         "websockets_client": _package("websockets"),  # also the signalling server's
         "msgspec": _package("msgspec"),
         "hiredis": _package("hiredis"),
-        "uvloop": _package("uvloop"),  # the signalling server's event loop when installed
         "redis_py": _package("redis"),
         "aiortc": _package("aiortc"),
         "rq": _package("rq"),

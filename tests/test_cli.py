@@ -1,14 +1,11 @@
 """Operator commands as operators run them: a fresh key, tables for hosts without Flask-Migrate,
-key rotation, the signalling server's event loop; and the development sign-in that only exists
-in debug mode on this machine."""
+key rotation; and the development sign-in that only exists in debug mode on this machine."""
 
 from __future__ import annotations
 
 import base64
-import sys
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import create_engine, inspect
 
 from tests.support.hosts import TEST_KEYS, make_host_app
@@ -17,7 +14,6 @@ from tests.support.web import csrf
 from vc_plugin.core.models import Base
 from vc_plugin.domain.access import Principal
 from vc_plugin.domain.inputs import AppointmentIn
-from vc_plugin.signalling_server import MissingEventLoop, event_loop_factory, loop_name
 
 
 def test_generate_key_prints_a_usable_master_key(app):
@@ -81,29 +77,3 @@ def test_development_sign_in_needs_debug_mode_and_this_machine(database_url):
             assert response.status_code == expected, (debug, address)
         finally:
             host.close()
-
-
-def _loop_made_by(choice: str) -> str:
-    loop = event_loop_factory(choice)()
-    try:
-        return loop_name(loop)
-    finally:
-        loop.close()
-
-
-def test_the_signalling_server_takes_uvloop_when_installed_and_says_so_when_it_is_not(
-    database_url, redis_url, monkeypatch
-):
-    assert _loop_made_by("auto") == "uvloop"  # the test extra installs it, as the production extra does
-    assert _loop_made_by("asyncio") == "asyncio"
-    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed
-    assert _loop_made_by("auto") == "asyncio"
-    with pytest.raises(MissingEventLoop):
-        event_loop_factory("uvloop")
-    host = make_host_app(database_url, VC_REDIS_URL=redis_url)
-    try:
-        result = host.app.test_cli_runner().invoke(args=["vc", "signalling-server", "--loop", "uvloop", "--port", "0"])
-        assert result.exit_code == 1, result.output
-        assert "--loop uvloop: uvloop is not installed" in result.output
-    finally:
-        host.close()

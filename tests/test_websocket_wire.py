@@ -3,8 +3,7 @@
 The whole server is tested through its endpoints on both transports (test_signaling and the
 others); this checks what the wire itself does that ``websockets``' own connection did before:
 messages in parts, bad UTF-8, oversized messages, refused and unfinished handshakes, and frames
-that arrive together with the handshake; on both event loops the server may run on (asyncio's
-own and uvloop, which production uses).
+that arrive together with the handshake.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from websockets.http11 import Request, Response
 from websockets.sync.client import connect
 
 from tests.support.processes import wait_for
-from vc_plugin.signalling_server import event_loop_factory, loop_name
 from vc_plugin.web import websocket_wire
 from vc_plugin.web.websocket_wire import Handler, Wire
 
@@ -61,10 +59,9 @@ class WireServer:
         return f"ws://127.0.0.1:{self.port}"
 
 
-@pytest.fixture(params=["asyncio", "uvloop"])
-def wire_server(request: pytest.FixtureRequest) -> Iterator[WireServer]:
-    loop = event_loop_factory(request.param)()
-    assert loop_name(loop) == request.param, "uvloop is in the test extra: the production loop is tested too"
+@pytest.fixture
+def wire_server() -> Iterator[WireServer]:
+    loop = asyncio.new_event_loop()
     handlers: list[Recorder] = []
     refuse: set[str] = set()
     tasks: set[asyncio.Future[None]] = set()

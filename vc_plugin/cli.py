@@ -23,7 +23,7 @@ from .domain.revocation import Reason
 from .domain.subject_rights import as_json
 from .probe import run_probe
 from .public_api import host_principal
-from .signalling_server import MissingEventLoop, run_signalling_server
+from .signalling_server import run_signalling_server
 from .web.privacy_notice import build_notice
 from .web.state import vc_state
 from .worker import run_worker
@@ -96,33 +96,20 @@ def worker(burst: bool, log_level: str) -> None:
     help="Reverse proxies in front that set X-Forwarded-For/-Proto/-Host (as ProxyFix's x_for).",
 )
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="Threads for database work.")
-@click.option(
-    "--loop",
-    "event_loop",
-    default="auto",
-    show_default=True,
-    type=click.Choice(["auto", "uvloop", "asyncio"]),
-    help="Event loop: uvloop when installed (auto), or insist on one.",
-)
-def signalling_server(host: str, port: int, proxy_hops: int, threads: int, event_loop: str) -> None:
+def signalling_server(host: str, port: int, proxy_hops: int, threads: int) -> None:
     """Serve the signalling sockets from an asyncio process of their own (production; needs VC_REDIS_URL)."""
     state = vc_state()
     if state.redis is None:
         raise click.ClickException("VC_REDIS_URL is not set: without Redis, the app serves its sockets itself.")
     log_privacy.install(state.settings.log_ip_mode)  # our own process: every record
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    try:
-        run_signalling_server(
-            app,
-            host,
-            port,
-            proxy_hops=proxy_hops,
-            threads=threads,
-            loop=event_loop,
-            ready=lambda bound, loop: click.echo(f"Signalling server on port {bound} (event loop: {loop})", err=True),
-        )
-    except MissingEventLoop as error:
-        raise click.ClickException(f"--loop {event_loop}: {error}") from None
+    run_signalling_server(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        host,
+        port,
+        proxy_hops=proxy_hops,
+        threads=threads,
+        ready=lambda bound: click.echo(f"Signalling server listening on port {bound}", err=True),  # no address
+    )
 
 
 api_token_cli = AppGroup("api-token", help="API tokens of an organisation for host applications.")

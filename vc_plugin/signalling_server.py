@@ -112,8 +112,8 @@ class SignallingServer:
         session = factory(connection_id, self.state.clock.now().timestamp(), self.hub.loop.time())
         return AsyncConnection(self.hub, wire, session, connection_id)
 
-    async def run(self, host: str, port: int, *, ready: Callable[[int, str], None] | None = None) -> None:
-        """Serves until SIGTERM or SIGINT; ``ready`` hears the port bound and the event loop's name."""
+    async def run(self, host: str, port: int, *, ready: Callable[[int], None] | None = None) -> None:
+        """Serves until SIGTERM or SIGINT; ``ready`` hears the port bound (``port`` 0: any free one)."""
         loop = asyncio.get_running_loop()
         hub = self.hub = SignallingHub(self.app, self.state, loop, threads=self.threads)
         max_size = self.state.settings.ws_max_message_bytes
@@ -127,9 +127,9 @@ class SignallingServer:
         # garbage collector need not walk it again and again while sockets come and go.
         gc.collect()
         gc.freeze()
-        log.info("signalling server listening on port %s (event loop: %s)", bound, loop_name(loop))
+        log.info("signalling server listening on port %s", bound)
         if ready is not None:
-            ready(bound, loop_name(loop))
+            ready(bound)
         sweep = asyncio.create_task(hub.sweep())
         await stop
         sweep.cancel()
@@ -149,30 +149,6 @@ class SignallingServer:
             connection.wire.abort()
 
 
-class MissingEventLoop(RuntimeError):
-    """The event loop asked for is not installed."""
-
-
-def loop_name(loop: asyncio.AbstractEventLoop) -> str:
-    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
-
-
-def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    """``uvloop`` (libuv, as Node.js and so PeerJS use) when installed, else asyncio's own loop.
-
-    uvloop does the same work in C: about a third less CPU per relayed message and per connect
-    (docs/benchmarks.md). ``choice``: ``auto``, ``uvloop`` (refuses to start without it) or ``asyncio``."""
-    if choice == "asyncio":
-        return asyncio.new_event_loop
-    try:
-        import uvloop  # optional: the production extra installs it
-    except ImportError:
-        if choice == "uvloop":
-            raise MissingEventLoop("uvloop is not installed (pip install 'vc_plugin[production]')") from None
-        return asyncio.new_event_loop
-    return uvloop.new_event_loop
-
-
 def run_signalling_server(
     app: Flask,
     host: str,
@@ -180,10 +156,6 @@ def run_signalling_server(
     *,
     proxy_hops: int = 0,
     threads: int = 8,
-    loop: str = "auto",
-    ready: Callable[[int, str], None] | None = None,
+    ready: Callable[[int], None] | None = None,
 ) -> None:
-    loop_factory = event_loop_factory(loop)
-    server = SignallingServer(app, proxy_hops=proxy_hops, threads=threads)
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(server.run(host, port, ready=ready))
+    asyncio.run(SignallingServer(app, proxy_hops=proxy_hops, threads=threads).run(host, port, ready=ready))

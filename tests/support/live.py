@@ -42,10 +42,8 @@ class LiveServer:
         ready_seconds: float = 30,
         app: str = "tests.support.worker_app:create_app()",
         signalling: str = "flask-sock",
-        signalling_args: list[str] | None = None,
     ) -> None:
         assert signalling in TRANSPORTS, signalling
-        self.signalling_args = signalling_args or []
         self.app = app
         self.port = free_port()
         self.signalling = signalling
@@ -132,11 +130,7 @@ class LiveServer:
         assert flask, "flask is installed with the package"
         port = str(self.signalling_port)
         self.signalling_process = Process(
-            [
-                *self.wrap,
-                *(flask, "--app", self.app, "vc", "signalling-server", "--host", self.bind, "--port", port),
-                *self.signalling_args,
-            ],
+            [*self.wrap, flask, "--app", self.app, "vc", "signalling-server", "--host", self.bind, "--port", port],
             env={
                 "VC_TEST_DATABASE_URL": self.database_url,
                 "VC_TEST_CONFIG": json.dumps(self.config),
