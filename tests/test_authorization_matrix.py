@@ -129,6 +129,8 @@ RULES: dict[str, dict[str, str]] = {
     "vc.api.list_practitioners":     row(401, 401, 401, 200, 200, 200, 200, 200, 200, 200),
     # Only the operator token (VC_OPERATOR_TOKEN_HASH) opens a probe: tests/test_probe.py.
     "vc.api.probe":                  row(401, 401, 401, 401, 401, 401, 401, 401, 401, 401),
+    # A socket ticket for room A follows the room socket's rule (tokens have no CSRF token).
+    "vc.socket_tickets.socket_ticket": row(401, 200, 401, 403, 200, 404, 404, 404, 400, 400),
     # WebSocket handshakes (socket cells below): refused with a plain HTTP status before the upgrade.
     "vc.ws.room_socket":             row(401, OPEN, 401, 403, OPEN, 404, 404, 404, 401, 401),
     "vc.ws.practice_socket":         row(401, 401, 401, OPEN, OPEN, OPEN, OPEN, OPEN, 401, 401),
@@ -211,6 +213,11 @@ def test_the_matrix_sees_what_it_claims(world: World) -> None:
     assert LABEL_A in response.get_data(as_text=True)
     response = call(world, routes["vc.join.room"], "patient_a")
     assert world.appointment_a in response.get_data(as_text=True)
+    ticket = call(world, routes["vc.socket_tickets.socket_ticket"], "patient_a").json["ticket"]
+    taken = world.host.state.socket_tickets.take(
+        ticket, f"room:{world.appointment_a}", world.host.state.clock.now().timestamp()
+    )
+    assert taken.room is not None and taken.room.identity.appointment == world.appointment_a
     response = call(world, routes["vc.api.delete_appointment"], "practitioner")
     assert response.status_code == 204
     gone = call(world, routes["vc.api.get_appointment"], "practitioner")

@@ -40,6 +40,7 @@ from .domain.invitations import InvitationSender
 from .domain.purge import Purger
 from .domain.retention import PurgeSchedule
 from .domain.revocation import Revoker
+from .domain.socket_ticket import SocketTickets
 from .domain.subject_rights import SubjectRights
 from .domain.waiting_room import WaitingRoom
 from .public_api import PublicAPI
@@ -162,6 +163,7 @@ class VideoConsultation(PublicAPI):
                 announce=announce,
             ),
             connections=LiveConnections(),
+            socket_tickets=SocketTickets(keyring),
             subject_rights=SubjectRights(
                 session=session,
                 clock=clock,

@@ -1,11 +1,15 @@
 """``flask vc signalling-server``: the signalling sockets served by an asyncio process of their own.
 
 The same endpoints as the app's (``<prefix>/ws/room/<id>``, ``/ws/practice``, ``/ws/probe/<room>``),
-the same checks before the upgrade, the same protocol: the handshake runs the app's own
-before-request functions (origin, join rate limit, session cookie or participant pass, the host's
-own rules) in a request context built from the handshake's headers, so nothing is checked twice
-in two ways. The reverse proxy sends ``<prefix>/ws/`` here and everything else to the WSGI server;
-it should keep an appointment's sockets on one process (docs/signaling.md, "Production").
+the same checks before the upgrade, the same protocol. Our pages bring a socket ticket, for which
+the app ran its checks a moment before (:mod:`vc_plugin.domain.socket_ticket`): such a handshake is
+decided on the loop, by the origin and the ticket alone. Any other handshake (a probe, a client
+without a ticket) runs the app's own before-request functions (origin, join rate limit, session
+cookie or participant pass, the host's own rules) in a request context built from its headers, in
+a thread. Either way nothing is checked twice in two ways.
+
+The reverse proxy sends ``<prefix>/ws/`` here and everything else (the tickets too) to the WSGI
+server; it should keep an appointment's sockets on one process (docs/signaling.md, "Production").
 
 It needs Redis (``VC_REDIS_URL``): the app's processes and this one share presence, the bus and
 the revocations only there.
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qs
 
 from flask import Flask, request
 from websockets.frames import CloseCode
@@ -30,8 +35,15 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import EnvironBuilder
 
+from .domain.socket_ticket import TicketRefused
 from .web.asyncio_sockets import AsyncConnection, SignallingHub
-from .web.blueprints.ws import SessionFactory, session_factory
+from .web.blueprints.ws import (
+    SessionFactory,
+    origin_allowed,
+    session_factory,
+    ticket_session_factory,
+    ticket_socket,
+)
 from .web.state import VCState, vc_state
 from .web.websocket_wire import CLOSE_TIMEOUT, Handler, Wire
 
@@ -65,6 +77,31 @@ class Handshakes:
         fixer(environ, lambda *_: None)
         return seen
 
+    def decide_ticket(self, target: str, host: str | None, origin: str | None) -> SessionFactory | Refusal | None:
+        """A handshake with a socket ticket, on the loop: no thread, request context, database or
+        Redis. None when the app's checks must decide instead (no ticket, or no public URL to
+        check the origin against)."""
+        path, _, query = target.partition("?")
+        tokens = parse_qs(query).get("ticket") if query else None
+        settings = self.state.settings
+        if not tokens or not settings.public_url:
+            return None
+        if not origin_allowed(origin, settings, settings.public_url):
+            return Refusal(HTTPStatus.FORBIDDEN, "WebSocket from a foreign origin.")
+        try:
+            endpoint, values = self.app.url_map.bind(host or "localhost").match(path, method="GET", websocket=True)
+        except HTTPException:
+            return Refusal(HTTPStatus.NOT_FOUND, "no such socket")
+        socket = ticket_socket(str(endpoint), values)
+        if socket is None:
+            return Refusal(HTTPStatus.UNAUTHORIZED, "This socket takes no ticket.")
+        try:
+            ticket = self.state.socket_tickets.take(tokens[-1], socket, self.state.clock.now().timestamp())
+        except TicketRefused as refused:
+            return Refusal(HTTPStatus.UNAUTHORIZED, f"{str(refused).capitalize()}.")
+        # Revocations close this server's sockets as events, and its sweep keeps presence.
+        return ticket_session_factory(ticket, settings, swept=True)
+
     def decide(self, path: str, headers: list[tuple[str, str]], remote: str) -> SessionFactory | Refusal:
         """Blocking (database, Redis): runs in the hub's thread pool."""
         with self.app.request_context(self.environ(path, headers, remote)):
@@ -97,11 +134,14 @@ class SignallingServer:
         self.hub: SignallingHub | None = None
 
     async def _decide(self, wire: Wire, handshake: Request) -> tuple[Response, Callable[[Wire], Handler] | None]:
-        """The app's checks first (as the app's own routes do them), then the WebSocket upgrade itself."""
+        """The ticket or the app's checks first (as the app's own routes do them), then the upgrade itself."""
         assert self.hub is not None
-        headers = [(name, value) for name, value in handshake.headers.raw_items()]
-        remote = wire.peer()
-        decided = await self.hub.blocking(lambda: self.handshakes.decide(handshake.path, headers, remote))
+        host, origin = handshake.headers.get("Host"), handshake.headers.get("Origin")
+        decided = self.handshakes.decide_ticket(handshake.path, host, origin)
+        if decided is None:
+            headers = [(name, value) for name, value in handshake.headers.raw_items()]
+            remote = wire.peer()
+            decided = await self.hub.blocking(lambda: self.handshakes.decide(handshake.path, headers, remote))
         if isinstance(decided, Refusal):
             return wire.protocol.reject(decided.status, decided.reason + "\n"), None
         return wire.protocol.accept(handshake), lambda accepted: self._connection(accepted, decided)

@@ -254,6 +254,8 @@ def json_body_for(world: World, endpoint: str) -> dict[str, Any] | None:
         "vc.api.add_participant": {"kind": "interpreter"},
         "vc.api.send_invitation": {"email": "p@example.org"},
         "vc.api.probe": {},
+        # A ticket for the socket of appointment A's room: granted to whom that socket would take.
+        "vc.socket_tickets.socket_ticket": {"socket": f"/vc/ws/room/{world.appointment_a}"},
     }.get(endpoint)
 
 
@@ -281,7 +283,7 @@ def call(
     kwargs: dict[str, Any] = {"headers": sent}
     if route.changes_state:
         body = json_body_for(world, route.endpoint)
-        if route.endpoint.startswith("vc.api."):
+        if route.endpoint.startswith("vc.api.") or route.endpoint == "vc.socket_tickets.socket_ticket":
             if body is not None:
                 kwargs["json"] = body
             if token and with_csrf:

@@ -196,3 +196,40 @@ async def consultation(ws_base: str, appointment: str, patient_cookie: str, doct
     for client in (patient, doctor, dashboard):
         await client.close()
     return {"welcome": welcome, "arrived": arrived}
+
+
+def with_csrf(cookie: str) -> tuple[str, str]:
+    """``cookie`` (a Cookie header) with a CSRF secret in our cookie, and the token that matches it,
+    as a page of ours would have it."""
+    from flask import Flask
+    from itsdangerous import URLSafeSerializer
+
+    from tests.support.web import cookie_serializer
+    from vc_plugin.web.csrf import KEY, SALT
+
+    app = Flask("cookie")
+    app.secret_key = TEST_SECRET
+    serializer = cookie_serializer(app)
+    pairs = dict(part.strip().split("=", 1) for part in cookie.split(";") if "=" in part)
+    data = dict(serializer.loads(pairs["vc_session"])) if "vc_session" in pairs else {}
+    secret = data.setdefault(KEY, "c" * 40)
+    pairs["vc_session"] = serializer.dumps(data)
+    token = URLSafeSerializer(TEST_SECRET, salt=SALT).dumps(secret)
+    return "; ".join(f"{name}={value}" for name, value in pairs.items()), str(token)
+
+
+def ask_ticket(base_url: str, path: str, cookie: str | None, *, body: Any = None) -> requests.Response:
+    """What a page of ours asks before it opens the socket at ``path`` (``body``: something else)."""
+    cookie_header, token = with_csrf(cookie or "")
+    return requests.post(
+        f"{base_url}/vc/socket-ticket",
+        json={"socket": path} if body is None else body,
+        headers={"Cookie": cookie_header, "X-CSRFToken": token},
+        timeout=10,
+    )
+
+
+def socket_ticket(base_url: str, path: str, cookie: str | None) -> str:
+    response = ask_ticket(base_url, path, cookie)
+    assert response.status_code == 200, response.text[:300]
+    return str(response.json()["ticket"])

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ..domain.introductions import Introductions
     from ..domain.purge import Purger
     from ..domain.revocation import Revoker
+    from ..domain.socket_ticket import SocketTickets
     from ..domain.subject_rights import SubjectRights
     from ..domain.waiting_room import WaitingRoom
     from .oidc import SignInProvider
@@ -65,6 +66,7 @@ class VCState:
     waiting_room: WaitingRoom
     check_in: CheckIn
     connections: LiveConnections
+    socket_tickets: SocketTickets
     subject_rights: SubjectRights
     purger: Purger
     introductions: Introductions

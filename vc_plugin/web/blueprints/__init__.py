@@ -7,7 +7,7 @@ from flask import Blueprint, Flask
 from ...core.config import Settings
 from .. import cookie, page_rules, ratelimits
 from ..hosting import HostExtensions
-from . import admin, api, auth, join, practice, public, ws
+from . import admin, api, auth, join, practice, public, socket_tickets, ws
 
 
 def register_blueprints(app: Flask, settings: Settings) -> None:
@@ -25,7 +25,7 @@ def register_blueprints(app: Flask, settings: Settings) -> None:
     options = app.config.setdefault("SOCK_SERVER_OPTIONS", {})
     options.setdefault("max_message_size", settings.ws_max_message_bytes)
     options.setdefault("ping_interval", 25)
-    for child in (public.bp, auth.bp, practice.bp, join.bp, api.bp, ws.bp, admin.bp):
+    for child in (public.bp, auth.bp, practice.bp, join.bp, api.bp, socket_tickets.bp, ws.bp, admin.bp):
         parent.register_blueprint(child)
     app.register_blueprint(parent)
     HostExtensions(app, parent, settings).install()

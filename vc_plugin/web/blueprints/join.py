@@ -16,6 +16,7 @@ from ..navigation import socket_path
 from ..page_rules import allow_camera_and_microphone, wants_json
 from ..ratelimits import code_entry_client
 from ..state import vc_state
+from .socket_tickets import ticket_config
 
 bp = Blueprint("join", __name__, url_prefix="/join")
 
@@ -156,6 +157,7 @@ def room(invitation_id: str) -> tuple[str, int] | Response:
     settings = state.settings
     client_config = {
         "socket": socket_path("vc.ws.room_socket", appointment_id=participant_pass.appointment),
+        **ticket_config(),
         "stun": _stun_servers(),
         "timeZone": settings.display_timezone,
     }

@@ -20,6 +20,7 @@ from ..language import local_time
 from ..navigation import socket_path
 from ..page_rules import unstorable_fields, wants_json
 from ..state import vc_state
+from .socket_tickets import ticket_config
 
 bp = Blueprint("practice", __name__, url_prefix="/practice")
 
@@ -66,6 +67,7 @@ def dashboard() -> tuple[str, int]:
     assert me is not None
     client_config = {
         "socket": socket_path("vc.ws.practice_socket"),
+        **ticket_config(),
         "role": me.role.value,
         "me": me.public_id,
         "colleagues": [
@@ -104,6 +106,7 @@ def call(appointment_id: str) -> tuple[str, int] | Response:
     client_config = {
         "socket": socket_path("vc.ws.room_socket", appointment_id=appointment.public_id),
         "queueSocket": socket_path("vc.ws.practice_socket"),
+        **ticket_config(),
         "appointment": appointment.public_id,
         "admit": request.args.get("admit") or None,
         "stun": [{"urls": vc_state().settings.stun_urls}] if vc_state().settings.stun_urls else [],

@@ -1,7 +1,9 @@
 """WebSocket endpoints (flask-sock). Origin and identity are checked before the upgrade.
 
 A handshake from a foreign ``Origin``, without a valid session, or by staff for a call is
-answered with a plain HTTP error and never becomes a socket.
+answered with a plain HTTP error and never becomes a socket. Our pages bring a socket ticket
+(``?ticket=``, from :mod:`.socket_tickets`): then the checks ran when it was issued, and the
+handshake only takes it (both servers alike); without one, the session cookie or pass decides here.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from flask import Blueprint, abort, current_app, g, request
 from flask_sock import Sock
 
 from ...adapters.presence import MemberRole, Room
+from ...core.config import Settings
 from ...core.models import Appointment, Practitioner
 from ...domain.access import CallRefusal, call_refusal
 from ...domain.dashboard_session import DashboardSession
 from ...domain.probe_rooms import probe_member
 from ...domain.room_session import RoomIdentity, RoomSession
+from ...domain.socket_ticket import PRACTICE_SOCKET, SocketTicket, TicketRefused, socket_of_room
 from ...domain.waiting_room import Staffer
 from ..bearer import bearer_token
 from ..identity import current_pass, current_practitioner, session_started_at
@@ -38,24 +42,52 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def allowed_origins() -> set[str]:
-    settings = vc_state().settings
+def allowed_origins(settings: Settings, host_url: str) -> set[str]:
+    """The public URL's origin (else the one the request came in on), and any others configured."""
     origins = {_origin(o) for o in settings.allowed_origins}
-    origins.add(_origin(settings.public_url) if settings.public_url else _origin(request.host_url))
+    origins.add(_origin(settings.public_url) if settings.public_url else _origin(host_url))
     return origins
+
+
+def origin_allowed(origin: str | None, settings: Settings, host_url: str) -> bool:
+    return bool(origin) and _origin(origin or "") in allowed_origins(settings, host_url)
+
+
+def ticket_socket(endpoint: str | None, view_args: dict[str, object] | None) -> str | None:
+    """What a ticket for this socket endpoint names (None: probes, which bring their bearer token)."""
+    if endpoint == "vc.ws.room_socket" and view_args is not None:
+        return socket_of_room(str(view_args["appointment_id"]))
+    if endpoint == "vc.ws.practice_socket":
+        return PRACTICE_SOCKET
+    return None
+
+
+@bp.before_request
+def take_ticket() -> None:
+    """First, and without the database: a ticket decides the socket (a bad one is refused at once)."""
+    token = request.args.get("ticket")
+    if token is None:
+        return
+    socket = ticket_socket(request.endpoint, request.view_args)
+    if socket is None:
+        abort(401, description="This socket takes no ticket.")
+    state = vc_state()
+    try:
+        g.vc_ticket = state.socket_tickets.take(token, socket, state.clock.now().timestamp())
+    except TicketRefused as refused:
+        abort(401, description=f"{str(refused).capitalize()}.")
 
 
 @bp.before_request
 def limit_joins() -> None:
-    """Handshakes per client are limited before anything else is looked at."""
-    if not join_allowed():
+    """Handshakes per client are limited before anything else is looked at (a ticket was counted when issued)."""
+    if "vc_ticket" not in g and not join_allowed():
         abort(429, description="Too many connection attempts; try again in a minute.")
 
 
 @bp.before_request
 def check_origin() -> None:
-    origin = request.headers.get("Origin")
-    if not origin or _origin(origin) not in allowed_origins():
+    if not origin_allowed(request.headers.get("Origin"), vc_state().settings, request.host_url):
         abort(403, description="WebSocket from a foreign origin.")
 
 
@@ -63,7 +95,7 @@ def staffer_of(person: Practitioner) -> Staffer:
     return Staffer.of(person, signed_in_at=session_started_at())
 
 
-def _room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
+def room_identity(appointment_id: str) -> tuple[RoomIdentity, Appointment]:
     """One database query: the pass's invitation with its appointment, or the appointment alone."""
     state = vc_state()
     participant_pass = current_pass()
@@ -110,8 +142,10 @@ def _ended_at(appointment: Appointment) -> float | None:
 
 @bp.before_request
 def authenticate() -> None:
+    if "vc_ticket" in g:
+        return
     if request.endpoint == "vc.ws.room_socket":
-        g.vc_room = _room_identity(request.view_args["appointment_id"])  # type: ignore[index]
+        g.vc_room = room_identity(request.view_args["appointment_id"])  # type: ignore[index]
     elif request.endpoint == "vc.ws.probe_socket":
         room_id = request.view_args["room"]  # type: ignore[index]
         token = bearer_token()
@@ -139,6 +173,8 @@ def session_factory(*, swept: bool = False) -> SessionFactory | None:
 
     Both servers use it: the app's own routes below, and ``flask vc signalling-server``."""
     settings = vc_state().settings
+    if "vc_ticket" in g:
+        return ticket_session_factory(g.vc_ticket, settings, swept=swept)
     if request.endpoint == "vc.ws.room_socket":
         identity, appointment = g.vc_room
         room: Room | None = vc_state().waiting_room.room_for(appointment)
@@ -151,6 +187,21 @@ def session_factory(*, swept: bool = False) -> SessionFactory | None:
         return None
     return lambda cid, opened, now: RoomSession(
         settings, identity, room, connection=cid, opened=opened, now=now, swept=swept
+    )
+
+
+def ticket_session_factory(ticket: SocketTicket, settings: Settings, *, swept: bool = False) -> SessionFactory:
+    """A ticket's socket. Its claims date from the ticket, when the checks ran: a revocation since
+    then is this socket's too, even one that came before the handshake."""
+    issued = ticket.issued_at
+    staffer = ticket.staffer
+    if staffer is not None:
+        return lambda cid, _opened, now: DashboardSession(settings, staffer, opened=issued, now=now)
+    grant = ticket.room
+    assert grant is not None
+    identity, room = grant.identity, grant.room
+    return lambda cid, _opened, now: RoomSession(
+        settings, identity, room, connection=cid, opened=issued, now=now, swept=swept
     )
 
 

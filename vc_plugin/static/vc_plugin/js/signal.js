@@ -2,6 +2,10 @@
 // answer to its pings), reconnects quickly once it is back, and returns to the same place with
 // the resume token kept in sessionStorage.
 //
+// Each attempt first asks the app for a socket ticket (the app's checks, sealed for one handshake;
+// docs/signaling.md, "Socket tickets"), then opens the socket with it. A ticket refused for good
+// (the invitation expired, signed out) ends the page's connection instead of retrying forever.
+//
 // Media signalling (offers, answers, candidates) is never kept for later: a message that could
 // not be sent is stale by the time the socket is back, and the call renegotiates instead.
 
@@ -22,11 +26,22 @@ const URGENT_PING_EVERY_MS = 1000;
 // Heard nothing for this many ping periods: the connection is dead even if the browser has not noticed.
 const SILENT_PERIODS = 2.5;
 const MIN_SILENCE_MS = 3000;
+// What the ticket's answer means when it is not a ticket: these do not change by trying again.
+const REFUSED = new Map([
+  [400, "not_allowed"], // our cookie is gone (and with it the page's CSRF secret)
+  [401, "not_allowed"],
+  [403, "not_allowed"],
+  [404, "not_allowed"],
+  [410, "expired"],
+]);
 
 export class Signal extends EventTarget {
-  constructor(path, { pingEvery = PING_EVERY_MS } = {}) {
+  constructor(path, { pingEvery = PING_EVERY_MS, ticketUrl = null, csrf = "" } = {}) {
     super();
     this.path = path;
+    this.ticketUrl = ticketUrl;
+    this.csrf = csrf;
+    this.opening = null; // the attempt under way: its ticket request can be called off
     this.resumeKey = `vc-resume:${path}`;
     this.socket = null;
     this.attempt = 0;
@@ -59,9 +74,71 @@ export class Signal extends EventTarget {
   connect(timeout = CONNECT_TIMEOUT_MS[Math.min(this.attempt, CONNECT_TIMEOUT_MS.length - 1)]) {
     if (this.finished) return;
     window.clearTimeout(this.retryTimer);
-    const socket = new WebSocket(this.url);
+    window.clearTimeout(this.connectTimer);
+    if (this.opening) this.opening.abort();
+    const opening = new AbortController();
+    this.opening = opening;
+    this.socket = null;
+    this.connectTimer = window.setTimeout(() => this.timedOut(opening), timeout);
+    this.ticket(opening).then((ticket) => {
+      if (ticket !== null && this.opening === opening && !this.finished) this.open(ticket);
+    });
+  }
+
+  /** This attempt's ticket ("" without a ticket URL); null when the attempt ended meanwhile. */
+  async ticket(opening) {
+    if (!this.ticketUrl) return "";
+    let response;
+    let body = null;
+    try {
+      response = await fetch(this.ticketUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": this.csrf },
+        body: JSON.stringify({ socket: this.path }),
+        signal: opening.signal,
+      });
+      if (response.ok) body = await response.json();
+    } catch {
+      // offline, the server away, or this attempt timed out (then it is not ours any more)
+    }
+    if (this.opening !== opening) return null;
+    if (body && typeof body.ticket === "string") return body.ticket;
+    if (response && REFUSED.has(response.status)) this.refused(REFUSED.get(response.status));
+    else this.failedBeforeSocket(response ? 1013 : 1006);
+    return null;
+  }
+
+  /** No socket yet and no ticket within the attempt's time: as a socket that never opened. */
+  timedOut(opening) {
+    if (this.opening !== opening) return;
+    if (this.socket) {
+      this.abandon(this.socket, "connect timeout");
+      return;
+    }
+    opening.abort();
+    this.failedBeforeSocket(1006);
+  }
+
+  failedBeforeSocket(code) {
+    window.clearTimeout(this.connectTimer);
+    this.opening = null;
+    this.retry(code);
+  }
+
+  /** The app will not let this page in (any more): said as the server says it on a socket. */
+  refused(code) {
+    window.clearTimeout(this.connectTimer);
+    this.opening = null;
+    this.finished = true;
+    window.sessionStorage.removeItem(this.resumeKey);
+    this.emit("error", { type: "error", code });
+    this.emit("finished", { reason: code, code: 1008 });
+  }
+
+  open(ticket) {
+    const socket = new WebSocket(ticket ? `${this.url}?ticket=${encodeURIComponent(ticket)}` : this.url);
     this.socket = socket;
-    this.connectTimer = window.setTimeout(() => this.abandon(socket, "connect timeout"), timeout);
     socket.addEventListener("open", () => {
       if (socket !== this.socket) return;
       window.clearTimeout(this.connectTimer);
@@ -199,6 +276,7 @@ export class Signal extends EventTarget {
   abandon(socket, why) {
     if (socket !== this.socket || this.finished) return;
     this.socket = null;
+    this.opening = null;
     this.joined = false;
     this.stopWatch();
     window.clearTimeout(this.connectTimer);
@@ -266,6 +344,8 @@ export class Signal extends EventTarget {
     this.finished = true;
     window.sessionStorage.removeItem(this.resumeKey);
     window.clearTimeout(this.retryTimer);
+    window.clearTimeout(this.connectTimer);
+    if (this.opening) this.opening.abort();
     this.stopWatch();
     if (this.socket && this.socket.readyState === WebSocket.OPEN && this.joined) this.raw({ type: "leave" });
     else if (this.socket) this.socket.close(1000, "left");

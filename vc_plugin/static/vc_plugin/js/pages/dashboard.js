@@ -7,7 +7,8 @@ import { pageData, t } from "../strings.js";
 
 const root = document.getElementById("vc-queue");
 const config = pageData("vc-config");
-const signal = new Signal(config.socket);
+const tickets = { ticketUrl: config.socketTicket, csrf: config.csrf };
+const signal = new Signal(config.socket, tickets);
 const list = $("[data-rooms]", root);
 const status = $("[data-status]", root);
 const baseTitle = document.title;

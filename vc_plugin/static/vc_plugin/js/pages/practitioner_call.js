@@ -10,8 +10,9 @@ import { pageData, t } from "../strings.js";
 
 const root = document.getElementById("vc-practitioner-call");
 const config = pageData("vc-config");
-const room = new Signal(config.socket);
-const queue = new Signal(config.queueSocket);
+const tickets = { ticketUrl: config.socketTicket, csrf: config.csrf };
+const room = new Signal(config.socket, tickets);
+const queue = new Signal(config.queueSocket, tickets);
 const status = $("[data-status]", root);
 const waitingList = $("[data-waiting]", root);
 let session = null;

@@ -9,7 +9,8 @@ import { pageData, t } from "../strings.js";
 
 const root = document.getElementById("vc-room");
 const config = pageData("vc-config");
-const signal = new Signal(config.socket);
+const tickets = { ticketUrl: config.socketTicket, csrf: config.csrf };
+const signal = new Signal(config.socket, tickets);
 const views = ["check", "waiting", "call", "ended"].map((name) => [name, $(`[data-view=${name}]`, root)]);
 const status = $("[data-status]", root);
 let welcome = null;
