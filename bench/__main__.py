@@ -32,6 +32,7 @@ from bench import (
     relay,
     report,
     revocation,
+    seed,
     sysinfo,
     waiting,
 )
@@ -74,13 +75,21 @@ async def _connections(ctx: Context) -> dict[str, Any]:
         server = ctx.ours(worker_class, threads=threads, signalling=signalling)
         server.connections = max(stages) + 300
         seats = ctx.seats(max(stages), [ctx.practitioner()])
+        desk = seed.TicketDesk(ctx.db.url, ctx.redis.url, server.url + "/")
         try:
             ramp = await connections.ours(
-                server.ws_url, server.pgid, seats, stages=list(stages), hold=profile.hold, budget=profile.ramp_budget
+                server.ws_url,
+                server.pgid,
+                seats,
+                stages=list(stages),
+                hold=profile.hold,
+                budget=profile.ramp_budget,
+                desk=desk,
             )
             ramp.server = f"ours ({name})"
             ramps.append(connections.as_dict(ramp))
         finally:
+            desk.close()
             ctx.stop(server)
     peerjs = ctx.peerjs()
     try:

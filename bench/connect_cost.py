@@ -1,11 +1,17 @@
-"""What one connect costs the signalling server, without the socket: CPU, database queries, Redis round trips.
+"""What one connect costs, without the socket: CPU, database queries, Redis round trips, step by step.
 
 The connection ramp (bench/connections.py) measures connects end to end beside PeerJS; this
-takes the server's two steps of a patient's connect apart, in this process, against PostgreSQL
-and a Redis of its own: the handshake's decision (``Handshakes.decide``: origin, join limit,
-pass, room) and ``hello`` (the session's ``Join``, performed as the signalling server performs
-it). What it counts is exact: SQL statements through SQLAlchemy, Redis round trips through
-redis-py's connection (a pipeline or a script is one). It needs no free port and no browser.
+takes a patient's connect apart, in this process, against PostgreSQL and a Redis of its own:
+
+- ``ticket``: the app's ``POST /vc/socket-ticket`` (CSRF, join limit, pass, room), through the
+  app's own view as a page asks it: what a connect costs the app's WSGI processes;
+- ``handshake``: the signalling server taking that ticket (``Handshakes.decide_ticket``);
+- ``handshake_without_ticket``: the same handshake decided by the cookie instead
+  (``Handshakes.decide``: the app's before-request functions), as for clients without a ticket;
+- ``hello``: the session's ``Join``, performed as the signalling server performs it.
+
+What it counts is exact: SQL statements through SQLAlchemy, Redis round trips through redis-py's
+connection (a pipeline or a script is one). It needs no free port and no browser.
 
     .venv/bin/python -m bench.connect_cost [--connects 500] [--rooms 300] [--profile]
 """
@@ -62,11 +68,14 @@ class Step:
 class ConnectCost:
     connects: int
     rooms: int
-    handshake: Step
+    ticket: Step  # in the app
+    handshake: Step  # in the signalling server, with the ticket
+    handshake_without_ticket: Step
     hello: Step
 
     @property
-    def total_cpu_ms(self) -> float:
+    def signalling_cpu_ms(self) -> float:
+        """What a connect with a ticket costs the signalling server."""
         return self.handshake.cpu_ms + self.hello.cpu_ms
 
 
@@ -129,15 +138,28 @@ def measure(connects: int, rooms: int, *, profile: Path | None = None) -> Connec
         counter = _Counter(state.db.engine)
         profiler = cProfile.Profile(time.process_time) if profile else None  # CPU, not waiting
 
-        def connect(seat: seed.Seat) -> tuple[float, int, int, float, int, int]:
+        def connect(seat: seed.Seat) -> tuple[float, ...]:
             headers = [*UPGRADE, ("Origin", ORIGIN), ("Cookie", seat.cookie)]
             path = f"/vc/ws/room/{seat.appointment}"
             remote = f"127.0.{secrets.randbelow(250)}.{1 + secrets.randbelow(250)}"
+
+            def ticket() -> str:
+                response = seed.ask_ticket(app, seat.cookie, path, remote)
+                if response.status_code != 200:
+                    raise RuntimeError(f"no ticket: {response.status_code} {response.get_data(as_text=True)[:300]}")
+                return str(response.json["ticket"])
+
+            issued, t_cpu, t_q, t_r = _timed(ticket, counter)
             decided, h_cpu, h_q, h_r = _timed(
+                lambda: handshakes.decide_ticket(f"{path}?ticket={issued}", "127.0.0.1", ORIGIN), counter
+            )
+            if decided is None or isinstance(decided, Refusal):
+                raise RuntimeError(f"handshake with a ticket refused: {decided}")
+            refused, c_cpu, c_q, c_r = _timed(
                 lambda: in_app(app, state, lambda: handshakes.decide(path, headers, remote)), counter
             )
-            if isinstance(decided, Refusal):
-                raise RuntimeError(f"handshake refused: {decided}")
+            if isinstance(refused, Refusal):
+                raise RuntimeError(f"handshake refused: {refused}")
             session = decided(secrets.token_urlsafe(9), time.time(), time.monotonic())
             assert isinstance(session, RoomSession)
 
@@ -151,9 +173,9 @@ def measure(connects: int, rooms: int, *, profile: Path | None = None) -> Connec
             _, w_cpu, w_q, w_r = _timed(hello, counter)
             if session.closed or session.room is None:
                 raise RuntimeError("hello was not welcomed")
-            return h_cpu, h_q, h_r, w_cpu, w_q, w_r
+            return t_cpu, t_q, t_r, h_cpu, h_q, h_r, c_cpu, c_q, c_r, w_cpu, w_q, w_r
 
-        totals = [0.0] * 6
+        totals = [0.0] * 12
         try:
             # The other rooms open first (a day's appointments, and the warm-up), then the measured connects.
             for seat in seats[:earlier]:
@@ -169,11 +191,16 @@ def measure(connects: int, rooms: int, *, profile: Path | None = None) -> Connec
             profiler.disable()
             profiler.dump_stats(str(profile))
         n = connects
+        ticket, handshake, without, hello = (
+            Step(totals[i] * 1000 / n, totals[i + 1] / n, totals[i + 2] / n) for i in range(0, 12, 3)
+        )
         return ConnectCost(
             connects=n,
             rooms=earlier + connects,
-            handshake=Step(totals[0] * 1000 / n, totals[1] / n, totals[2] / n),
-            hello=Step(totals[3] * 1000 / n, totals[4] / n, totals[5] / n),
+            ticket=ticket,
+            handshake=handshake,
+            handshake_without_ticket=without,
+            hello=hello,
         )
 
 
@@ -184,7 +211,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write a cProfile of the measured connects here")
     args = parser.parse_args()
     cost = measure(args.connects, args.rooms, profile=args.profile)
-    print(json.dumps({**asdict(cost), "total_cpu_ms": round(cost.total_cpu_ms, 2)}, indent=2))
+    print(json.dumps({**asdict(cost), "signalling_cpu_ms": round(cost.signalling_cpu_ms, 2)}, indent=2))
     if args.profile:
         pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(25)
 

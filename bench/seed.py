@@ -128,3 +128,44 @@ def seats(database_url: str, presence: PresenceStore, practitioners: list[Practi
             )
         )
     return result
+
+
+def ask_ticket(app: Any, cookie: str, path: str, remote: str) -> Any:
+    """``POST /vc/socket-ticket`` through ``app``'s own view, with the page's cookie and CSRF token."""
+    from tests.support.signal_client import with_csrf
+
+    header, token = with_csrf(cookie)
+    client = app.test_client()
+    for pair in header.split("; "):
+        name, _, value = pair.partition("=")
+        client.set_cookie(name, value, path="/vc")
+    return client.post(
+        "/vc/socket-ticket",
+        json={"socket": path},
+        headers={"X-CSRFToken": token, "Accept": "application/json"},
+        environ_base={"REMOTE_ADDR": remote},
+    )
+
+
+class TicketDesk:
+    """Socket tickets for seats, from the app's own view (``POST /vc/socket-ticket``), as a page asks
+    for them before it opens its socket. An app of this process with the servers' database, Redis
+    and keys issues them, each seat from an address of its own (the join limit counts per client);
+    what that costs the app is measured by ``bench.connect_cost``, not by the socket server's ramp."""
+
+    def __init__(self, database_url: str, redis_url: str, public_url: str) -> None:
+        from tests.support.hosts import make_host_app
+
+        self.host = make_host_app(database_url, VC_REDIS_URL=redis_url, VC_PUBLIC_URL=public_url)
+
+    def ticket(self, seat: Seat, index: int) -> str:
+        remote = f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}"
+        response = ask_ticket(self.host.app, seat.cookie, f"/vc/ws/room/{seat.appointment}", remote)
+        if response.status_code != 200:
+            raise RuntimeError(
+                f"no ticket for seat {index}: {response.status_code} {response.get_data(as_text=True)[:200]}"
+            )
+        return str(response.json["ticket"])
+
+    def close(self) -> None:
+        self.host.close()

@@ -382,7 +382,7 @@ class SocketMatrix:
         room = self.state.waiting_room.room_for(appointment)
         member_id = f"w{time.monotonic_ns() % 10**12}"
         template = Member(id=member_id, role=MemberRole.PATIENT, name="Wartend", state=MemberState.WAITING, since=0.0)
-        self.state.waiting_room.arrive(room, template, None, f"conn-{member_id}")
+        self.state.waiting_room.arrive(room, template, None, f"conn-{member_id}", None)
         return member_id
 
     def differs(self, what: str, expected: str, actual: str) -> None:

@@ -244,7 +244,7 @@ def test_handover_from_the_call_once_nobody_else_is_in_it(world):
     asyncio.run(scenario())
 
 
-def test_a_reconnect_at_the_moment_of_sending_back_does_not_undo_it(state, people, monkeypatch):
+def test_a_reconnect_at_the_moment_of_sending_back_does_not_undo_it(state, people):
     """The page's reconnect reads the member, the practitioner sends them back, then the reconnect
     writes: only the fields the reconnect owns are written, so the member stays in the waiting room
     (before, the whole member was written back and they were "in the call" again for the server)."""
@@ -254,24 +254,12 @@ def test_a_reconnect_at_the_moment_of_sending_back_does_not_undo_it(state, peopl
     doctor = Staffer.of(people.doc)
     room = waiting_room.room_for(planned.appointment)
     template = Member(id="p1", role=MemberRole.PATIENT, name="Frau Gleichzeitig", state=MemberState.WAITING, since=0)
-    token = waiting_room.arrive(room, template, None, "first-socket").token
+    token = waiting_room.arrive(room, template, None, "first-socket", None).token
     waiting_room.admit(doctor, appointment, "p1")
 
-    read = presence.get
-    sent_back = []
-
-    def read_then_send_back(appointment_id: str, member_id: str) -> Any:
-        found = read(appointment_id, member_id)
-        if not sent_back:  # the practitioner's click lands right after the reconnect has read
-            sent_back.append(True)
-            monkeypatch.setattr(presence, "get", read)  # the send-back reads normally
-            waiting_room.send_back(doctor, appointment, "p1")
-        return found
-
-    monkeypatch.setattr(presence, "get", read_then_send_back)
-    member = waiting_room.arrive(room, template, token, "second-socket").member
-    monkeypatch.undo()
-    assert sent_back, "the send-back happened in between"
+    read_by_the_reconnect = presence.get(appointment, "p1")
+    waiting_room.send_back(doctor, appointment, "p1")  # the practitioner's click lands right after that read
+    member = waiting_room.arrive(room, template, token, "second-socket", read_by_the_reconnect).member
     stored = presence.get(appointment, "p1")
     assert (member.state, stored.state) == (MemberState.WAITING, MemberState.WAITING)
     assert stored.connection == "second-socket" and stored.resume != ""

@@ -17,6 +17,8 @@ from tests.support.planning import Issued, plan_group
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
 from vc_plugin.adapters.presence import (
     STALE_AFTER,
+    Arriving,
+    CheckInRecord,
     Member,
     MemoryPresence,
     RedisPresence,
@@ -243,3 +245,37 @@ def test_entering_tells_who_is_present_in_the_same_step_and_never_reopens_a_room
     assert store.room("a1") is None and store.get("a1", "p3") is None
     if kind == "redis":
         assert list(redis.scan_iter("vc:room:a1:*")) == [], "no key for a closed room"
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_an_arrival_reads_room_member_and_check_in_as_the_single_reads_would(kind, redis_url):
+    """``hello``'s first step (``PresenceStore.arriving``): the same answers as ``room``, ``get`` and
+    ``check_in``, for a room that is there and one that is not, and on Redis in one round trip."""
+    store, clock, redis = store_of(kind, redis_url)
+    t0 = clock.now
+    room = Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400, practitioner_name="Dr. A")
+    store.open_room(room)
+    member = Member("p1", "patient", "Frau Eins", "waiting", t0)
+    store.put("a1", member, t0)
+    record = CheckInRecord("inv-1", "p1", "Frau Eins", t0 + 3600, "tag")
+    store.hold_check_in(record)
+    asked: list[object] = []
+    if kind == "redis":
+        real = redis.connection_pool.get_connection
+
+        def counting(*args: object, **kwargs: object) -> object:
+            asked.append(args)
+            return real(*args, **kwargs)
+
+        redis.connection_pool.get_connection = counting  # type: ignore[method-assign]
+    found = store.arriving("a1", "p1", "inv-1")
+    if kind == "redis":
+        assert len(asked) == 1, "one round trip"
+        redis.connection_pool.get_connection = real  # type: ignore[method-assign]
+    assert found.room == store.room("a1") == room
+    assert found.earlier == store.get("a1", "p1") and found.earlier is not None and found.earlier.name == "Frau Eins"
+    assert found.check_in == store.check_in("inv-1") == record
+    assert store.arriving("a1", "p2", None) == Arriving(room, None, None)
+    assert store.arriving("gone", "p1", "inv-2") == Arriving(None, None, None)
+    if kind == "redis":
+        redis.flushdb()

@@ -107,6 +107,15 @@ class CheckInRecord:
     code_tag: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Arriving:
+    """What an arrival reads before it decides, in one step (``PresenceStore.arriving``)."""
+
+    room: Room | None
+    earlier: Member | None  # the member's record from before (a reconnect keeps its place)
+    check_in: CheckInRecord | None  # the invitation's current check-in (None: not asked, or none)
+
+
 class PresenceStore(Protocol):
     def open_room(self, room: Room) -> None: ...
     def room_or_open(self, room: Room) -> Room:
@@ -147,6 +156,10 @@ class PresenceStore(Protocol):
         ...
 
     def check_in(self, invitation: str) -> CheckInRecord | None: ...
+    def arriving(self, appointment: str, member_id: str, invitation: str | None) -> Arriving:
+        """``room``, ``get`` and ``check_in`` (when ``invitation`` is given) in one round trip."""
+        ...
+
     def drop_check_in(self, invitation: str) -> None: ...
     def set_running_late(self, practitioner: str, minutes: int, until: float) -> None:
         """The practitioner said they run ``minutes`` late; forgotten at ``until`` (0: on time again)."""
@@ -337,6 +350,10 @@ class MemoryPresence:
             previous = self.check_in(check_in.invitation)
             self._check_ins[check_in.invitation] = check_in
             return previous
+
+    def arriving(self, appointment: str, member_id: str, invitation: str | None) -> Arriving:
+        check_in = self.check_in(invitation) if invitation is not None else None
+        return Arriving(self.room(appointment), self.get(appointment, member_id), check_in)
 
     def check_in(self, invitation: str) -> CheckInRecord | None:
         with self._lock:
@@ -635,6 +652,20 @@ class RedisPresence:
             get=True,
         )
         return CheckInRecord(**json.loads(raw)) if raw else None
+
+    def arriving(self, appointment: str, member_id: str, invitation: str | None) -> Arriving:
+        meta, members = self._keys(appointment)[:2]
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(meta)
+        pipe.hget(members, member_id)
+        if invitation is not None:
+            pipe.get(f"{CHECK_IN_PREFIX}{invitation}")
+        raw_room, raw_member, *raw_check_in = pipe.execute()
+        return Arriving(
+            _room(raw_room) if raw_room and b"appointment" in raw_room else None,
+            _member(raw_member) if raw_member else None,
+            CheckInRecord(**json.loads(raw_check_in[0])) if raw_check_in and raw_check_in[0] else None,
+        )
 
     def check_in(self, invitation: str) -> CheckInRecord | None:
         raw = self._redis.get(f"{CHECK_IN_PREFIX}{invitation}")

@@ -102,6 +102,11 @@ def clean_name(raw: str) -> str | None:
     return text
 
 
+def held_by(participant_pass: ParticipantPass, current: CheckInRecord | None) -> CheckInRecord | None:
+    """``current`` (the invitation's check-in) if this pass was issued with it; a later one voids the pass."""
+    return current if current is not None and current.member == participant_pass.participant else None
+
+
 class CheckIn:
     def __init__(
         self,
@@ -223,8 +228,7 @@ class CheckIn:
 
     def record_of(self, participant_pass: ParticipantPass) -> CheckInRecord | None:
         """The check-in this pass was issued with, while it is the invitation's current one."""
-        record = self._presence.check_in(participant_pass.invitation)
-        return record if record is not None and record.member == participant_pass.participant else None
+        return held_by(participant_pass, self._presence.check_in(participant_pass.invitation))
 
     def name_of(self, participant_pass: ParticipantPass) -> str | None:
         """The display name given at check-in, while this pass is the invitation's current one."""

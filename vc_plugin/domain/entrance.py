@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..adapters.presence import Member, MemberRole, MemberState, Room
-from .check_in import CheckIn, ParticipantPass
+from ..adapters.presence import CheckInRecord, Member, MemberRole, MemberState, Room
+from .check_in import ParticipantPass, held_by
 from .revocation import Claim, Reason, appointment_scope
 from .signaling import ProtocolError
 from .waiting_room import WaitingRoom
@@ -56,28 +56,31 @@ class JoinRequest:
 
 
 class Entrance:
-    def __init__(self, waiting_room: WaitingRoom, check_in: CheckIn) -> None:
+    def __init__(self, waiting_room: WaitingRoom) -> None:
         self._waiting_room = waiting_room
         self._presence = waiting_room.presence
-        self._check_in = check_in
 
     def join(self, request: JoinRequest) -> JoinOutcome:
         """Raises :class:`ProtocolError` for a pass no longer valid or an appointment handed over.
 
         The room is read once, as it is now (declined members, its practitioner, what the welcome
         says), and the people present once, right after arriving (place, peers, the dashboards' view)."""
-        current = self._waiting_room.room(request.room.appointment)
-        barred = self._barred(request, current)
+        pass_ = request.participant_pass
+        facts = self._presence.arriving(
+            request.room.appointment, request.member.id, pass_.invitation if pass_ is not None else None
+        )
+        current = facts.room
+        barred = self._barred(request, current, facts.check_in)
         if barred is not None:
             return barred
         room = current or request.room
         if request.member.id in room.declined:
             return SentAway()
-        arrival = self._waiting_room.arrive(room, request.member, request.resume, request.connection)
+        arrival = self._waiting_room.arrive(room, request.member, request.resume, request.connection, facts.earlier)
         member = arrival.member
         if self._waiting_room.revoked_reason(request.claims) is not None:
             self._presence.remove(room.appointment, member.id)  # revoked while arriving: out again
-            return self._barred(request, current) or Barred(Reason.CANCELLED)
+            return self._barred(request, current, facts.check_in) or Barred(Reason.CANCELLED)
         if member.role is MemberRole.PRACTITIONER and member.state != MemberState.ADMITTED:
             member = self._presence.update(room.appointment, member.id, state=MemberState.ADMITTED) or member
         admitted = member.state == MemberState.ADMITTED
@@ -93,7 +96,8 @@ class Entrance:
             estimate=None if admitted else self._waiting_room.estimate(room),
         )
 
-    def _barred(self, request: JoinRequest, current: Room | None) -> Barred | None:
+    def _barred(self, request: JoinRequest, current: Room | None, check_in: CheckInRecord | None) -> Barred | None:
+        """``current``: the room as stored; ``check_in``: the pass's invitation's check-in, as read with it."""
         appointment = request.room.appointment
         reason = self._waiting_room.revoked_reason(request.claims)
         if reason is not None:
@@ -102,7 +106,7 @@ class Entrance:
                 self._presence.close_room(appointment)  # this socket's handshake reopened it
             return Barred(Reason(reason))
         pass_ = request.participant_pass
-        if pass_ is not None and self._check_in.name_of(pass_) is None:
+        if pass_ is not None and held_by(pass_, check_in) is None:
             raise ProtocolError("expired", "this invitation is no longer valid", close=True)
         handed_over = current is not None and current.practitioner != request.member.id
         if request.member.role is MemberRole.PRACTITIONER and handed_over:

@@ -168,9 +168,11 @@ class WaitingRoom:
         return self.presence.room(appointment)
 
     # --- members --------------------------------------------------------------------------------------
-    def arrive(self, room: Room, member: Member, resume: str | None, connection: str) -> Arrival:
-        """Enter the room, or come back to the same place with the resume token."""
-        existing = self.presence.get(room.appointment, member.id)
+    def arrive(
+        self, room: Room, member: Member, resume: str | None, connection: str, existing: Member | None
+    ) -> Arrival:
+        """Enter the room, or come back to the same place with the resume token (``existing``: the
+        member's record as presence held it a moment ago, ``PresenceStore.arriving``)."""
         token = secrets.token_urlsafe(18)
         if existing is not None and resume and _resumes(existing, resume):
             back = {

@@ -85,7 +85,7 @@ class VCState:
     @cached_property
     def entrance(self) -> Entrance:
         """The room sockets' way in (``hello``)."""
-        return Entrance(self.waiting_room, self.check_in)
+        return Entrance(self.waiting_room)
 
     def close(self) -> None:
         """Stop this app's background threads (jobs, bus listener, purge timer)."""
