@@ -4,9 +4,11 @@ worker, an unreachable database."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
+from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -16,11 +18,12 @@ from tests.support.people import make_people
 from tests.support.planning import plan_group
 from tests.support.processes import wait_for
 from tests.support.redis_server import RedisServer
-from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie
+from tests.support.signal_client import Peer, SignalClient, check_in, practitioner_cookie, socket_ticket
 from tests.support.smtp import SmtpServer
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.web import csrf, sign_in_as
 from tests.support.workers import start_worker
+from vc_plugin.adapters.presence import CHECK_IN_PREFIX
 from vc_plugin.core.models import Delivery, Invitation, OutboxJob
 
 pytestmark = pytest.mark.slow
@@ -109,7 +112,10 @@ def test_redis_restart_rebuilds_the_queue_and_loses_no_invitation(pg_url, tmp_pa
         cookie = check_in(server.url, invitation, code, name="Geduldig")
 
         async def scenario():
-            patient = await SignalClient.open(server.ws_url, f"/vc/ws/room/{appointment}", cookie)
+            room = f"/vc/ws/room/{appointment}"  # opened as the page does: with a ticket, which names no one
+            patient = await SignalClient.open(
+                server.ws_url, f"{room}?ticket={socket_ticket(server.url, room, cookie)}", None
+            )
             patient_id = (await patient.hello())["you"]["id"]
             dashboard = await SignalClient.open(server.ws_url, "/vc/ws/practice", doctor)
             queue = await dashboard.hello()
@@ -123,6 +129,8 @@ def test_redis_restart_rebuilds_the_queue_and_loses_no_invitation(pg_url, tmp_pa
                 if appointment in rooms and [m["name"] for m in rooms[appointment]["members"]] == ["Geduldig"]:
                     break
             assert time.monotonic() - started < 10, "the queue must come back within seconds"
+            written_back = Redis.from_url(redis.url).get(f"{CHECK_IN_PREFIX}{invitation}")
+            assert written_back is not None and json.loads(written_back)["name"] == "Geduldig"
             # The bus works again: admitting reaches the patient.
             await dashboard.send({"type": "admit", "appointment": appointment, "participant": patient_id})
             await patient.receive("admitted", timeout=10)

@@ -19,10 +19,11 @@ from tests.support.live import running
 from tests.support.people import make_people
 from tests.support.planning import plan_soon
 from tests.support.signal_client import SignalClient, ask_ticket, check_in, practitioner_cookie, socket_ticket
-from vc_plugin.adapters.presence import MemberRole, Room
+from vc_plugin.adapters.presence import CheckInRecord, Member, MemberRole, MemberState, Room
 from vc_plugin.core.crypto import MasterKeyring, b64d, generate_master_key
 from vc_plugin.core.models import Role
 from vc_plugin.domain.access import Principal
+from vc_plugin.domain.check_in import ParticipantPass
 from vc_plugin.domain.room_session import RoomIdentity
 from vc_plugin.domain.socket_ticket import (
     PRACTICE_SOCKET,
@@ -45,14 +46,21 @@ def tickets() -> SocketTickets:
 
 
 def _grant(name: str = "Frau Vertraulich") -> RoomGrant:
-    identity = RoomIdentity("appt", "member-1", MemberRole.PATIENT, name)
-    return RoomGrant(identity, Room("appt", 1, "doc", NOW, NOW + 1800, NOW + 7200, practitioner_name="Dr. Berg"))
+    participant_pass = ParticipantPass("inv", "appt", "doc", "member-1", "patient", "de", NOW + 3600, NOW)
+    record = CheckInRecord("inv", "member-1", name, NOW + 3600, "tag")
+    identity = RoomIdentity(
+        "appt", "member-1", MemberRole.PATIENT, name, participant_pass=participant_pass, check_in=record
+    )
+    member = Member("other", MemberRole.PATIENT, "Herr Nebenan", MemberState.WAITING, NOW)
+    room = Room("appt", 1, "doc", NOW, NOW + 1800, NOW + 7200, practitioner_name="Dr. Berg", members=(member,))
+    return RoomGrant(identity, room)
 
 
 def test_a_ticket_opens_the_socket_it_names_once(tickets):
     token = tickets.issue(socket_of_room("appt"), _grant(), NOW)
     taken = tickets.take(token, socket_of_room("appt"), NOW + 1)
-    assert taken.room is not None and taken.room.identity.name == "Frau Vertraulich"
+    assert taken.room is not None and taken.room.identity.participant_pass == _grant().identity.participant_pass
+    assert taken.room.room is not None and taken.room.room.practitioner_name == "Dr. Berg"
     assert taken.issued_at == NOW and taken.staffer is None
     with pytest.raises(TicketRefused, match="used already"):
         tickets.take(token, socket_of_room("appt"), NOW + 2)
@@ -98,11 +106,18 @@ def test_a_ticket_of_another_installation_is_refused(tickets):
         tickets.take(other.issue(PRACTICE_SOCKET, _grant(), NOW), PRACTICE_SOCKET, NOW + 1)
 
 
-def test_a_ticket_carries_nothing_readable(tickets):
+def test_a_ticket_carries_nothing_readable_and_no_patients_name_at_all(tickets):
+    """Sealed; and since a ticket travels in a URL (access logs), no patient's name even sealed:
+    ``hello`` reads it from the check-in."""
     token = tickets.issue(socket_of_room("appt"), _grant("Frau Vertraulich"), NOW)
     raw = b64d(token.split(".", 1)[1])
     for secret in (b"Vertraulich", b"Dr. Berg", b"member-1", b"appt"):
         assert secret not in raw
+    grant = tickets.take(token, socket_of_room("appt"), NOW + 1).room
+    assert grant is not None and grant.room is not None
+    assert grant.identity.name == "" and grant.identity.check_in is not None and grant.identity.check_in.name == ""
+    assert grant.room.members == ()
+    assert "Vertraulich" not in repr(grant) and "Nebenan" not in repr(grant)
 
 
 # --- the app's ticket and both servers' handshakes -------------------------------------------------------

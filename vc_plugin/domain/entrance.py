@@ -7,7 +7,7 @@ yet. So the entrance asks again, right before and right after the arrival.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..adapters.presence import CheckInRecord, Member, MemberRole, MemberState, Room
 from .check_in import ParticipantPass, held_by
@@ -76,7 +76,11 @@ class Entrance:
         room = current or request.room
         if request.member.id in room.declined:
             return SentAway()
-        arrival = self._waiting_room.arrive(room, request.member, request.resume, request.connection, facts.earlier)
+        member = request.member
+        held = held_by(pass_, facts.check_in) if pass_ is not None else None
+        if held is not None:  # a participant is called as the check-in says (a socket ticket carries no name)
+            member = replace(member, name=held.name)
+        arrival = self._waiting_room.arrive(room, member, request.resume, request.connection, facts.earlier)
         member = arrival.member
         if self._waiting_room.revoked_reason(request.claims) is not None:
             self._presence.remove(room.appointment, member.id)  # revoked while arriving: out again

@@ -3,8 +3,9 @@
 A page asks the app for a ticket right before it opens its signalling socket. That is an ordinary
 request: the host's own before-request rules, the join limit, the session cookie or participant
 pass and the database are asked there, once. The ticket carries the outcome (who joins which room,
-or whose dashboard), sealed with a key derived from the master key (AES-GCM: nothing in it is
-readable or can be changed), names the one socket it opens, and lives ``TICKET_SECONDS``. The
+or whose dashboard, but no patient's name), sealed with a key derived from the master key
+(AES-GCM: nothing in it is readable or can be changed), names the one socket it opens, and
+lives ``TICKET_SECONDS``. The
 signalling server opens it without Flask, the database or Redis, which is what makes its connects
 cheap (docs/signaling.md, "Socket tickets").
 
@@ -84,6 +85,17 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(_Sealed).decode
 
 
+def _without_names(grant: RoomGrant) -> RoomGrant:
+    """A ticket travels in a URL, and URLs end up in access logs: it holds no patient's name, sealed
+    or not. Who else is present is asked at ``hello``; so is the participant's own name, from the
+    check-in (``Entrance.join``), the one place names live."""
+    identity, room = grant.identity, grant.room
+    if identity.participant_pass is not None:
+        check_in = replace(identity.check_in, name="") if identity.check_in is not None else None
+        identity = replace(identity, name="", check_in=check_in)
+    return RoomGrant(identity, replace(room, members=()) if room is not None else None)
+
+
 class SocketTickets:
     """Issues tickets (the app) and takes them at a handshake (either transport)."""
 
@@ -92,10 +104,7 @@ class SocketTickets:
         self._spent: OrderedDict[str, float] = OrderedDict()
 
     def issue(self, socket: str, grant: RoomGrant | Staffer, now: float) -> str:
-        room = grant if isinstance(grant, RoomGrant) else None
-        if room is not None and room.room is not None:
-            # Who else is present is asked again at hello; a ticket carries no one else's name.
-            room = replace(room, room=replace(room.room, members=()))
+        room = _without_names(grant) if isinstance(grant, RoomGrant) else None
         sealed = _Sealed(
             socket=socket,
             issued_at=now,

@@ -9,6 +9,7 @@ that reports it (for example ``joined``), which the transport makes under its ow
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from ..domain.dashboard_session import DashboardSession
@@ -129,8 +130,8 @@ class Performer:
         if waiting_room.presence.get(room.appointment, member.id) is None:
             waiting_room.presence.open_room(room)
             waiting_room.restore(room, member)
-        if session.identity.check_in is not None:
-            self._services.check_in.hold_again(session.identity.check_in)
+        if session.identity.check_in is not None:  # named as the member was (a ticket's check-in has no name)
+            self._services.check_in.hold_again(replace(session.identity.check_in, name=member.name))
 
     def relay(self, action: Relay, session: RoomSession) -> bool:
         """Over the bus, unless the sender or the receiver was revoked (checked in the same step)."""
