@@ -5,9 +5,8 @@ request: the host's own before-request rules, the join limit, the session cookie
 pass and the database are asked there, once. The ticket carries the outcome (who joins which room,
 or whose dashboard, but no patient's name), sealed with a key derived from the master key
 (AES-GCM: nothing in it is readable or can be changed), names the one socket it opens, and
-lives ``TICKET_SECONDS``. The
-signalling server opens it without Flask, the database or Redis, which is what makes its connects
-cheap (docs/signaling.md, "Socket tickets").
+lives ``TICKET_SECONDS``. The signalling server opens it without Flask, the database or Redis,
+which is what makes its connects cheap (docs/signaling.md, "Socket tickets").
 
 What a ticket does not carry is a promise that nothing changed since: the socket's claims date from
 the ticket (``issued_at``), so a revocation after it, published or left as a tombstone, still reaches
@@ -17,6 +16,7 @@ the socket, and ``hello`` asks the tombstones before anyone is let in (domain/re
 from __future__ import annotations
 
 import secrets
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -49,6 +49,8 @@ class RoomGrant:
 
 @dataclass(frozen=True, slots=True)
 class SocketTicket:
+    """A ticket as a handshake took it: a room's grant or a dashboard's staffer."""
+
     #: The socket it opens: ``room:<appointment>`` or ``practice``.
     socket: str
     issued_at: float
@@ -102,6 +104,7 @@ class SocketTickets:
     def __init__(self, keyring: MasterKeyring) -> None:
         self._keyring = keyring
         self._spent: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()  # the app's own server takes tickets in many threads
 
     def issue(self, socket: str, grant: RoomGrant | Staffer, now: float) -> str:
         room = _without_names(grant) if isinstance(grant, RoomGrant) else None
@@ -133,12 +136,13 @@ class SocketTickets:
     def _spend(self, nonce: str, expires_at: float, now: float) -> bool:
         """True the first time this process sees ``nonce``; the oldest are forgotten once expired."""
         spent = self._spent
-        while spent:
-            _oldest, expiry = next(iter(spent.items()))
-            if expiry > now and len(spent) < SPENT_LIMIT:
-                break
-            spent.popitem(last=False)
-        if nonce in spent:
-            return False
-        spent[nonce] = expires_at
-        return True
+        with self._lock:
+            while spent:
+                _oldest, expiry = next(iter(spent.items()))
+                if expiry > now and len(spent) < SPENT_LIMIT:
+                    break
+                spent.popitem(last=False)
+            if nonce in spent:
+                return False
+            spent[nonce] = expires_at
+            return True
