@@ -63,6 +63,25 @@ def test_a_refused_ticket_ends_the_connection_for_good(browser, world):
     assert [p for p in problems if "Failed to load resource" not in p] == [], "no script error (the 410 is logged)"
 
 
+def test_a_pass_gone_reloads_the_page_and_a_stale_csrf_token_asks_for_a_reload(browser, world):
+    """401: the page loads again (and would then show the check-in or the sign-in); 400: it says
+    so in the status line and stops, rather than reloading in a loop."""
+    page, _ = _waiting_patient(browser, world, "Kai Reload")
+    answers = [401]
+
+    def refuse(route) -> None:
+        route.fulfill(status=answers.pop(0) if answers else 400, content_type="application/json", body="{}")
+
+    page.route(TICKETS, refuse)
+    with page.expect_navigation():
+        _network_gone(page)
+    assert answers == [], "the 401 was the reason"
+    page.wait_for_function(  # loaded again: its first ticket gets the 400
+        "(words) => document.querySelector('[data-status]').textContent.includes(words)", arg="please reload"
+    )
+    assert not page.is_visible("[data-view=waiting]")
+
+
 def test_a_ticket_lost_on_the_network_is_asked_for_again(browser, world):
     page, sockets = _waiting_patient(browser, world, "Robin Retry")
     lost: list[int] = []

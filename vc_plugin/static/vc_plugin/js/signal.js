@@ -26,13 +26,14 @@ const URGENT_PING_EVERY_MS = 1000;
 // Heard nothing for this many ping periods: the connection is dead even if the browser has not noticed.
 const SILENT_PERIODS = 2.5;
 const MIN_SILENCE_MS = 3000;
-// What the ticket's answer means when it is not a ticket: these do not change by trying again.
+// What the ticket's answer means when it is not a ticket, said with the server's error codes (the
+// pages have words for them): these do not change by trying again.
 const REFUSED = new Map([
-  [400, "not_allowed"], // our cookie is gone (and with it the page's CSRF secret)
-  [401, "not_allowed"],
-  [403, "not_allowed"],
-  [404, "not_allowed"],
-  [410, "expired"],
+  [400, "invalid"], // the page's CSRF token no longer matches its cookie: "please reload"
+  [401, "revoked"], // the pass or the sign-in is gone: reload
+  [403, "not_allowed"], // staff at a call, or a foreign origin
+  [404, "unknown_room"], // the consultation is no longer planned, or not this person's
+  [410, "expired"], // the invitation is no longer valid
 ]);
 
 export class Signal extends EventTarget {

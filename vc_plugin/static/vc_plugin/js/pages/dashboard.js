@@ -184,7 +184,10 @@ signal.on("queue-update", (update) => {
   }
   render();
 });
-signal.on("error", (message) => announce(status, t(`error_${message.code}`)));
+signal.on("error", (message) => {
+  if (message.code === "revoked") window.location.reload(); // no sign-in any more (a refused ticket)
+  else announce(status, t(`error_${message.code}`));
+});
 signal.on("reconnecting", () => announce(status, t("reconnecting")));
 signal.on("revoked", () => window.location.reload()); // signed out elsewhere: the page asks to sign in
 

@@ -189,6 +189,7 @@ room.on("handed-over", (message) => {
 room.on("revoked", () => window.location.reload());
 queue.on("revoked", () => window.location.reload());
 room.on("error", (message) => {
+  if (message.code === "revoked") window.location.reload(); // no sign-in any more (a refused ticket)
   // Opened again in another tab: this one lets go of camera and call.
   if (message.code === "replaced") {
     if (view) view.close(t("error_replaced"));
@@ -197,7 +198,10 @@ room.on("error", (message) => {
   }
   announce(status, t(`error_${message.code}`));
 });
-queue.on("error", (message) => announce(status, t(`error_${message.code}`)));
+queue.on("error", (message) => {
+  if (message.code === "revoked") window.location.reload();
+  else announce(status, t(`error_${message.code}`));
+});
 
 function end() {
   room.send({ type: "end", appointment: config.appointment });

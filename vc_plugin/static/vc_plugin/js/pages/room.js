@@ -189,6 +189,10 @@ signal.on("revoked", (message) => {
 signal.on("error", (message) => {
   if (message.code === "replaced") finish("replaced_title", "replaced_text");
   else if (message.code === "expired") finish("expired_title", "expired_text");
+  // The pass is gone (a socket ticket was refused): the page, loaded again, says what is left.
+  else if (message.code === "revoked") window.location.reload();
+  // Other refusals of a ticket end the connection too: said where the page says how it is connected.
+  else if (["invalid", "not_allowed", "unknown_room"].includes(message.code)) announce(status, t(`error_${message.code}`));
 });
 
 function leave() {
