@@ -139,8 +139,9 @@ async def ramp(
             opened_before = len(fleet.sockets) + fleet.failed
             elapsed = connect_cpu = 0.0
             pending: set[asyncio.Task[None]] = set()
-            for first in range(done, target, CHUNK if prepare else target - done):
-                chunk = range(first, min(target, first + (CHUNK if prepare else target - done)))
+            step = CHUNK if prepare else target - done
+            for first in range(done, target, step):
+                chunk = range(first, min(target, first + step))
                 if prepare is not None:
                     ready_from = time.perf_counter()
                     await prepare(chunk)

@@ -39,6 +39,7 @@ from .domain.socket_ticket import TicketRefused
 from .web.asyncio_sockets import AsyncConnection, SignallingHub
 from .web.blueprints.ws import (
     SessionFactory,
+    allowed_origins,
     origin_allowed,
     session_factory,
     ticket_session_factory,
@@ -65,6 +66,9 @@ class Handshakes:
         self.app = app
         self.state = state
         self.proxy_hops = proxy_hops
+        public_url = state.settings.public_url
+        #: Where a ticket's handshake may come from; None: no public URL, the app's checks decide.
+        self.ticket_origins = allowed_origins(state.settings, public_url) if public_url else None
 
     def environ(self, path: str, headers: list[tuple[str, str]], remote: str) -> dict[str, Any]:
         environ = EnvironBuilder(path=path, headers=headers, environ_base={"REMOTE_ADDR": remote}).get_environ()
@@ -83,10 +87,9 @@ class Handshakes:
         check the origin against)."""
         path, _, query = target.partition("?")
         tokens = parse_qs(query).get("ticket") if query else None
-        settings = self.state.settings
-        if not tokens or not settings.public_url:
+        if not tokens or self.ticket_origins is None:
             return None
-        if not origin_allowed(origin, settings, settings.public_url):
+        if not origin_allowed(origin, self.ticket_origins):
             return Refusal(HTTPStatus.FORBIDDEN, "WebSocket from a foreign origin.")
         try:
             endpoint, values = self.app.url_map.bind(host or "localhost").match(path, method="GET", websocket=True)
@@ -98,9 +101,9 @@ class Handshakes:
         try:
             ticket = self.state.socket_tickets.take(tokens[-1], socket, self.state.clock.now().timestamp())
         except TicketRefused as refused:
-            return Refusal(HTTPStatus.UNAUTHORIZED, f"{str(refused).capitalize()}.")
+            return Refusal(HTTPStatus.UNAUTHORIZED, str(refused))
         # Revocations close this server's sockets as events, and its sweep keeps presence.
-        return ticket_session_factory(ticket, settings, swept=True)
+        return ticket_session_factory(ticket, self.state.settings, swept=True)
 
     def decide(self, path: str, headers: list[tuple[str, str]], remote: str) -> SessionFactory | Refusal:
         """Blocking (database, Redis): runs in the hub's thread pool."""

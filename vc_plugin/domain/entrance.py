@@ -70,21 +70,21 @@ class Entrance:
             request.room.appointment, request.member.id, pass_.invitation if pass_ is not None else None
         )
         current = facts.room
-        barred = self._barred(request, current, facts.check_in)
+        held = held_by(pass_, facts.check_in) if pass_ is not None else None
+        barred = self._barred(request, current, held)
         if barred is not None:
             return barred
         room = current or request.room
         if request.member.id in room.declined:
             return SentAway()
         member = request.member
-        held = held_by(pass_, facts.check_in) if pass_ is not None else None
         if held is not None:  # a participant is called as the check-in says (a socket ticket carries no name)
             member = replace(member, name=held.name)
         arrival = self._waiting_room.arrive(room, member, request.resume, request.connection, facts.earlier)
         member = arrival.member
         if self._waiting_room.revoked_reason(request.claims) is not None:
             self._presence.remove(room.appointment, member.id)  # revoked while arriving: out again
-            return self._barred(request, current, facts.check_in) or Barred(Reason.CANCELLED)
+            return self._barred(request, current, held) or Barred(Reason.CANCELLED)
         if member.role is MemberRole.PRACTITIONER and member.state != MemberState.ADMITTED:
             member = self._presence.update(room.appointment, member.id, state=MemberState.ADMITTED) or member
         admitted = member.state == MemberState.ADMITTED
@@ -100,8 +100,9 @@ class Entrance:
             estimate=None if admitted else self._waiting_room.estimate(room),
         )
 
-    def _barred(self, request: JoinRequest, current: Room | None, check_in: CheckInRecord | None) -> Barred | None:
-        """``current``: the room as stored; ``check_in``: the pass's invitation's check-in, as read with it."""
+    def _barred(self, request: JoinRequest, current: Room | None, held: CheckInRecord | None) -> Barred | None:
+        """``current``: the room as stored; ``held``: the check-in the pass was issued with, if it is
+        still the invitation's current one."""
         appointment = request.room.appointment
         reason = self._waiting_room.revoked_reason(request.claims)
         if reason is not None:
@@ -110,7 +111,7 @@ class Entrance:
                 self._presence.close_room(appointment)  # this socket's handshake reopened it
             return Barred(Reason(reason))
         pass_ = request.participant_pass
-        if pass_ is not None and held_by(pass_, check_in) is None:
+        if pass_ is not None and held is None:
             raise ProtocolError("expired", "this invitation is no longer valid", close=True)
         handed_over = current is not None and current.practitioner != request.member.id
         if request.member.role is MemberRole.PRACTITIONER and handed_over:

@@ -49,22 +49,15 @@ class RoomGrant:
 
 @dataclass(frozen=True, slots=True)
 class SocketTicket:
-    """A ticket as a handshake took it: a room's grant or a dashboard's staffer."""
+    """What a ticket holds, sealed as it is: a room's grant or a dashboard's staffer."""
 
     #: The socket it opens: ``room:<appointment>`` or ``practice``.
     socket: str
     issued_at: float
     expires_at: float
     nonce: str
-    grant: RoomGrant | Staffer
-
-    @property
-    def room(self) -> RoomGrant | None:
-        return self.grant if isinstance(self.grant, RoomGrant) else None
-
-    @property
-    def staffer(self) -> Staffer | None:
-        return self.grant if isinstance(self.grant, Staffer) else None
+    room: RoomGrant | None = None
+    staffer: Staffer | None = None
 
 
 def socket_of_room(appointment: str) -> str:
@@ -74,17 +67,8 @@ def socket_of_room(appointment: str) -> str:
 PRACTICE_SOCKET = "practice"
 
 
-class _Sealed(msgspec.Struct, array_like=True):
-    socket: str
-    issued_at: float
-    expires_at: float
-    nonce: str
-    room: RoomGrant | None = None
-    staffer: Staffer | None = None
-
-
 _encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder(_Sealed).decode
+_decode = msgspec.msgpack.Decoder(SocketTicket).decode
 
 
 def _without_names(grant: RoomGrant) -> RoomGrant:
@@ -108,7 +92,7 @@ class SocketTickets:
 
     def issue(self, socket: str, grant: RoomGrant | Staffer, now: float) -> str:
         room = _without_names(grant) if isinstance(grant, RoomGrant) else None
-        sealed = _Sealed(
+        sealed = SocketTicket(
             socket=socket,
             issued_at=now,
             expires_at=now + TICKET_SECONDS,
@@ -121,17 +105,16 @@ class SocketTickets:
     def take(self, token: str, socket: str, now: float) -> SocketTicket:
         """The ticket for ``socket``, spent; raises :class:`TicketRefused`."""
         try:
-            sealed = _decode(self._keyring.open_for(PURPOSE, token))
+            ticket = _decode(self._keyring.open_for(PURPOSE, token))
         except (DecryptionError, KeyError, ValueError, msgspec.DecodeError):
-            raise TicketRefused("this ticket is not one of ours") from None
-        grant = sealed.room or sealed.staffer
-        if sealed.socket != socket or grant is None:
-            raise TicketRefused("this ticket is for another socket")
-        if not sealed.issued_at <= now < sealed.expires_at:
-            raise TicketRefused("this ticket has expired")
-        if not self._spend(sealed.nonce, sealed.expires_at, now):
-            raise TicketRefused("this ticket was used already")
-        return SocketTicket(sealed.socket, sealed.issued_at, sealed.expires_at, sealed.nonce, grant)
+            raise TicketRefused("This ticket is not one of ours.") from None
+        if ticket.socket != socket or (ticket.room or ticket.staffer) is None:
+            raise TicketRefused("This ticket is for another socket.")
+        if not ticket.issued_at <= now < ticket.expires_at:
+            raise TicketRefused("This ticket has expired.")
+        if not self._spend(ticket.nonce, ticket.expires_at, now):
+            raise TicketRefused("This ticket was used already.")
+        return ticket
 
     def _spend(self, nonce: str, expires_at: float, now: float) -> bool:
         """True the first time this process sees ``nonce``; the oldest are forgotten once expired."""

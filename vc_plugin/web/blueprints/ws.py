@@ -49,8 +49,9 @@ def allowed_origins(settings: Settings, host_url: str) -> set[str]:
     return origins
 
 
-def origin_allowed(origin: str | None, settings: Settings, host_url: str) -> bool:
-    return bool(origin) and _origin(origin or "") in allowed_origins(settings, host_url)
+def origin_allowed(origin: str | None, origins: set[str]) -> bool:
+    """``origin`` (a handshake's ``Origin`` header) is one of ``allowed_origins``."""
+    return origin is not None and _origin(origin) in origins
 
 
 def ticket_socket(endpoint: str | None, view_args: dict[str, object] | None) -> str | None:
@@ -75,7 +76,7 @@ def take_ticket() -> None:
     try:
         g.vc_ticket = state.socket_tickets.take(token, socket, state.clock.now().timestamp())
     except TicketRefused as refused:
-        abort(401, description=f"{str(refused).capitalize()}.")
+        abort(401, description=str(refused))
 
 
 @bp.before_request
@@ -87,7 +88,7 @@ def limit_joins() -> None:
 
 @bp.before_request
 def check_origin() -> None:
-    if not origin_allowed(request.headers.get("Origin"), vc_state().settings, request.host_url):
+    if not origin_allowed(request.headers.get("Origin"), allowed_origins(vc_state().settings, request.host_url)):
         abort(403, description="WebSocket from a foreign origin.")
 
 
