@@ -51,6 +51,10 @@ from .web.websocket_wire import CLOSE_TIMEOUT, Handler, Wire
 log = logging.getLogger(__name__)
 #: Connections the kernel queues before they are accepted: a whole waiting room reconnecting at once.
 BACKLOG = 4096
+#: Net new objects the garbage collector lets pile up before it looks (CPython's default: 700). Each
+#: open socket keeps some fifty objects alive: at the default, a ramp to 10,000 sockets walked the
+#: whole heap fourteen times, a fifth of a connect's CPU (docs/benchmarks.md, "Garbage collection").
+YOUNG_OBJECTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,8 @@ class SignallingServer:
         # garbage collector need not walk it again and again while sockets come and go.
         gc.collect()
         gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(YOUNG_OBJECTS, *thresholds[1:])
         log.info("signalling server listening on port %s", bound)
         if ready is not None:
             ready(bound)
@@ -179,6 +185,8 @@ class SignallingServer:
         server.close()
         await self._going_away(hub)
         hub.executor.shutdown(wait=False, cancel_futures=True)
+        gc.set_threshold(*thresholds)  # as they were: the server may have run inside another program
+        gc.unfreeze()
         log.info("signalling server stopped")
 
     async def _going_away(self, hub: SignallingHub) -> None:
