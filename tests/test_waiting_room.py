@@ -13,19 +13,26 @@ from redis import Redis
 from tests.support.hosts import make_host_app
 from tests.support.live import running
 from tests.support.people import make_people
-from tests.support.planning import Issued, plan_group
+from tests.support.planning import Issued, plan_group, plan_soon
 from tests.support.signal_client import SignalClient, check_in, practitioner_cookie
+from vc_plugin.adapters.bus import LocalBus, RedisBus
 from vc_plugin.adapters.presence import (
     STALE_AFTER,
     Arriving,
     CheckInRecord,
+    Entered,
     Member,
+    MemberRole,
+    MemberState,
     MemoryPresence,
     RedisPresence,
     Room,
     index_of_practitioner,
 )
+from vc_plugin.adapters.tombstones import MemoryTombstones
 from vc_plugin.domain.access import Principal
+from vc_plugin.domain.revocation import Claim, Reason, appointment_scope, invitation_scope
+from vc_plugin.domain.topics import dashboard_topics
 
 pytestmark = pytest.mark.slow
 
@@ -237,14 +244,74 @@ def test_entering_tells_who_is_present_in_the_same_step_and_never_reopens_a_room
     store.open_room(Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400))
     store.put("a1", Member("silent", "patient", "Herr Still", "waiting", t0 - STALE_AFTER), t0 - STALE_AFTER)
     store.put("a1", Member("p1", "patient", "Frau Eins", "waiting", t0), t0)
-    present = store.enter("a1", Member("p2", "patient", "Herr Zwei", "waiting", t0 + 1), t0 + 1)
+    present = store.enter("a1", Member("p2", "patient", "Herr Zwei", "waiting", t0 + 1), t0 + 1).present
     assert sorted(m.id for m in present) == ["p1", "p2"], "the silent member is not counted"
     assert present == store.members("a1", t0 + 1)
     store.close_room("a1")
-    assert store.enter("a1", Member("p3", "patient", "Frau Drei", "waiting", t0 + 2), t0 + 2) == []
+    assert store.enter("a1", Member("p3", "patient", "Frau Drei", "waiting", t0 + 2), t0 + 2) == Entered([])
     assert store.room("a1") is None and store.get("a1", "p3") is None
     if kind == "redis":
         assert list(redis.scan_iter("vc:room:a1:*")) == [], "no key for a closed room"
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_an_arrival_hears_of_a_revocation_in_its_own_step_and_does_not_enter(kind, redis_url):
+    """Presence reads the tombstones the bus writes: ``arriving`` says a claim was revoked (on Redis
+    without a round trip of its own), and ``enter`` puts nobody whose claims are older than the
+    revocation, in the same step as the entry. Claims from after it, or of other scopes, enter."""
+    store, clock, redis = store_of(kind, redis_url)
+    if kind == "memory":
+        stones = MemoryTombstones()
+        store, bus = MemoryPresence(clock=clock, tombstones=stones), LocalBus(stones)
+    else:
+        bus = RedisBus(redis)
+    t0 = clock.now
+    store.open_room(Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400))
+    member = Member("p1", "patient", "Frau Eins", "waiting", t0)
+    before = (("a:a1", t0), ("i:inv-1", t0))
+    assert store.arriving("a1", "p1", "inv-1", before).revoked is None
+    bus.revoke(["i:inv-1"], t0 + 5, "new_code", keep_seconds=60, channel="revocations", message="-")
+    asked: list[object] = []
+    if kind == "redis":
+        real = redis.connection_pool.get_connection
+        redis.connection_pool.get_connection = lambda *a, **k: asked.append(a) or real(*a, **k)  # type: ignore[method-assign]
+    found = store.arriving("a1", "p1", "inv-1", before)
+    if kind == "redis":
+        assert len(asked) == 1, "one round trip, the tombstones included"
+        redis.connection_pool.get_connection = real  # type: ignore[method-assign]
+    assert found.revoked == "new_code" and found.room is not None
+    assert store.enter("a1", member, t0 + 6, before) == Entered([], "new_code")
+    assert store.get("a1", "p1") is None and store.members("a1", t0 + 6) == [], "nobody entered"
+    other = (("a:a1", t0), ("i:inv-2", t0))
+    after = (("a:a1", t0 + 10), ("i:inv-1", t0 + 10))
+    for claims in (other, after):
+        assert store.arriving("a1", "p1", "inv-1", claims).revoked is None
+    assert [m.id for m in store.enter("a1", member, t0 + 11, after).present] == ["p1"]
+    bus.close()
+    if kind == "redis":
+        redis.flushdb()
+
+
+def test_revoked_while_arriving_nobody_enters_and_no_dashboard_hears_of_it(state, people):
+    """Between the socket's first read and its entry, the invitation got a new code: the member is
+    not put into the room, no dashboard is told of an arrival, and the arrival says why."""
+    planned = plan_soon(state, people)
+    waiting_room = state.waiting_room
+    room = waiting_room.room_for(planned.appointment)
+    heard: list[str] = []
+    for topic in dashboard_topics(room.practitioner, room.organisation):
+        state.bus.subscribe(topic, heard.append)
+    template = Member(id="p1", role=MemberRole.PATIENT, name="Frau Spät", state=MemberState.WAITING, since=0)
+    opened = state.clock.now().timestamp() - 1
+    claims = (Claim(appointment_scope(room.appointment), opened), Claim(invitation_scope("inv-1"), opened))
+    state.revoker.revoke([invitation_scope("inv-1")], Reason.NEW_CODE)
+    arrival = waiting_room.arrive(room, template, None, "socket", None, claims=claims)
+    assert arrival.revoked == Reason.NEW_CODE.value and arrival.present == []
+    assert waiting_room.presence.get(room.appointment, "p1") is None
+    assert heard == [], "no dashboard heard of an arrival"
+    later = (Claim(appointment_scope(room.appointment), opened + 10),)
+    assert waiting_room.arrive(room, template, None, "socket", None, claims=later).revoked is None
+    assert len(heard) == 2 and waiting_room.presence.get(room.appointment, "p1") is not None
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])

@@ -20,6 +20,7 @@ from .adapters.presence import MemoryPresence, PresenceStore, RedisPresence
 from .adapters.rq_jobs import RQJobQueue
 from .adapters.sms import load_sms_sender
 from .adapters.thread_jobs import RepeatingTimer, ThreadJobQueue
+from .adapters.tombstones import MemoryTombstones, RedisTombstones
 from .adapters.webhooks import WebhookSender
 from .cli import vc_cli
 from .core import log_privacy
@@ -94,12 +95,19 @@ class VideoConsultation(PublicAPI):
         cipher = FieldCipher(session, keyring, clock)
         audit = AuditLog(session, clock)
         directory = Directory(session, clock)
-        bus: Bus = RedisBus(redis) if redis is not None else LocalBus()
 
         def seconds() -> float:  # the app's clock, for expiries
             return clock.now().timestamp()
 
-        presence: PresenceStore = RedisPresence(redis, seconds) if redis is not None else MemoryPresence(seconds)
+        # The bus writes the revocations' tombstones; presence reads them while someone arrives.
+        bus: Bus
+        presence: PresenceStore
+        if redis is not None:
+            stones = RedisTombstones()
+            bus, presence = RedisBus(redis, tombstones=stones), RedisPresence(redis, seconds, stones)
+        else:
+            kept = MemoryTombstones()
+            bus, presence = LocalBus(kept), MemoryPresence(seconds, kept)
         revoker = Revoker(bus=bus, presence=presence, clock=clock)
         announce = Announcer(app)
         appointments = AppointmentBook(

@@ -5,10 +5,10 @@ connection per process, not one per socket, and one listener thread that hands e
 message to the callbacks registered for its channel. Callbacks must not block: they
 queue the message for a socket and return.
 
-Revocations (:mod:`vc_plugin.domain.revocation`) leave *tombstones* here: scope → time of the
-revocation. ``publish_unless_revoked`` checks them and publishes in one step (a Lua script
-on Redis), so no message from or to a revoked socket is relayed once ``revoke`` returned,
-whichever process the socket is on and whether it has heard of the revocation yet.
+Revocations (:mod:`vc_plugin.domain.revocation`) leave *tombstones* (:mod:`.tombstones`), written
+here. ``publish_unless_revoked`` checks them and publishes in one step (a Lua script on Redis),
+so no message from or to a revoked socket is relayed once ``revoke`` returned, whichever process
+the socket is on and whether it has heard of the revocation yet.
 """
 
 from __future__ import annotations
@@ -21,23 +21,21 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from .tombstones import LUA_REVOKED, Claims, MemoryTombstones, RedisTombstones
+
 log = logging.getLogger(__name__)
 
 Callback = Callable[[str], None]
-#: (scope, since): the sender's or receiver's claims, see :class:`vc_plugin.domain.revocation.Claim`.
-Claims = Sequence[tuple[str, float]]
 RESTART_CHECK_SECONDS = 2.0
 
-# A tombstone's value is "<time> <reason>".
 #: KEYS: tombstones; ARGV: since per key, then channel and message. Publishes unless revoked.
-_PUBLISH_UNLESS_REVOKED = """
-local n = #KEYS
-for i = 1, n do
-  local stone = redis.call('GET', KEYS[i])
-  if stone and tonumber(string.match(stone, '^%S+')) > tonumber(ARGV[i]) then return -1 end
-end
-return redis.call('PUBLISH', ARGV[n + 1], ARGV[n + 2])
+_PUBLISH_UNLESS_REVOKED = (
+    LUA_REVOKED
+    + """
+if revoked(1, 1) then return -1 end
+return redis.call('PUBLISH', ARGV[#KEYS + 1], ARGV[#KEYS + 2])
 """
+)
 #: KEYS: tombstones; ARGV: time, reason, seconds to keep, channel, message. Later times win.
 _REVOKE = """
 for _, key in ipairs(KEYS) do
@@ -130,40 +128,10 @@ class _Subscribers:
                 log.exception("bus subscriber failed")
 
 
-class _Tombstones:
-    """Scope → (revocation time, reason, monotonic expiry), for the in-process bus."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, tuple[float, str, float]] = {}
-        self._lock = threading.Lock()
-
-    def add(self, scopes: Sequence[str], at: float, reason: str, keep_seconds: int) -> None:
-        expires = time.monotonic() + keep_seconds
-        with self._lock:
-            for scope in scopes:
-                old = self._items.get(scope)
-                if old is None or old[0] < at:
-                    self._items[scope] = (at, reason, expires)
-            if len(self._items) > 10_000:  # keep the dictionary small: drop what expired
-                now = time.monotonic()
-                self._items = {k: v for k, v in self._items.items() if v[2] > now}
-
-    def hit(self, claims: Claims) -> str | None:
-        if not self._items:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            for scope, since in claims:
-                found = self._items.get(scope)
-                if found is not None and found[2] > now and found[0] > since:
-                    return found[1]
-        return None
-
-
 class LocalBus:
-    def __init__(self) -> None:
+    def __init__(self, tombstones: MemoryTombstones | None = None) -> None:
         self._subscribers = _Subscribers()
-        self._tombstones = _Tombstones()
+        self._tombstones = tombstones or MemoryTombstones()
 
     def publish(self, channel: str, message: str) -> None:
         self._subscribers.deliver(channel, message)
@@ -203,12 +171,12 @@ class LocalBus:
 class RedisBus:
     """One pub/sub connection and one listener thread per process."""
 
-    def __init__(self, redis: Any, *, prefix: str = "vc:bus:") -> None:
+    def __init__(self, redis: Any, *, prefix: str = "vc:bus:", tombstones: RedisTombstones | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
         self._subscribers = _Subscribers()
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
-        self._tombstone_prefix = prefix + "revoked:"
+        self._tombstones = tombstones or RedisTombstones(prefix + "revoked:")
         self._publish_unless_revoked = redis.register_script(_PUBLISH_UNLESS_REVOKED)
         self._revoke = redis.register_script(_REVOKE)
         self._reconnect_callbacks: list[Callable[[], None]] = []
@@ -228,26 +196,20 @@ class RedisBus:
             pipe.execute()
 
     def publish_unless_revoked(self, channel: str, message: str, claims: Claims) -> bool:
-        keys = [self._tombstone_prefix + scope for scope, _ in claims]
-        sinces = [repr(float(since)) for _, since in claims]
-        return self._publish_unless_revoked(keys=keys, args=[*sinces, self._prefix + channel, message]) != -1
+        stones = self._tombstones
+        args = [*stones.sinces(claims), self._prefix + channel, message]
+        return self._publish_unless_revoked(keys=stones.claim_keys(claims), args=args) != -1
 
     def revoked_reason(self, claims: Claims) -> str | None:
         if not claims:
             return None
-        found = self._redis.mget([self._tombstone_prefix + scope for scope, _ in claims])
-        for stone, (_, since) in zip(found, claims, strict=True):
-            if stone is not None:
-                at, _, reason = _text(stone).partition(" ")
-                if float(at) > since:
-                    return reason
-        return None
+        return self._tombstones.reason(self._redis.mget(self._tombstones.claim_keys(claims)), claims)
 
     def revoke(
         self, scopes: Sequence[str], at: float, reason: str, *, keep_seconds: int, channel: str, message: str
     ) -> None:
         self._revoke(
-            keys=[self._tombstone_prefix + scope for scope in scopes],
+            keys=self._tombstones.keys(scopes),
             args=[repr(float(at)), reason, keep_seconds, self._prefix + channel, message],
         )
 

@@ -11,6 +11,10 @@ the participant's pass.
 
 ``MemoryPresence`` serves the embedded mode; ``RedisPresence`` shares rooms between
 processes. Member updates are atomic in both (a lock, or a Lua script).
+
+An arrival reads the revocations' tombstones (:mod:`.tombstones`) in the same step as the room,
+and enters only unless one is later than the socket's claims: no round trip of its own, and no
+window between the check and the entry.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
+
+from .tombstones import LUA_REVOKED, Claims, MemoryTombstones, RedisTombstones
 
 STALE_AFTER = 45.0
 PREFIX = "vc:room:"
@@ -114,6 +120,16 @@ class Arriving:
     room: Room | None
     earlier: Member | None  # the member's record from before (a reconnect keeps its place)
     check_in: CheckInRecord | None  # the invitation's current check-in (None: not asked, or none)
+    revoked: str | None = None  # the reason of a tombstone later than one of the claims asked about
+
+
+@dataclass(frozen=True, slots=True)
+class Entered:
+    """What ``PresenceStore.enter`` did: who is present now (the member too; [] when the room is
+    gone), or, with ``revoked``, nothing: a claim was revoked, and the member did not enter."""
+
+    present: list[Member]
+    revoked: str | None = None
 
 
 class PresenceStore(Protocol):
@@ -125,8 +141,8 @@ class PresenceStore(Protocol):
     def room(self, appointment: str) -> Room | None: ...
     def update_room(self, appointment: str, **changes: Any) -> Room | None: ...
     def put(self, appointment: str, member: Member, now: float) -> None: ...
-    def enter(self, appointment: str, member: Member, now: float) -> list[Member]:
-        """``put``, and who is present then (the member too) in the same step; [] if the room is gone."""
+    def enter(self, appointment: str, member: Member, now: float, claims: Claims = ()) -> Entered:
+        """``put`` unless one of ``claims`` was revoked, and who is present then, in the same step."""
         ...
 
     def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None: ...
@@ -156,8 +172,9 @@ class PresenceStore(Protocol):
         ...
 
     def check_in(self, invitation: str) -> CheckInRecord | None: ...
-    def arriving(self, appointment: str, member_id: str, invitation: str | None) -> Arriving:
-        """``room``, ``get`` and ``check_in`` (when ``invitation`` is given) in one round trip."""
+    def arriving(self, appointment: str, member_id: str, invitation: str | None, claims: Claims = ()) -> Arriving:
+        """``room``, ``get``, ``check_in`` (when ``invitation`` is given) and whether one of ``claims``
+        was revoked, in one round trip."""
         ...
 
     def drop_check_in(self, invitation: str) -> None: ...
@@ -201,7 +218,8 @@ def _member(raw: str | bytes) -> Member:
 
 
 class MemoryPresence:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, tombstones: MemoryTombstones | None = None) -> None:
+        self._tombstones = tombstones or MemoryTombstones()
         self._rooms: dict[str, Room] = {}
         self._members: dict[str, dict[str, Member]] = {}
         self._seen: dict[str, dict[str, float]] = {}
@@ -260,10 +278,13 @@ class MemoryPresence:
             self._members[appointment][member.id] = member
             self._seen[appointment][member.id] = now
 
-    def enter(self, appointment: str, member: Member, now: float) -> list[Member]:
+    def enter(self, appointment: str, member: Member, now: float, claims: Claims = ()) -> Entered:
         with self._lock:
+            revoked = self._tombstones.hit(claims)
+            if revoked is not None:
+                return Entered([], revoked)
             self.put(appointment, member, now)
-            return self.members(appointment, now)
+            return Entered(self.members(appointment, now))
 
     def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None:
         with self._lock:
@@ -351,9 +372,10 @@ class MemoryPresence:
             self._check_ins[check_in.invitation] = check_in
             return previous
 
-    def arriving(self, appointment: str, member_id: str, invitation: str | None) -> Arriving:
+    def arriving(self, appointment: str, member_id: str, invitation: str | None, claims: Claims = ()) -> Arriving:
         check_in = self.check_in(invitation) if invitation is not None else None
-        return Arriving(self.room(appointment), self.get(appointment, member_id), check_in)
+        revoked = self._tombstones.hit(claims)
+        return Arriving(self.room(appointment), self.get(appointment, member_id), check_in, revoked)
 
     def check_in(self, invitation: str) -> CheckInRecord | None:
         with self._lock:
@@ -413,8 +435,13 @@ return false
 
 #: Put a member into a room that still exists, and let its keys expire with the room's meta. With
 #: ARGV[4] "list", the members and when each was heard of are returned too (two flat HGETALL lists).
-#: KEYS=[meta, members, seen], ARGV=[id, member JSON, now, "list" or ""]
-_PUT_MEMBER = """
+#: Tombstones after the room's keys refuse the entry: their reason is returned instead.
+#: KEYS=[meta, members, seen, tombstone, ...], ARGV=[id, member JSON, now, "list" or "", since, ...]
+_PUT_MEMBER = (
+    LUA_REVOKED
+    + """
+local refused = revoked(4, 5)
+if refused then return refused end
 local expires = redis.call("PEXPIRETIME", KEYS[1])  -- -2: the room is gone
 if expires == -2 then return false end
 redis.call("HSET", KEYS[2], ARGV[1], ARGV[2])
@@ -428,6 +455,7 @@ if ARGV[4] == "list" then
 end
 return 1
 """
+)
 
 #: Merge a JSON object of changes into a member, atomically. KEYS[1]=members hash, ARGV=[id, changes]
 _UPDATE_MEMBER = """
@@ -498,9 +526,12 @@ return 0
 class RedisPresence:
     """Keys per room: ``…:meta`` (hash), ``…:members`` (id → JSON), ``…:seen`` (id → time)."""
 
-    def __init__(self, redis: Any, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, redis: Any, clock: Callable[[], float] = time.time, tombstones: RedisTombstones | None = None
+    ) -> None:
         self._redis = redis
         self._clock = clock
+        self._tombstones = tombstones or RedisTombstones()
         self._update_member = redis.register_script(_UPDATE_MEMBER)
         self._disconnect_member = redis.register_script(_DISCONNECT_MEMBER)
         self._touch_many = redis.register_script(_TOUCH_MANY)
@@ -566,13 +597,17 @@ class RedisPresence:
     def put(self, appointment: str, member: Member, now: float) -> None:
         self._put_member(keys=list(self._keys(appointment)), args=[member.id, _member_json(member), now, ""])
 
-    def enter(self, appointment: str, member: Member, now: float) -> list[Member]:
-        keys, args = list(self._keys(appointment)), [member.id, _member_json(member), now, "list"]
+    def enter(self, appointment: str, member: Member, now: float, claims: Claims = ()) -> Entered:
+        stones = self._tombstones
+        keys = [*self._keys(appointment), *stones.claim_keys(claims)]
+        args = [member.id, _member_json(member), now, "list", *stones.sinces(claims)]
         listed = self._put_member(keys=keys, args=args)
+        if isinstance(listed, bytes):
+            return Entered([], listed.decode())
         if not listed:
-            return []
+            return Entered([])
         members, seen = (dict(zip(flat[::2], flat[1::2], strict=True)) for flat in listed)
-        return _present(members, seen, now)
+        return Entered(_present(members, seen, now))
 
     def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None:
         raw = self._update_member(keys=[self._keys(appointment)[1]], args=[member_id, json.dumps(changes)])
@@ -653,18 +688,22 @@ class RedisPresence:
         )
         return CheckInRecord(**json.loads(raw)) if raw else None
 
-    def arriving(self, appointment: str, member_id: str, invitation: str | None) -> Arriving:
+    def arriving(self, appointment: str, member_id: str, invitation: str | None, claims: Claims = ()) -> Arriving:
         meta, members = self._keys(appointment)[:2]
         pipe = self._redis.pipeline(transaction=False)
         pipe.hgetall(meta)
         pipe.hget(members, member_id)
         if invitation is not None:
             pipe.get(f"{CHECK_IN_PREFIX}{invitation}")
-        raw_room, raw_member, *raw_check_in = pipe.execute()
+        if claims:
+            pipe.mget(self._tombstones.claim_keys(claims))
+        raw_room, raw_member, *rest = pipe.execute()
+        raw_check_in = rest.pop(0) if invitation is not None else None
         return Arriving(
             _room(raw_room) if raw_room and b"appointment" in raw_room else None,
             _member(raw_member) if raw_member else None,
-            CheckInRecord(**json.loads(raw_check_in[0])) if raw_check_in and raw_check_in[0] else None,
+            CheckInRecord(**json.loads(raw_check_in)) if raw_check_in else None,
+            self._tombstones.reason(rest[0], claims) if claims else None,
         )
 
     def check_in(self, invitation: str) -> CheckInRecord | None:

@@ -66,12 +66,11 @@ class Entrance:
         The room is read once, as it is now (declined members, its practitioner, what the welcome
         says), and the people present once, right after arriving (place, peers, the dashboards' view)."""
         pass_ = request.participant_pass
-        facts = self._presence.arriving(
-            request.room.appointment, request.member.id, pass_.invitation if pass_ is not None else None
-        )
+        invitation = pass_.invitation if pass_ is not None else None
+        facts = self._presence.arriving(request.room.appointment, request.member.id, invitation, request.claims)
         current = facts.room
         held = held_by(pass_, facts.check_in) if pass_ is not None else None
-        barred = self._barred(request, current, held)
+        barred = self._barred(request, current, held, facts.revoked)
         if barred is not None:
             return barred
         room = current or request.room
@@ -80,11 +79,12 @@ class Entrance:
         member = request.member
         if held is not None:  # a participant is called as the check-in says (a socket ticket carries no name)
             member = replace(member, name=held.name)
-        arrival = self._waiting_room.arrive(room, member, request.resume, request.connection, facts.earlier)
+        arrival = self._waiting_room.arrive(
+            room, member, request.resume, request.connection, facts.earlier, claims=request.claims
+        )
+        if arrival.revoked is not None:  # revoked while arriving: not in the room
+            return self._barred(request, current, held, arrival.revoked) or Barred(Reason(arrival.revoked))
         member = arrival.member
-        if self._waiting_room.revoked_reason(request.claims) is not None:
-            self._presence.remove(room.appointment, member.id)  # revoked while arriving: out again
-            return self._barred(request, current, held) or Barred(Reason.CANCELLED)
         if member.role is MemberRole.PRACTITIONER and member.state != MemberState.ADMITTED:
             member = self._presence.update(room.appointment, member.id, state=MemberState.ADMITTED) or member
         admitted = member.state == MemberState.ADMITTED
@@ -100,16 +100,17 @@ class Entrance:
             estimate=None if admitted else self._waiting_room.estimate(room),
         )
 
-    def _barred(self, request: JoinRequest, current: Room | None, held: CheckInRecord | None) -> Barred | None:
+    def _barred(
+        self, request: JoinRequest, current: Room | None, held: CheckInRecord | None, revoked: str | None
+    ) -> Barred | None:
         """``current``: the room as stored; ``held``: the check-in the pass was issued with, if it is
-        still the invitation's current one."""
+        still the invitation's current one; ``revoked``: why one of the socket's claims was revoked."""
         appointment = request.room.appointment
-        reason = self._waiting_room.revoked_reason(request.claims)
-        if reason is not None:
+        if revoked is not None:
             own = tuple(claim for claim in request.claims if claim.scope == appointment_scope(appointment))
             if self._waiting_room.revoked_reason(own) is not None:
                 self._presence.close_room(appointment)  # this socket's handshake reopened it
-            return Barred(Reason(reason))
+            return Barred(Reason(revoked))
         pass_ = request.participant_pass
         if pass_ is not None and held is None:
             raise ProtocolError("expired", "this invitation is no longer valid", close=True)

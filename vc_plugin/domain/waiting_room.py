@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..adapters.bus import Bus
 from ..adapters.presence import (
+    Entered,
     Member,
     MemberRole,
     MemberState,
@@ -81,6 +82,7 @@ class Arrival:
     member: Member
     token: str
     present: list[Member]
+    revoked: str | None = None  # a claim was revoked meanwhile: not in the room, and nobody was told
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,41 +171,62 @@ class WaitingRoom:
 
     # --- members --------------------------------------------------------------------------------------
     def arrive(
-        self, room: Room, member: Member, resume: str | None, connection: str, existing: Member | None
+        self,
+        room: Room,
+        member: Member,
+        resume: str | None,
+        connection: str,
+        existing: Member | None,
+        *,
+        claims: tuple[Claim, ...] = (),
     ) -> Arrival:
         """Enter the room, or come back to the same place with the resume token (``existing``: the
-        member's record as presence held it a moment ago, ``PresenceStore.arriving``)."""
+        member's record as presence held it a moment ago, ``PresenceStore.arriving``); not if one
+        of ``claims`` was revoked meanwhile (then ``revoked`` says why, and nobody hears of it)."""
         token = secrets.token_urlsafe(18)
         if existing is not None and resume and _resumes(existing, resume):
-            back = {
-                "resume": digest(token),
-                "resume_before": existing.resume,
-                "name": member.name,
-                "connection": connection,
-                # A page reloaded in the call skips the check: what it found before still holds.
-                "camera": existing.camera if member.camera is None else member.camera,
-                "microphone": existing.microphone if member.microphone is None else member.microphone,
-            }
-            # Only these fields, atomically: an admission or a send-back decided meanwhile is kept.
-            updated = self.presence.update(room.appointment, member.id, **back)
-            if updated is None:  # gone in between: in again at the same place
-                updated = replace(existing, **back)
-                present = self.presence.enter(room.appointment, updated, self.now())
-            else:
-                self.presence.touch(room.appointment, member.id, self.now())
-                present = self.presence.members(room.appointment, self.now())
-            member = updated
+            member, entered = self._come_back(
+                room, member, existing, resume=digest(token), connection=connection, claims=claims
+            )
             previous = existing.connection
         else:
             member = replace(member, resume=digest(token), since=self.now(), connection=connection)
             previous = existing.connection if existing is not None else None
-            present = self.presence.enter(room.appointment, member, self.now())
+            entered = self.presence.enter(room.appointment, member, self.now(), claims)
+        if entered.revoked is not None:
+            return Arrival(member, token, [], entered.revoked)
+        present = entered.present
         if previous and previous != connection:
             self.event(member_topic(room.appointment, member.id), Replaced(connection=previous))
         if member.state != MemberState.WAITING:
             self.event(room_topic(room.appointment), PeerJoined(peer=Peer.of(member)))
         self._dashboards(room, self._arrival(room, member, present))
         return Arrival(member, token, present)
+
+    def _come_back(
+        self, room: Room, member: Member, existing: Member, *, resume: str, connection: str, claims: tuple[Claim, ...]
+    ) -> tuple[Member, Entered]:
+        """The same place again, with a new resume token; an admission or a send-back decided
+        meanwhile is kept (only these fields change, atomically)."""
+        back = {
+            "resume": resume,
+            "resume_before": existing.resume,
+            "name": member.name,
+            "connection": connection,
+            # A page reloaded in the call skips the check: what it found before still holds.
+            "camera": existing.camera if member.camera is None else member.camera,
+            "microphone": existing.microphone if member.microphone is None else member.microphone,
+        }
+        updated = self.presence.update(room.appointment, member.id, **back)
+        if updated is None:  # gone in between: in again at the same place
+            updated = replace(existing, **back)
+            return updated, self.presence.enter(room.appointment, updated, self.now(), claims)
+        revoked = self.revoked_reason(claims)
+        if revoked is not None:  # revoked while coming back: out again
+            self.presence.remove(room.appointment, member.id)
+            return updated, Entered([], revoked)
+        self.presence.touch(room.appointment, member.id, self.now())
+        return updated, Entered(self.presence.members(room.appointment, self.now()))
 
     def _arrival(self, room: Room, member: Member, present: list[Member] | None = None) -> QueueUpdate:
         """Someone came (back): waiting, with the whole room (a dashboard may not know it yet), or in the call."""
