@@ -63,6 +63,11 @@ class Refusal:
     reason: str
 
 
+#: A handshake still being decided when the server stops: the page tries again at once, and the
+#: proxy sends it to a process that serves (a socket opened now would only be closed with 1001).
+SHUTTING_DOWN = Refusal(HTTPStatus.SERVICE_UNAVAILABLE, "The server is shutting down; please try again.")
+
+
 class Handshakes:
     """Decides a handshake the way the app would: by its own before-request functions."""
 
@@ -139,6 +144,8 @@ class SignallingServer:
         self.handshakes = Handshakes(app, self.state, proxy_hops=proxy_hops)
         self.threads = threads
         self.hub: SignallingHub | None = None
+        self.stopping = False
+        self.deciding = 0  # handshakes waiting for the app's checks in a thread
 
     async def _decide(self, wire: Wire, handshake: Request) -> tuple[Response, Callable[[Wire], Handler] | None]:
         """The ticket or the app's checks first (as the app's own routes do them), then the upgrade itself."""
@@ -148,7 +155,13 @@ class SignallingServer:
         if decided is None:
             headers = [(name, value) for name, value in handshake.headers.raw_items()]
             remote = wire.peer()
-            decided = await self.hub.blocking(lambda: self.handshakes.decide(handshake.path, headers, remote))
+            self.deciding += 1
+            try:
+                decided = await self.hub.blocking(lambda: self.handshakes.decide(handshake.path, headers, remote))
+            finally:
+                self.deciding -= 1
+        if self.stopping:
+            decided = SHUTTING_DOWN
         if isinstance(decided, Refusal):
             return wire.protocol.reject(decided.status, decided.reason + "\n"), None
         return wire.protocol.accept(handshake), lambda accepted: self._connection(accepted, decided)
@@ -181,6 +194,7 @@ class SignallingServer:
             ready(bound)
         sweep = asyncio.create_task(hub.sweep())
         await stop
+        self.stopping = True
         sweep.cancel()
         server.close()
         await self._going_away(hub)
@@ -190,11 +204,12 @@ class SignallingServer:
         log.info("signalling server stopped")
 
     async def _going_away(self, hub: SignallingHub) -> None:
-        """Every socket is told (1001), and gets a moment to close; browsers then reconnect elsewhere."""
+        """Every socket is told (1001), and gets a moment to close; browsers then reconnect elsewhere.
+        Handshakes still being decided are answered 503 (``SHUTTING_DOWN``) before the loop ends."""
         for connection in list(hub.connections):
             connection.wire.close(CloseCode.GOING_AWAY, "server shutting down")
         deadline = asyncio.get_running_loop().time() + CLOSE_TIMEOUT
-        while hub.connections and asyncio.get_running_loop().time() < deadline:
+        while (hub.connections or self.deciding) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
         for connection in list(hub.connections):
             connection.wire.abort()
