@@ -99,6 +99,24 @@ def test_a_message_in_parts_arrives_whole(wire_server: WireServer) -> None:
     assert wire_server.handlers[0].messages == ["hello room"]
 
 
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_a_text_frame_is_written_byte_for_byte_as_websockets_writes_it(length: int) -> None:
+    text = ("ä" * length)[: max(0, length - length // 3)] + "x" * (length // 3)  # some of it two bytes long
+    expected = Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
+    assert websocket_wire.text_frame(text) == expected
+
+
+def test_answers_of_every_length_class_arrive_whole_and_in_order(wire_server: WireServer) -> None:
+    """Short (7-bit length), medium (16-bit) and, between them, the protocol's own pong."""
+    with connect(wire_server.url, max_size=None) as client:
+        for text in ("kurz", "ü" * 200, "m" * 3000):
+            client.send(text)
+            assert client.recv(timeout=5) == "echo:" + text
+        client.ping(b"p").wait(timeout=5)
+        client.send("danach")
+        assert client.recv(timeout=5) == "echo:danach"
+
+
 def test_bad_utf8_closes_with_1007_and_reaches_no_session(wire_server: WireServer) -> None:
     with connect(wire_server.url) as ws:
         ws.send(b"\xff\xfe", text=True)
