@@ -70,9 +70,9 @@ class Entrance:
         facts = self._presence.arriving(request.room.appointment, request.member.id, invitation, request.claims)
         current = facts.room
         held = held_by(pass_, facts.check_in) if pass_ is not None else None
-        barred = self._barred(request, current, held, facts.revoked)
-        if barred is not None:
-            return barred
+        if facts.revoked is not None:
+            return self._revoked(request, facts.revoked)
+        self._check_still_valid(request, current, held)
         room = current or request.room
         if request.member.id in room.declined:
             return SentAway()
@@ -83,7 +83,7 @@ class Entrance:
             room, member, request.resume, request.connection, facts.earlier, claims=request.claims
         )
         if arrival.revoked is not None:  # revoked while arriving: not in the room
-            return self._barred(request, current, held, arrival.revoked) or Barred(Reason(arrival.revoked))
+            return self._revoked(request, arrival.revoked)
         member = arrival.member
         if member.role is MemberRole.PRACTITIONER and member.state != MemberState.ADMITTED:
             member = self._presence.update(room.appointment, member.id, state=MemberState.ADMITTED) or member
@@ -100,24 +100,25 @@ class Entrance:
             estimate=None if admitted else self._waiting_room.estimate(room),
         )
 
-    def _barred(
-        self, request: JoinRequest, current: Room | None, held: CheckInRecord | None, revoked: str | None
-    ) -> Barred | None:
-        """``current``: the room as stored; ``held``: the check-in the pass was issued with, if it is
-        still the invitation's current one; ``revoked``: why one of the socket's claims was revoked."""
+    def _revoked(self, request: JoinRequest, reason: str) -> Barred:
+        """One of the socket's claims was revoked; if it was the appointment itself, the room this
+        socket's handshake reopened is closed again."""
         appointment = request.room.appointment
-        if revoked is not None:
-            own = tuple(claim for claim in request.claims if claim.scope == appointment_scope(appointment))
-            if self._waiting_room.revoked_reason(own) is not None:
-                self._presence.close_room(appointment)  # this socket's handshake reopened it
-            return Barred(Reason(revoked))
+        own = tuple(claim for claim in request.claims if claim.scope == appointment_scope(appointment))
+        if self._waiting_room.revoked_reason(own) is not None:
+            self._presence.close_room(appointment)
+        return Barred(Reason(reason))
+
+    @staticmethod
+    def _check_still_valid(request: JoinRequest, current: Room | None, held: CheckInRecord | None) -> None:
+        """``current``: the room as stored; ``held``: the check-in the pass was issued with, if it is
+        still the invitation's current one."""
         pass_ = request.participant_pass
         if pass_ is not None and held is None:
             raise ProtocolError("expired", "this invitation is no longer valid", close=True)
         handed_over = current is not None and current.practitioner != request.member.id
         if request.member.role is MemberRole.PRACTITIONER and handed_over:
             raise ProtocolError("not_allowed", "this appointment was handed over to a colleague", close=True)
-        return None
 
 
 def _position(present: list[Member], member: Member) -> int:
