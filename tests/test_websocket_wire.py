@@ -175,3 +175,233 @@ def test_a_closed_socket_is_lost_once(wire_server: WireServer) -> None:
     wait_for(lambda: wire_server.handlers[0].lost_calls > 0, 10, what="the handler to hear the close")
     assert wire_server.handlers[0].lost_calls == 1
     assert not wire_server.handlers[0].wire.open
+
+
+# --- frames read directly, beside websockets' own parser -------------------------------------------
+
+HANDSHAKE = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+#: Room for a 64-bit length: the byte-level tests read frames of every length class.
+BIG = 70_000
+
+
+class Transport(asyncio.Transport):
+    """Keeps what the wire writes; a stand-in for the network in tests that feed bytes one by one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.eof = self.closed = self.aborted = False
+        self.paused = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None:
+        self.paused += 1
+
+    def resume_reading(self) -> None:
+        pass
+
+
+@dataclass
+class Fed:
+    """What one run of bytes through a wire came to."""
+
+    messages: list[str | bytes]
+    pongs: int
+    lost: int
+    written: bytes
+    direct_at_end: bool
+
+
+class Counting:
+    def __init__(self, wire: Wire) -> None:
+        self.wire, self.messages, self.pongs, self.lost_calls = wire, [], 0, 0
+
+    def received(self, message: str | bytes) -> None:
+        self.messages.append(message)
+        if message == "schluss":
+            self.wire.close(1000, "bye")
+
+    def ponged(self) -> None:
+        self.pongs += 1
+
+    def lost(self) -> None:
+        self.lost_calls += 1
+
+
+class ThroughWebsockets(Wire):
+    """The wire as it was before it read frames itself: every frame through ``websockets``' parser."""
+
+    def _between_frames(self) -> bool:
+        return False
+
+
+def feed(chunks: list[bytes], *, direct: bool = True, eof: bool = False, max_size: int = BIG) -> Fed:
+    """The handshake, then ``chunks`` one ``data_received`` each; ``direct=False`` keeps every frame
+    in ``websockets``' parser: what the wire did before it read frames itself."""
+
+    async def run() -> Fed:
+        tasks: list[asyncio.Future[None]] = []
+        handlers: list[Counting] = []
+
+        async def decide(wire: Wire, request: Request) -> tuple[Response, Callable[[Wire], Handler] | None]:
+            def make(accepted: Wire) -> Handler:
+                handlers.append(Counting(accepted))
+                return handlers[-1]
+
+            return wire.protocol.accept(request), make
+
+        kind = Wire if direct else ThroughWebsockets
+        wire = kind(decide, lambda work: tasks.append(asyncio.ensure_future(work)), max_size=max_size)  # type: ignore[arg-type]
+        transport = Transport()
+        wire.connection_made(transport)
+        wire.data_received(HANDSHAKE)
+        await asyncio.gather(*tasks)
+        assert handlers, "the handshake was not accepted"
+        assert wire.reads_directly is direct
+        written_before = len(transport.written)
+        for chunk in chunks:
+            wire.data_received(chunk)
+        if eof:
+            wire.eof_received()
+            wire.connection_lost(None)
+        handler = handlers[0]
+        wire._cancel_timer()
+        return Fed(
+            handler.messages,
+            handler.pongs,
+            handler.lost_calls,
+            bytes(transport.written[written_before:]),
+            wire.reads_directly,
+        )
+
+    return asyncio.run(run())
+
+
+def frame(opcode: Opcode, data: bytes, *, fin: bool = True) -> bytes:
+    return Frame(opcode, data, fin=fin).serialize(mask=True, extensions=[])
+
+
+def one_by_one(stream: bytes) -> list[bytes]:
+    return [stream[i : i + 1] for i in range(len(stream))]
+
+
+MIXED = b"".join(
+    [
+        frame(Opcode.TEXT, b"kurz"),
+        frame(Opcode.TEXT, "ü".encode() * 100),  # 16-bit length
+        frame(Opcode.PING, b"p"),
+        frame(Opcode.TEXT, b"x" * 66_000),  # 64-bit length
+        frame(Opcode.TEXT, b"in ", fin=False),
+        frame(Opcode.CONT, b"teilen"),
+        frame(Opcode.PONG, b""),
+        frame(Opcode.TEXT, b""),
+        frame(Opcode.BINARY, b"\x00\x01"),
+        frame(Opcode.TEXT, b"zuletzt"),
+    ]
+)
+MIXED_MESSAGES = ["kurz", "ü" * 100, "x" * 66_000, "in teilen", "", b"\x00\x01", "zuletzt"]
+
+
+@pytest.mark.parametrize("split", ["whole", "byte by byte", "in 7-byte pieces"])
+def test_frames_read_directly_come_to_what_websockets_parser_makes_of_them(split: str) -> None:
+    """Every length class, control frames, a message in parts and a binary one between them,
+    however the network cuts the bytes: the same messages, pongs and bytes written as when
+    ``websockets`` reads every frame."""
+    chunks = {
+        "whole": [MIXED],
+        "byte by byte": one_by_one(MIXED),
+        "in 7-byte pieces": [MIXED[i : i + 7] for i in range(0, len(MIXED), 7)],
+    }[split]
+    direct, through_websockets = feed(chunks), feed(chunks, direct=False)
+    assert direct.messages == MIXED_MESSAGES
+    assert (direct.messages, direct.pongs, direct.written) == (
+        through_websockets.messages,
+        through_websockets.pongs,
+        through_websockets.written,
+    )
+    assert direct.pongs == 1 and direct.written.startswith(b"\x8a\x01p")  # the ping answered
+    assert direct.direct_at_end  # back to reading directly after the frames websockets read
+
+
+def test_nothing_after_a_close_frame_reaches_the_session() -> None:
+    stream = frame(Opcode.TEXT, b"vorher") + frame(Opcode.CLOSE, b"\x03\xe8") + frame(Opcode.TEXT, b"danach")
+    for chunks in ([stream], one_by_one(stream)):
+        fed = feed(chunks)
+        assert fed.messages == ["vorher"]
+        assert fed.written == b"\x88\x02\x03\xe8"  # the close answered, and nothing else
+        assert not fed.direct_at_end
+
+
+def test_frames_after_the_server_closed_are_read_as_websockets_reads_them() -> None:
+    """The server's close frame goes out before the client's is read (when all came at once,
+    ``websockets`` alone had read the client's close first, and only echoed it); what follows
+    the server's close is read by ``websockets``, and data frames still reach the session."""
+    stream = b"".join(frame(Opcode.TEXT, t) for t in (b"eins", b"schluss", b"drei")) + frame(Opcode.CLOSE, b"\x03\xe8")
+    whole, by_byte, by_byte_websockets = (
+        feed([stream]),
+        feed(one_by_one(stream)),
+        feed(one_by_one(stream), direct=False),
+    )
+    assert whole.messages == by_byte.messages == by_byte_websockets.messages == ["eins", "schluss", "drei"]
+    assert whole.written == by_byte.written == by_byte_websockets.written == b"\x88\x05\x03\xe8bye"
+    assert not whole.direct_at_end and not by_byte.direct_at_end
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (Frame(Opcode.TEXT, b"ohne Maske").serialize(mask=False, extensions=[]), 1002),
+        (frame(Opcode.TEXT, b"\xff\xfe"), 1007),
+        (frame(Opcode.TEXT, b"y" * 101), 1009),
+        (bytes([0xC1]) + frame(Opcode.TEXT, b"rsv1")[1:], 1002),  # a reserved bit: no extension agreed
+        (frame(Opcode.CONT, b"ohne Anfang"), 1002),
+    ],
+    ids=["unmasked", "bad UTF-8", "too large", "reserved bit", "lone continuation"],
+)
+def test_a_bad_frame_among_good_ones_closes_and_nothing_after_it_is_read(bad: bytes, code: int) -> None:
+    stream = frame(Opcode.TEXT, b"gut") + bad + frame(Opcode.TEXT, b"danach")
+    for chunks in ([stream], one_by_one(stream)):
+        fed = feed(chunks, max_size=100)
+        assert fed.messages == ["gut"]
+        assert fed.written[:2] == b"\x88\x02" or fed.written[:1] == b"\x88"
+        assert int.from_bytes(fed.written[2:4]) == code, fed.written
+        assert not fed.direct_at_end
+
+
+def test_a_frame_cut_off_by_the_end_of_the_stream_is_not_a_message() -> None:
+    stream = frame(Opcode.TEXT, b"ganz") + frame(Opcode.TEXT, b"halb")[:-2]
+    fed = feed([stream], eof=True)
+    assert fed.messages == ["ganz"]
+    assert fed.lost == 1
+
+
+def test_a_real_client_is_read_directly(wire_server: WireServer) -> None:
+    """The parser check holds for the installed websockets release: if a release parses differently,
+    frames still arrive (through websockets), but this says the shortcut is gone."""
+    with connect(wire_server.url) as ws:
+        ws.send("hallo")
+        assert ws.recv(timeout=10) == "echo:hallo"
+        assert wire_server.handlers[0].wire.reads_directly

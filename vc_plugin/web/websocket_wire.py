@@ -1,10 +1,17 @@
 """WebSocket on an asyncio transport, driven by callbacks: the signalling server's sockets.
 
 The protocol itself (handshake parsing, framing, masking, close and ping rules, size limits) is
-the ``websockets`` library's sans-I/O ``ServerProtocol``; this module only moves bytes between it
-and the transport. Unlike ``websockets``' own asyncio connection it keeps no task, message queue,
-reader buffer or keepalive timer per socket: a frame becomes a call on the socket's
-:class:`Handler` as soon as it is read. That halves what an idle socket costs
+the ``websockets`` library's sans-I/O ``ServerProtocol``; this module moves bytes between it and
+the transport. Two frames skip it, as they make up nearly all of the traffic: the server's own
+text frames are written straight to the transport (:func:`text_frame`), and a client's
+unfragmented, masked text frame within the size limit is read straight from the transport while
+the protocol stands between two frames (:meth:`Wire._read_directly`); everything else (control
+frames, parts of a message, anything malformed or too large, whatever follows a close) goes
+through ``websockets``, which then decides as it always does.
+
+Unlike ``websockets``' own asyncio connection, the wire keeps no task, message queue, reader
+buffer or keepalive timer per socket: a frame becomes a call on the socket's :class:`Handler`
+as soon as it is read. That halves what an idle socket costs
 (docs/benchmarks.md, "Where a socket's memory goes").
 """
 
@@ -17,10 +24,11 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Protocol as Interface
 
-from websockets.frames import CloseCode, Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode, apply_mask
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
+from websockets.streams import StreamReader
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,10 @@ log = logging.getLogger(__name__)
 OPEN_TIMEOUT = 10.0
 #: After a close frame, how long the other side gets to close the TCP connection.
 CLOSE_TIMEOUT = 10.0
+#: The first byte of a frame read directly: final fragment, no reserved bits, text.
+_TEXT_FIN = 0x81
+#: Where ``websockets``' parser waits when it stands between two frames with nothing left to read.
+_BETWEEN_FRAMES = StreamReader.at_eof.__code__
 
 
 def text_frame(text: str) -> bytes:
@@ -60,7 +72,19 @@ Decide = Callable[["Wire", Request], Awaitable[tuple[Response, Callable[["Wire"]
 class Wire(asyncio.Protocol):
     """One TCP connection speaking WebSocket."""
 
-    __slots__ = ("_early", "_fragments", "_timer", "decide", "handler", "protocol", "spawn", "transport")
+    __slots__ = (
+        "_direct",
+        "_early",
+        "_fragments",
+        "_limit",
+        "_partial",
+        "_timer",
+        "decide",
+        "handler",
+        "protocol",
+        "spawn",
+        "transport",
+    )
 
     def __init__(self, decide: Decide, spawn: Callable[[Awaitable[None]], None], *, max_size: int) -> None:
         self.decide = decide
@@ -68,11 +92,14 @@ class Wire(asyncio.Protocol):
         # No extensions: permessage-deflate is never negotiated (signalling is small JSON, and
         # deflate's state costs about 100 KB per socket).
         self.protocol = ServerProtocol(max_size=max_size)
+        self._limit = max_size
         self.transport: asyncio.Transport | None = None
         self.handler: Handler | None = None
         self._early: list[Frame] = []  # frames that came with the handshake, before the handler existed
         self._fragments: tuple[Opcode, list[bytes]] | None = None  # a message that came in parts, so far
         self._timer: asyncio.TimerHandle | None = None
+        self._direct = False  # text frames are read straight from the transport (see _read_directly)
+        self._partial = b""  # the start of a frame read directly, until the rest arrives
 
     # --- asyncio.Protocol -----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -80,10 +107,13 @@ class Wire(asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(OPEN_TIMEOUT, self.abort)
 
     def data_received(self, data: bytes) -> None:
-        self.protocol.receive_data(data)
-        self._handle(self.protocol.events_received())
+        if self._direct:
+            self._read_directly(data)
+        else:
+            self._through_protocol(data)
 
     def eof_received(self) -> None:
+        self._hand_over()  # an unfinished frame is the protocol's to judge ("unexpected end of stream")
         self.protocol.receive_eof()
         self._flush()  # returning None lets the transport close: WebSocket never writes after EOF
 
@@ -98,6 +128,11 @@ class Wire(asyncio.Protocol):
     @property
     def open(self) -> bool:
         return self.protocol.state is State.OPEN
+
+    @property
+    def reads_directly(self) -> bool:
+        """Whether text frames are read here now, not by ``websockets``' parser (see ``_read_directly``)."""
+        return self._direct
 
     def peer(self) -> str:
         """The client's address, for the handshake's join limit only: never stored or logged."""
@@ -138,6 +173,76 @@ class Wire(asyncio.Protocol):
             self.transport.resume_reading()
 
     # --- inside -----------------------------------------------------------------------------------------
+    def _through_protocol(self, data: bytes) -> None:
+        self.protocol.receive_data(data)
+        self._handle(self.protocol.events_received())
+        if self.handler is not None:
+            self._direct = self._between_frames()
+
+    def _read_directly(self, data: bytes) -> None:
+        """The frames of ``data``, read here while they are whole, masked, unfragmented text frames
+        within the size limit; from the first other one on, the rest goes through the protocol,
+        which stands between two frames then, as if it had read everything before itself."""
+        buffer = self._partial + data if self._partial else data
+        self._partial = b""
+        handler, limit, end, at = self.handler, self._limit, len(buffer), 0
+        while at < end:
+            second = buffer[at + 1] if end - at > 1 else 0
+            length, start = second & 0x7F, at + 2
+            if length >= 126:  # the length follows in 2 or 8 bytes
+                start += 2 if length == 126 else 8
+                length = int.from_bytes(buffer[at + 2 : start])
+            if start > end:  # not even the header is here yet
+                self._partial = buffer[at:]
+                return
+            if (
+                buffer[at] != _TEXT_FIN
+                or not second & 0x80  # unmasked: the protocol refuses it
+                or length > limit
+                or handler is not self.handler
+                or self.protocol.state is not State.OPEN
+            ):
+                break
+            stop = start + 4 + length
+            if stop > end:
+                self._partial = buffer[at:]
+                return
+            try:
+                text = apply_mask(buffer[start + 4 : stop], buffer[start : start + 4]).decode()
+            except UnicodeDecodeError:
+                self._direct = False
+                self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
+                self._flush()
+                return
+            at = stop
+            handler.received(text)  # type: ignore[union-attr]
+        else:
+            return
+        self._direct = False
+        self._through_protocol(buffer[at:])
+
+    def _hand_over(self) -> None:
+        """What was read directly but not yet whole goes to the protocol, which reads on from there."""
+        if self._partial:
+            partial, self._partial, self._direct = self._partial, b"", False
+            self.protocol.receive_data(partial)
+            self._handle(self.protocol.events_received())
+
+    def _between_frames(self) -> bool:
+        """Whether the protocol is open, has nothing unread and waits for the first byte of a frame
+        that is not part of a message in parts: only then may frames be read without it. If a
+        ``websockets`` release parses differently, this says no, and everything goes through it."""
+        protocol = self.protocol
+        if protocol.state is not State.OPEN or self._fragments is not None:
+            return False
+        reader = getattr(protocol, "reader", None)
+        if reader is None or getattr(reader, "buffer", b"x"):
+            return False
+        waiting = getattr(protocol, "parser", None)
+        while waiting is not None and getattr(waiting, "gi_code", None) is not _BETWEEN_FRAMES:
+            waiting = getattr(waiting, "gi_yieldfrom", None)
+        return waiting is not None
+
     def _handle(self, events: list[Request | Frame]) -> None:
         self._flush()  # the protocol's own answers: pongs, the closing frame, a failure's close
         for event in events:
@@ -166,6 +271,7 @@ class Wire(asyncio.Protocol):
         early, self._early = self._early, []
         for frame in early:
             self._frame(frame, handler)
+        self._direct = self._between_frames()
         self.resume_reading()
 
     def _frame(self, frame: Frame, handler: Handler) -> None:
