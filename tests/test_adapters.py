@@ -125,6 +125,39 @@ def test_redis_bus_between_two_processes_worth_of_connections(redis_url):
         second.close()
 
 
+def test_redis_bus_subscribes_and_unsubscribes_several_channels_at_once(redis_url):
+    """A socket's two topics in one command each way; a channel someone else here still hears stays."""
+    redis, bus = Redis.from_url(redis_url), RedisBus(Redis.from_url(redis_url))
+    try:
+        room, member, shared = Inbox(), Inbox(), Inbox()
+        bus.subscribe("room:r1", shared)
+        bus.subscribe_all([("room:r1", room), ("member:r1:m1", member)])
+        channels = ["vc:bus:room:r1", "vc:bus:member:r1:m1"]
+        wait_for(lambda: all(n == 1 for _, n in redis.pubsub_numsub(*channels)), 5, what="both subscriptions")
+        redis.publish("vc:bus:room:r1", "to the room")
+        redis.publish("vc:bus:member:r1:m1", "to the member")
+        wait_for(lambda: member.items == ["to the member"] and room.items == shared.items == ["to the room"], 5)
+
+        bus.unsubscribe_all([("room:r1", room), ("member:r1:m1", member)])
+        wait_for(lambda: redis.pubsub_numsub("vc:bus:member:r1:m1")[0][1] == 0, 5, what="the member's channel dropped")
+        assert redis.pubsub_numsub("vc:bus:room:r1")[0][1] == 1  # still heard by ``shared``
+        redis.publish("vc:bus:room:r1", "again")
+        wait_for(lambda: shared.items == ["to the room", "again"], 5)
+        assert room.items == ["to the room"]
+    finally:
+        bus.close()
+
+
+def test_local_bus_subscribes_several_channels_at_once():
+    bus, room, member = LocalBus(), Inbox(), Inbox()
+    bus.subscribe_all([("room:r1", room), ("member:r1:m1", member)])
+    bus.publish_to_all(["room:r1", "member:r1:m1"], "hi")
+    assert room.items == member.items == ["hi"]
+    bus.unsubscribe_all([("room:r1", room)])
+    bus.publish_to_all(["room:r1", "member:r1:m1"], "again")
+    assert room.items == ["hi"] and member.items == ["hi", "again"]
+
+
 def test_redis_bus_reconnects_and_announces_it(redis_url):
     redis = Redis.from_url(redis_url)
     bus = RedisBus(Redis.from_url(redis_url))

@@ -26,6 +26,8 @@ from .tombstones import LUA_REVOKED, Claims, MemoryTombstones, RedisTombstones
 log = logging.getLogger(__name__)
 
 Callback = Callable[[str], None]
+#: A channel and who hears it.
+Subscription = tuple[str, Callback]
 RESTART_CHECK_SECONDS = 2.0
 
 #: KEYS: tombstones; ARGV: since per key, then channel and message. Publishes unless revoked.
@@ -72,6 +74,14 @@ class Bus(Protocol):
     def subscribe(self, channel: str, callback: Callback) -> None: ...
 
     def unsubscribe(self, channel: str, callback: Callback) -> None: ...
+
+    def subscribe_all(self, subscriptions: Sequence[Subscription]) -> None:
+        """Several at once: on Redis, the channels new to this process in one command."""
+        ...
+
+    def unsubscribe_all(self, subscriptions: Sequence[Subscription]) -> None:
+        """Several at once: on Redis, the channels nobody here hears any more in one command."""
+        ...
 
     def on_reconnect(self, callback: Callable[[], None]) -> None: ...
 
@@ -161,6 +171,14 @@ class LocalBus:
     def unsubscribe(self, channel: str, callback: Callback) -> None:
         self._subscribers.remove(channel, callback)
 
+    def subscribe_all(self, subscriptions: Sequence[Subscription]) -> None:
+        for channel, callback in subscriptions:
+            self._subscribers.add(channel, callback)
+
+    def unsubscribe_all(self, subscriptions: Sequence[Subscription]) -> None:
+        for channel, callback in subscriptions:
+            self._subscribers.remove(channel, callback)
+
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """The in-process bus never loses its connection."""
 
@@ -214,14 +232,22 @@ class RedisBus:
         )
 
     def subscribe(self, channel: str, callback: Callback) -> None:
-        if self._subscribers.add(channel, callback):
-            with self._pubsub_lock:
-                self._safely(self._pubsub.subscribe, self._prefix + channel)
+        self.subscribe_all(((channel, callback),))
 
     def unsubscribe(self, channel: str, callback: Callback) -> None:
-        if self._subscribers.remove(channel, callback):
+        self.unsubscribe_all(((channel, callback),))
+
+    def subscribe_all(self, subscriptions: Sequence[Subscription]) -> None:
+        new = [self._prefix + c for c, callback in subscriptions if self._subscribers.add(c, callback)]
+        if new:
             with self._pubsub_lock:
-                self._safely(self._pubsub.unsubscribe, self._prefix + channel)
+                self._safely(self._pubsub.subscribe, new)
+
+    def unsubscribe_all(self, subscriptions: Sequence[Subscription]) -> None:
+        gone = [self._prefix + c for c, callback in subscriptions if self._subscribers.remove(c, callback)]
+        if gone:
+            with self._pubsub_lock:
+                self._safely(self._pubsub.unsubscribe, gone)
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         self._reconnect_callbacks.append(callback)
@@ -232,10 +258,10 @@ class RedisBus:
         with contextlib.suppress(Exception):  # a broken connection may fail to close; nothing to do
             self._pubsub.close()
 
-    def _safely(self, operation: Callable[[str], Any], channel: str) -> None:
+    def _safely(self, operation: Callable[..., Any], channels: list[str]) -> None:
         """While Redis is away, (un)subscribing is remembered and replayed on reconnect."""
         try:
-            operation(channel)
+            operation(*channels)
         except Exception as error:  # noqa: BLE001
             log.warning("bus: Redis unavailable while changing subscriptions (%s)", type(error).__name__)
 

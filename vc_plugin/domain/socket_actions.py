@@ -10,22 +10,25 @@ ones that ask something (``Join``, ``Relay``, ``GrantRelay``, ``CheckPass``, ``E
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+import msgspec
 
 from ..adapters.presence import Member
 from .signaling import StaffCommand
 from .waiting_room import Staffer
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
+class _Action(msgspec.Struct, frozen=True):
+    """Immutable, compared by value, and built in C: a relayed message makes two of them."""
+
+
+class Send(_Action):
     """Write one text frame (already encoded JSON)."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Close:
+class Close(_Action):
     """Close the socket; with ``flush``, after what is queued has been written."""
 
     code: int
@@ -33,23 +36,20 @@ class Close:
     flush: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Subscribe:
+class Subscribe(_Action):
     """Hear these bus topics from now on (until the socket closes)."""
 
     topics: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Join:
+class Join(_Action):
     """Enter the waiting room as ``member`` (:class:`~.entrance.Entrance`); report with ``joined``."""
 
     member: Member
     resume: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Relay:
+class Relay(_Action):
     """Forward ``text`` to one peer; ``verify`` asks presence first (news of the peer may be on its way).
 
     Report with ``relay_result``."""
@@ -60,43 +60,36 @@ class Relay:
     verify: bool
 
 
-@dataclass(frozen=True, slots=True)
-class GrantRelay:
+class GrantRelay(_Action):
     """Ask whether this socket was revoked, record the consent if asked, then ``relay_granted``."""
 
     record_consent: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Leave:
+class Leave(_Action):
     """The member leaves for good: out of presence, the others are told."""
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+class Command(_Action):
     """A practitioner's or staff member's command for the waiting room; errors come back as ``failed``."""
 
     staffer: Staffer
     message: StaffCommand
 
 
-@dataclass(frozen=True, slots=True)
-class Touch:
+class Touch(_Action):
     """Presence hears that this member is still there."""
 
 
-@dataclass(frozen=True, slots=True)
-class CheckPass:
+class CheckPass(_Action):
     """Ask whether the participant's appointment and invitation still stand; report with ``pass_checked``."""
 
 
-@dataclass(frozen=True, slots=True)
-class EnsureNotRevoked:
+class EnsureNotRevoked(_Action):
     """Ask whether a revocation came before this socket could hear it; if so, call ``revoke``."""
 
 
-@dataclass(frozen=True, slots=True)
-class LoadQueue:
+class LoadQueue(_Action):
     """Read the dashboard's queue; report with ``queue_loaded``."""
 
 
@@ -107,8 +100,7 @@ class Goodbye(enum.Enum):
     OFFLINE = "offline"  # gone without leaving: the place is kept for a while
 
 
-@dataclass(frozen=True, slots=True)
-class Forget:
+class Forget(_Action):
     """After the socket closed: take the member out of presence, or mark them offline."""
 
     goodbye: Goodbye

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from ..adapters.bus import Subscription
 from ..domain.dashboard_session import DashboardSession
 from ..domain.revocation import CHANNEL as REVOCATIONS
 from ..domain.revocation import Revocation
@@ -85,21 +86,29 @@ class SignallingHub:
         return await self.loop.run_in_executor(self.executor, in_app, self.app, self.state, work)
 
     # --- topics ---------------------------------------------------------------------------------------
-    def subscribe(self, connection: AsyncConnection, topic: str) -> None:
-        listeners = self._local.setdefault(topic, set())
-        listeners.add(connection)
-        if topic not in self._bus_callbacks:
-            listener = self._bus_callbacks[topic] = _TopicListener(self, topic)
-            self.state.bus.subscribe(topic, listener)
+    def subscribe(self, connection: AsyncConnection, topics: Iterable[str]) -> None:
+        """The topics new to this process are subscribed on the bus together (one Redis command)."""
+        new: list[Subscription] = []
+        for topic in topics:
+            self._local.setdefault(topic, set()).add(connection)
+            if topic not in self._bus_callbacks:
+                listener = self._bus_callbacks[topic] = _TopicListener(self, topic)
+                new.append((topic, listener))
+        if new:
+            self.state.bus.subscribe_all(new)
 
-    def unsubscribe(self, connection: AsyncConnection, topic: str) -> None:
-        listeners = self._local.get(topic)
-        if listeners is None:
-            return
-        listeners.discard(connection)
-        if not listeners:
-            del self._local[topic]
-            self.state.bus.unsubscribe(topic, self._bus_callbacks.pop(topic))
+    def unsubscribe(self, connection: AsyncConnection, topics: Iterable[str]) -> None:
+        gone: list[Subscription] = []
+        for topic in topics:
+            listeners = self._local.get(topic)
+            if listeners is None:
+                continue
+            listeners.discard(connection)
+            if not listeners:
+                del self._local[topic]
+                gone.append((topic, self._bus_callbacks.pop(topic)))
+        if gone:
+            self.state.bus.unsubscribe_all(gone)
 
     def deliver(self, topic: str, message: str) -> None:
         """On the loop: a bus message for the sockets of this process that listen on ``topic``."""
@@ -262,8 +271,7 @@ class AsyncConnection:
         self.closing = True
         with contextlib.suppress(Exception):
             await self._perform_all(self.session.socket_closed(), closed=True)
-        for topic in self.topics:
-            self.hub.unsubscribe(self, topic)
+        self.hub.unsubscribe(self, self.topics)
         self.hub.discard(self)
 
     # --- feeding the session --------------------------------------------------------------------------
@@ -346,10 +354,9 @@ class AsyncConnection:
             self._perform_now((action,))
             return None
         if isinstance(action, Subscribe):
-            for topic in action.topics:
-                if topic not in self.topics:
-                    self.topics.append(topic)
-                    self.hub.subscribe(self, topic)
+            new = [topic for topic in action.topics if topic not in self.topics]
+            self.topics.extend(new)
+            self.hub.subscribe(self, new)
             return None
         session = self.session
         if isinstance(action, Relay) and isinstance(session, RoomSession) and session.room is not None:
