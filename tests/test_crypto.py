@@ -122,6 +122,12 @@ def test_sealed_job_payloads():
     assert ring.open_for("invitation", sealed) == b'{"email": "a@example.org"}'
     with pytest.raises(DecryptionError):
         ring.open_for("other-purpose", sealed)
+    other = ring.seal_for("other-purpose", b"x")  # both purposes' keys derived (and kept) now
+    assert ring.open_for("other-purpose", other) == b"x"
+    with pytest.raises(DecryptionError):
+        ring.open_for("other-purpose", sealed)
+    with pytest.raises(DecryptionError):
+        ring.open_for("invitation", other)
     with pytest.raises(KeyNotAvailable):
         MasterKeyring([TEST_KEYS[1]]).open_for("invitation", sealed)
 

@@ -78,6 +78,7 @@ class MasterKeyring:
             raise ValueError("at least one master key is required")
         self._keys = [MasterKey(key_id(raw), raw) for raw in (b64d(k) for k in encoded_keys)]
         self._by_id = {key.id: key for key in self._keys}
+        self._derived: dict[tuple[str, str], bytes] = {}  # (key id, purpose) → key: a few, derived once
 
     @property
     def newest(self) -> MasterKey:
@@ -105,7 +106,12 @@ class MasterKeyring:
         return wrapped.partition(".")[0] == self.newest.id
 
     def _purpose_key(self, key: MasterKey, purpose: str) -> bytes:
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(key.secret)
+        """Derived once per key and purpose: every socket ticket is opened with it."""
+        derived = self._derived.get((key.id, purpose))
+        if derived is None:
+            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+            derived = self._derived[(key.id, purpose)] = hkdf.derive(key.secret)
+        return derived
 
     def seal_for(self, purpose: str, plaintext: bytes) -> str:
         """Encrypt a short-lived payload (a job's arguments) under a key derived for ``purpose``."""
