@@ -18,6 +18,8 @@ from tests.support.signal_client import SignalClient, check_in, practitioner_coo
 from vc_plugin.adapters.bus import LocalBus, RedisBus
 from vc_plugin.adapters.presence import (
     STALE_AFTER,
+    Ahead,
+    AheadOf,
     Arriving,
     CheckInRecord,
     Entered,
@@ -31,8 +33,10 @@ from vc_plugin.adapters.presence import (
 )
 from vc_plugin.adapters.tombstones import MemoryTombstones
 from vc_plugin.domain.access import Principal
+from vc_plugin.domain.entrance import Entrance, Joined, JoinRequest
 from vc_plugin.domain.revocation import Claim, Reason, appointment_scope, invitation_scope
 from vc_plugin.domain.topics import dashboard_topics
+from vc_plugin.domain.waiting_time import estimate
 
 pytestmark = pytest.mark.slow
 
@@ -346,3 +350,64 @@ def test_an_arrival_reads_room_member_and_check_in_as_the_single_reads_would(kin
     assert store.arriving("gone", "p1", "inv-2") == Arriving(None, None, None)
     if kind == "redis":
         redis.flushdb()
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_an_arrival_asks_what_is_ahead_in_the_same_round_trip(kind, redis_url):
+    """The estimate's question (``ahead``) goes with the arrival's reads: the same answer as asked
+    alone, still one round trip on Redis, and still answered after Redis forgot its scripts."""
+    store, clock, redis = store_of(kind, redis_url)
+    t0 = clock.now
+    earlier = Room("a0", 7, "doc", t0 - 600, t0 + 900, t0 + 4500)
+    mine = Room("a1", 7, "doc", t0, t0 + 1800, t0 + 5400)
+    for room in (earlier, mine):
+        store.open_room(room)
+    store.put("a0", Member("p0", "patient", "Herr Null", "admitted", t0), t0)  # someone in the earlier call
+    store.set_running_late("doc", 10, t0 + 3600)
+    question = AheadOf("doc", mine.starts_at, t0)
+    alone = store.ahead("doc", mine.starts_at, t0)
+    assert alone == Ahead(earlier.ends_at, 10)
+    asked: list[object] = []
+    if kind == "redis":
+        real = redis.connection_pool.get_connection
+
+        def counting(*args: object, **kwargs: object) -> object:
+            asked.append(args)
+            return real(*args, **kwargs)
+
+        redis.connection_pool.get_connection = counting  # type: ignore[method-assign]
+    found = store.arriving("a1", "p1", None, (), question)
+    if kind == "redis":
+        assert len(asked) == 1, "one round trip"
+        redis.connection_pool.get_connection = real  # type: ignore[method-assign]
+    assert found == Arriving(mine, None, None, None, alone)
+    assert store.arriving("a1", "p1", None).ahead is None, "not asked, not answered"
+    if kind == "redis":
+        redis.script_flush()
+        assert store.arriving("a1", "p1", None, (), question).ahead == alone
+        assert store.arriving("a1", "p1", None, (), question).ahead == alone  # loaded again
+        redis.flushdb()
+
+
+def test_a_patients_estimate_counts_the_rooms_of_whoever_holds_the_appointment_now(state):
+    """``hello`` asks what is ahead along with the arrival, for the practitioner the handshake saw;
+    after a handover in between, the estimate asks again, for the colleague now in charge."""
+    presence, now = state.presence, state.clock.now().timestamp()
+    mine = Room("hold-1", 1, "doc-a", now + 60, now + 1800, now + 5400, practitioner_name="Dr. A")
+    for practitioner, busy_until in (("doc-a", now + 600), ("doc-b", now + 1200)):
+        earlier = Room(f"early-{practitioner}", 1, practitioner, now - 600, busy_until, now + 5400)
+        presence.open_room(earlier)
+        presence.put(earlier.appointment, Member(f"in-{practitioner}", "patient", "X", "admitted", now), now)
+    presence.open_room(mine)
+    entrance = Entrance(state.waiting_room)
+
+    def estimate_for(member_id: str) -> int:
+        patient = Member(member_id, MemberRole.PATIENT, "Frau Drei", MemberState.WAITING, 0)
+        joined = entrance.join(JoinRequest(mine, patient, None, f"socket-{member_id}", (), None))
+        assert isinstance(joined, Joined) and joined.estimate is not None
+        return joined.estimate.expected_in
+
+    assert estimate_for("p1") == state.waiting_room.estimate(mine).expected_in
+    assert estimate_for("p1") == estimate(mine, now + 600, 0, now).expected_in  # doc-a's earlier call
+    presence.update_room("hold-1", practitioner="doc-b", practitioner_name="Dr. B")
+    assert estimate_for("p2") == estimate(replace(mine, practitioner="doc-b"), now + 1200, 0, now).expected_in

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+from redis.exceptions import NoScriptError
+
 from .tombstones import LUA_REVOKED, Claims, MemoryTombstones, RedisTombstones
 
 STALE_AFTER = 45.0
@@ -102,6 +104,15 @@ class Ahead:
 
 
 @dataclass(frozen=True, slots=True)
+class AheadOf:
+    """The question ``PresenceStore.ahead`` answers, asked along with an arrival."""
+
+    practitioner: str
+    before: float
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class CheckInRecord:
     """The one check-in an invitation has at a time: the member it admits, their name, and
     a tag of the code it was made with (a new code makes it void, even if a revocation was lost)."""
@@ -121,6 +132,7 @@ class Arriving:
     earlier: Member | None  # the member's record from before (a reconnect keeps its place)
     check_in: CheckInRecord | None  # the invitation's current check-in (None: not asked, or none)
     revoked: str | None = None  # the reason of a tombstone later than one of the claims asked about
+    ahead: Ahead | None = None  # the answer to ``ahead_of``, when asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +184,16 @@ class PresenceStore(Protocol):
         ...
 
     def check_in(self, invitation: str) -> CheckInRecord | None: ...
-    def arriving(self, appointment: str, member_id: str, invitation: str | None, claims: Claims = ()) -> Arriving:
-        """``room``, ``get``, ``check_in`` (when ``invitation`` is given) and whether one of ``claims``
-        was revoked, in one round trip."""
+    def arriving(
+        self,
+        appointment: str,
+        member_id: str,
+        invitation: str | None,
+        claims: Claims = (),
+        ahead_of: AheadOf | None = None,
+    ) -> Arriving:
+        """``room``, ``get``, ``check_in`` (when ``invitation`` is given), whether one of ``claims``
+        was revoked, and ``ahead`` (when ``ahead_of`` is given), in one round trip."""
         ...
 
     def drop_check_in(self, invitation: str) -> None: ...
@@ -207,6 +226,12 @@ def _room(raw: dict[bytes, bytes]) -> Room:
 def _present(members: dict[bytes, bytes], seen: dict[bytes, bytes], now: float) -> list[Member]:
     """The members (id → JSON) heard of (id → time) within ``STALE_AFTER`` of ``now``."""
     return [_member(raw) for member_id, raw in members.items() if now - float(seen.get(member_id, 0)) < STALE_AFTER]
+
+
+def _ahead(raw: list[bytes]) -> Ahead:
+    """The ``_AHEAD`` script's answer: the latest end ("" if none) and the announced delay ("" if none)."""
+    until, minutes = raw
+    return Ahead(float(until) if until else None, int(minutes) if minutes else 0)
 
 
 def _member(raw: str | bytes) -> Member:
@@ -372,10 +397,18 @@ class MemoryPresence:
             self._check_ins[check_in.invitation] = check_in
             return previous
 
-    def arriving(self, appointment: str, member_id: str, invitation: str | None, claims: Claims = ()) -> Arriving:
+    def arriving(
+        self,
+        appointment: str,
+        member_id: str,
+        invitation: str | None,
+        claims: Claims = (),
+        ahead_of: AheadOf | None = None,
+    ) -> Arriving:
         check_in = self.check_in(invitation) if invitation is not None else None
         revoked = self._tombstones.hit(claims)
-        return Arriving(self.room(appointment), self.get(appointment, member_id), check_in, revoked)
+        ahead = self.ahead(ahead_of.practitioner, ahead_of.before, ahead_of.now) if ahead_of is not None else None
+        return Arriving(self.room(appointment), self.get(appointment, member_id), check_in, revoked, ahead)
 
     def check_in(self, invitation: str) -> CheckInRecord | None:
         with self._lock:
@@ -661,9 +694,11 @@ class RedisPresence:
         return self._prune_index(index)[0]
 
     def ahead(self, practitioner: str, before: float, now: float) -> Ahead:
-        starts, late = STARTS_PREFIX + practitioner, LATE_PREFIX + practitioner
-        until, minutes = self._ahead(keys=[], args=[starts, PREFIX, before, now, STALE_AFTER, late])
-        return Ahead(float(until) if until else None, int(minutes) if minutes else 0)
+        return _ahead(self._ahead(keys=[], args=self._ahead_args(practitioner, before, now)))
+
+    @staticmethod
+    def _ahead_args(practitioner: str, before: float, now: float) -> list[Any]:
+        return [STARTS_PREFIX + practitioner, PREFIX, before, now, STALE_AFTER, LATE_PREFIX + practitioner]
 
     def _prune_index(self, index: str) -> tuple[list[str], int]:
         """Rooms of an index that still exist; entries of expired rooms are removed."""
@@ -688,7 +723,14 @@ class RedisPresence:
         )
         return CheckInRecord(**json.loads(raw)) if raw else None
 
-    def arriving(self, appointment: str, member_id: str, invitation: str | None, claims: Claims = ()) -> Arriving:
+    def arriving(
+        self,
+        appointment: str,
+        member_id: str,
+        invitation: str | None,
+        claims: Claims = (),
+        ahead_of: AheadOf | None = None,
+    ) -> Arriving:
         meta, members = self._keys(appointment)[:2]
         pipe = self._redis.pipeline(transaction=False)
         pipe.hgetall(meta)
@@ -697,13 +739,29 @@ class RedisPresence:
             pipe.get(f"{CHECK_IN_PREFIX}{invitation}")
         if claims:
             pipe.mget(self._tombstones.claim_keys(claims))
-        raw_room, raw_member, *rest = pipe.execute()
+        if ahead_of is not None:
+            # By its digest: a script object in a pipeline costs a round trip of its own (SCRIPT EXISTS).
+            pipe.evalsha(self._ahead.sha, 0, *self._ahead_args(ahead_of.practitioner, ahead_of.before, ahead_of.now))
+        raw_room, raw_member, *rest = pipe.execute(raise_on_error=False)
+        raw_ahead = rest.pop() if ahead_of is not None else None
+        for reply in (raw_room, raw_member, *rest):
+            if isinstance(reply, Exception):
+                raise reply
         raw_check_in = rest.pop(0) if invitation is not None else None
+        ahead = None
+        if ahead_of is not None:
+            if isinstance(raw_ahead, NoScriptError):  # Redis restarted: the script object loads it again
+                ahead = self.ahead(ahead_of.practitioner, ahead_of.before, ahead_of.now)
+            elif isinstance(raw_ahead, Exception):
+                raise raw_ahead
+            else:
+                ahead = _ahead(raw_ahead)
         return Arriving(
             _room(raw_room) if raw_room and b"appointment" in raw_room else None,
             _member(raw_member) if raw_member else None,
             CheckInRecord(**json.loads(raw_check_in)) if raw_check_in else None,
             self._tombstones.reason(rest[0], claims) if claims else None,
+            ahead,
         )
 
     def check_in(self, invitation: str) -> CheckInRecord | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..adapters.presence import CheckInRecord, Member, MemberRole, MemberState, Room
+from ..adapters.presence import Ahead, AheadOf, CheckInRecord, Member, MemberRole, MemberState, Room
 from .check_in import ParticipantPass, held_by
 from .revocation import Claim, Reason, appointment_scope
 from .signaling import ProtocolError
@@ -67,7 +67,14 @@ class Entrance:
         says), and the people present once, right after arriving (place, peers, the dashboards' view)."""
         pass_ = request.participant_pass
         invitation = pass_.invitation if pass_ is not None else None
-        facts = self._presence.arriving(request.room.appointment, request.member.id, invitation, request.claims)
+        asked = request.room
+        # Who may wait is asked along with the rest (a practitioner never waits): one round trip less.
+        ahead_of = (
+            None
+            if request.member.role is MemberRole.PRACTITIONER
+            else AheadOf(asked.practitioner, asked.starts_at, self._waiting_room.now())
+        )
+        facts = self._presence.arriving(asked.appointment, request.member.id, invitation, request.claims, ahead_of)
         current = facts.room
         held = held_by(pass_, facts.check_in) if pass_ is not None else None
         if facts.revoked is not None:
@@ -97,7 +104,7 @@ class Entrance:
             else [],
             position=0 if admitted else _position(arrival.present, member),
             practitioner_name=self._waiting_room.practitioner_name(room),
-            estimate=None if admitted else self._waiting_room.estimate(room),
+            estimate=None if admitted else self._waiting_room.estimate(room, _answer(facts.ahead, ahead_of, room)),
         )
 
     def _revoked(self, request: JoinRequest, reason: str) -> Barred:
@@ -119,6 +126,14 @@ class Entrance:
         handed_over = current is not None and current.practitioner != request.member.id
         if request.member.role is MemberRole.PRACTITIONER and handed_over:
             raise ProtocolError("not_allowed", "this appointment was handed over to a colleague", close=True)
+
+
+def _answer(ahead: Ahead | None, asked: AheadOf | None, room: Room) -> Ahead | None:
+    """What was read ahead of the arrival, if it was asked about this room's practitioner and start
+    (a handover in between changes the practitioner: then the estimate asks again)."""
+    if ahead is None or asked is None or (asked.practitioner, asked.before) != (room.practitioner, room.starts_at):
+        return None
+    return ahead
 
 
 def _position(present: list[Member], member: Member) -> int:

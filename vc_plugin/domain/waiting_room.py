@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..adapters.bus import Bus
 from ..adapters.presence import (
+    Ahead,
     Entered,
     Member,
     MemberRole,
@@ -447,10 +448,12 @@ class WaitingRoom:
         """The delay a practitioner's dashboard shows as chosen; staff announce none."""
         return None if actor.role is Role.STAFF else self.presence.running_late(actor.public_id)
 
-    def estimate(self, room: Room) -> Estimate:
-        """For someone waiting in ``room``: earlier rooms of the same practitioner with people in them come first."""
+    def estimate(self, room: Room, ahead: Ahead | None = None) -> Estimate:
+        """For someone waiting in ``room``: earlier rooms of the same practitioner with people in them
+        come first (``ahead``: what presence said of them a moment ago, if it was asked already)."""
         now = self.now()
-        ahead = self.presence.ahead(room.practitioner, room.starts_at, now)
+        if ahead is None:
+            ahead = self.presence.ahead(room.practitioner, room.starts_at, now)
         return estimate(room, ahead.busy_until, ahead.late_minutes, now)
 
     def _estimate(self, room: Room, occupied: list[tuple[Room, list[Member]]], late: int) -> Estimate:
