@@ -258,7 +258,14 @@ class ThroughWebsockets(Wire):
         return False
 
 
-def feed(chunks: list[bytes], *, direct: bool = True, eof: bool = False, max_size: int = BIG) -> Fed:
+def feed(
+    chunks: list[bytes],
+    *,
+    direct: bool = True,
+    eof: bool = False,
+    max_size: int = BIG,
+    after_each: Callable[[Wire], None] = lambda wire: None,
+) -> Fed:
     """The handshake, then ``chunks`` one ``data_received`` each; ``direct=False`` keeps every frame
     in ``websockets``' parser: what the wire did before it read frames itself."""
 
@@ -284,6 +291,7 @@ def feed(chunks: list[bytes], *, direct: bool = True, eof: bool = False, max_siz
         written_before = len(transport.written)
         for chunk in chunks:
             wire.data_received(chunk)
+            after_each(wire)
         if eof:
             wire.eof_received()
             wire.connection_lost(None)
@@ -396,6 +404,21 @@ def test_a_frame_cut_off_by_the_end_of_the_stream_is_not_a_message() -> None:
     fed = feed([stream], eof=True)
     assert fed.messages == ["ganz"]
     assert fed.lost == 1
+
+
+def test_a_frame_in_many_pieces_is_gathered_in_place() -> None:
+    """Each piece is appended to what came before, not copied with it: a client that sends a large
+    frame a thousand bytes at a time costs the server as much as one that sends it at once, not
+    its square."""
+    big = frame(Opcode.TEXT, b"z" * 20_000)
+    buffers: list[int] = []
+
+    def watch(wire: Wire) -> None:
+        buffers.append(id(wire._partial))
+
+    fed = feed([big[i : i + 1000] for i in range(0, len(big), 1000)], after_each=watch)
+    assert fed.messages == ["z" * 20_000]
+    assert len(set(buffers[:-1])) == 1, "the same buffer grew; nothing was copied piece by piece"
 
 
 def test_a_real_client_is_read_directly(wire_server: WireServer) -> None:

@@ -99,7 +99,7 @@ class Wire(asyncio.Protocol):
         self._fragments: tuple[Opcode, list[bytes]] | None = None  # a message that came in parts, so far
         self._timer: asyncio.TimerHandle | None = None
         self._direct = False  # text frames are read straight from the transport (see _read_directly)
-        self._partial = b""  # the start of a frame read directly, until the rest arrives
+        self._partial = bytearray()  # the start of a frame read directly, until the rest arrives
 
     # --- asyncio.Protocol -----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -183,8 +183,12 @@ class Wire(asyncio.Protocol):
         """The frames of ``data``, read here while they are whole, masked, unfragmented text frames
         within the size limit; from the first other one on, the rest goes through the protocol,
         which stands between two frames then, as if it had read everything before itself."""
-        buffer = self._partial + data if self._partial else data
-        self._partial = b""
+        partial = self._partial
+        if partial:
+            partial += data  # in place: a frame in many small pieces is not copied again for each
+            buffer: bytes | bytearray = partial
+        else:
+            buffer = data
         handler, limit, end, at = self.handler, self._limit, len(buffer), 0
         while at < end:
             second = buffer[at + 1] if end - at > 1 else 0
@@ -193,7 +197,7 @@ class Wire(asyncio.Protocol):
                 start += 2 if length == 126 else 8
                 length = int.from_bytes(buffer[at + 2 : start])
             if start > end:  # not even the header is here yet
-                self._partial = buffer[at:]
+                self._keep(buffer, at)
                 return
             if (
                 buffer[at] != _TEXT_FIN
@@ -205,27 +209,34 @@ class Wire(asyncio.Protocol):
                 break
             stop = start + 4 + length
             if stop > end:
-                self._partial = buffer[at:]
+                self._keep(buffer, at)
                 return
             try:
                 text = apply_mask(buffer[start + 4 : stop], buffer[start : start + 4]).decode()
             except UnicodeDecodeError:
-                self._direct = False
+                self._direct, self._partial = False, bytearray()
                 self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
                 self._flush()
                 return
             at = stop
             handler.received(text)  # type: ignore[union-attr]
         else:
+            if buffer is partial:
+                partial.clear()
             return
-        self._direct = False
-        self._through_protocol(buffer[at:])
+        self._direct, self._partial = False, bytearray()
+        self._through_protocol(bytes(buffer[at:]))
+
+    def _keep(self, buffer: bytes | bytearray, at: int) -> None:
+        """The start of a frame whose rest has not arrived: kept until it has."""
+        if buffer is not self._partial or at:
+            self._partial = bytearray(buffer[at:])
 
     def _hand_over(self) -> None:
         """What was read directly but not yet whole goes to the protocol, which reads on from there."""
         if self._partial:
-            partial, self._partial, self._direct = self._partial, b"", False
-            self.protocol.receive_data(partial)
+            partial, self._partial, self._direct = self._partial, bytearray(), False
+            self.protocol.receive_data(bytes(partial))
             self._handle(self.protocol.events_received())
 
     def _between_frames(self) -> bool:
