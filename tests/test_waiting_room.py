@@ -4,7 +4,9 @@ room; presence expiring in Redis; and the in-process presence store on its own."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -182,6 +184,23 @@ def test_memory_presence_keeps_order_expires_rooms_and_forgets_the_silent():
     assert store.remove("a1", "p1") is None
 
 
+@contextlib.contextmanager
+def round_trips(redis: Redis) -> Iterator[list[object]]:
+    """The connections the client takes from its pool meanwhile: one per command, pipeline or script."""
+    asked: list[object] = []
+    real = redis.connection_pool.get_connection
+
+    def counting(*args: object, **kwargs: object) -> object:
+        asked.append(args)
+        return real(*args, **kwargs)
+
+    redis.connection_pool.get_connection = counting  # type: ignore[method-assign]
+    try:
+        yield asked
+    finally:
+        redis.connection_pool.get_connection = real  # type: ignore[method-assign]
+
+
 def store_of(kind: str, redis_url: str) -> tuple[MemoryPresence | RedisPresence, Ticker, Redis]:
     """A presence store of that kind on an empty Redis (the fixture's), and its clock: Redis's own
     time, since Redis expires keys by its own clock."""
@@ -330,19 +349,10 @@ def test_an_arrival_reads_room_member_and_check_in_as_the_single_reads_would(kin
     store.put("a1", member, t0)
     record = CheckInRecord("inv-1", "p1", "Frau Eins", t0 + 3600, "tag")
     store.hold_check_in(record)
-    asked: list[object] = []
-    if kind == "redis":
-        real = redis.connection_pool.get_connection
-
-        def counting(*args: object, **kwargs: object) -> object:
-            asked.append(args)
-            return real(*args, **kwargs)
-
-        redis.connection_pool.get_connection = counting  # type: ignore[method-assign]
-    found = store.arriving("a1", "p1", "inv-1")
+    with round_trips(redis) as asked:
+        found = store.arriving("a1", "p1", "inv-1")
     if kind == "redis":
         assert len(asked) == 1, "one round trip"
-        redis.connection_pool.get_connection = real  # type: ignore[method-assign]
     assert found.room == store.room("a1") == room
     assert found.earlier == store.get("a1", "p1") and found.earlier is not None and found.earlier.name == "Frau Eins"
     assert found.check_in == store.check_in("inv-1") == record
@@ -367,19 +377,10 @@ def test_an_arrival_asks_what_is_ahead_in_the_same_round_trip(kind, redis_url):
     question = AheadOf("doc", mine.starts_at, t0)
     alone = store.ahead("doc", mine.starts_at, t0)
     assert alone == Ahead(earlier.ends_at, 10)
-    asked: list[object] = []
-    if kind == "redis":
-        real = redis.connection_pool.get_connection
-
-        def counting(*args: object, **kwargs: object) -> object:
-            asked.append(args)
-            return real(*args, **kwargs)
-
-        redis.connection_pool.get_connection = counting  # type: ignore[method-assign]
-    found = store.arriving("a1", "p1", None, (), question)
+    with round_trips(redis) as asked:
+        found = store.arriving("a1", "p1", None, (), question)
     if kind == "redis":
         assert len(asked) == 1, "one round trip"
-        redis.connection_pool.get_connection = real  # type: ignore[method-assign]
     assert found == Arriving(mine, None, None, None, alone)
     assert store.arriving("a1", "p1", None).ahead is None, "not asked, not answered"
     if kind == "redis":
