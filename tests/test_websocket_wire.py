@@ -243,6 +243,8 @@ class Counting:
         self.messages.append(message)
         if message == "schluss":
             self.wire.close(1000, "bye")
+        if message == "schnitt":  # as a socket cut off for reading too slowly
+            self.wire.abort()
 
     def ponged(self) -> None:
         self.pongs += 1
@@ -397,6 +399,41 @@ def test_a_bad_frame_among_good_ones_closes_and_nothing_after_it_is_read(bad: by
         assert fed.written[:2] == b"\x88\x02" or fed.written[:1] == b"\x88"
         assert int.from_bytes(fed.written[2:4]) == code, fed.written
         assert not fed.direct_at_end
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["read directly", "through websockets"])
+def test_nothing_read_after_the_wire_failed_or_cut_off_the_connection_reaches_the_session(direct: bool) -> None:
+    """Frames the protocol had already parsed in the same read are dropped too: after bad UTF-8
+    (which the wire, not the protocol, finds), and after the session cut the socket off."""
+    bad_then_good = frame(Opcode.PING, b"") + frame(Opcode.TEXT, b"\xff") + frame(Opcode.TEXT, b"danach")
+    failed = feed([bad_then_good], direct=direct)
+    assert failed.messages == []
+    assert failed.written.endswith(b"\x88\x0f\x03\xefinvalid UTF-8")
+    cut = feed(
+        [frame(Opcode.PING, b"") + frame(Opcode.TEXT, b"schnitt") + frame(Opcode.TEXT, b"danach")], direct=direct
+    )
+    assert cut.messages == ["schnitt"]
+
+
+def test_a_close_that_came_with_the_handshake_gets_no_answer_but_the_end_of_the_connection() -> None:
+    async def run() -> tuple[Transport, list[Handler]]:
+        tasks: list[asyncio.Future[None]] = []
+        handlers: list[Handler] = []
+
+        async def decide(wire: Wire, request: Request) -> tuple[Response, Callable[[Wire], Handler] | None]:
+            return wire.protocol.accept(request), lambda accepted: handlers.append(Counting(accepted)) or handlers[-1]
+
+        wire = Wire(decide, lambda work: tasks.append(asyncio.ensure_future(work)), max_size=BIG)  # type: ignore[arg-type]
+        transport = Transport()
+        wire.connection_made(transport)
+        wire.data_received(HANDSHAKE + frame(Opcode.CLOSE, b"\x03\xe8") + frame(Opcode.TEXT, b"danach"))
+        await asyncio.gather(*tasks)
+        wire._cancel_timer()
+        return transport, handlers
+
+    transport, handlers = asyncio.run(run())
+    assert transport.aborted and handlers == []
+    assert b"101" not in transport.written
 
 
 def test_a_frame_cut_off_by_the_end_of_the_stream_is_not_a_message() -> None:

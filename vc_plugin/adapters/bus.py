@@ -238,15 +238,17 @@ class RedisBus:
         self.unsubscribe_all(((channel, callback),))
 
     def subscribe_all(self, subscriptions: Sequence[Subscription]) -> None:
-        new = [self._prefix + c for c, callback in subscriptions if self._subscribers.add(c, callback)]
-        if new:
-            with self._pubsub_lock:
+        # Listeners and Redis change under one lock: a channel's last listener leaving in one thread
+        # and its first arriving in another must reach Redis in that order.
+        with self._pubsub_lock:
+            new = [self._prefix + c for c, callback in subscriptions if self._subscribers.add(c, callback)]
+            if new:
                 self._safely(self._pubsub.subscribe, new)
 
     def unsubscribe_all(self, subscriptions: Sequence[Subscription]) -> None:
-        gone = [self._prefix + c for c, callback in subscriptions if self._subscribers.remove(c, callback)]
-        if gone:
-            with self._pubsub_lock:
+        with self._pubsub_lock:
+            gone = [self._prefix + c for c, callback in subscriptions if self._subscribers.remove(c, callback)]
+            if gone:
                 self._safely(self._pubsub.unsubscribe, gone)
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:

@@ -68,11 +68,12 @@ class Entrance:
         pass_ = request.participant_pass
         invitation = pass_.invitation if pass_ is not None else None
         asked = request.room
-        # Who may wait is asked along with the rest (a practitioner never waits): one round trip less.
+        # What a waiting person waits for is asked along with the rest: one round trip less (only
+        # the invited wait; practitioners and the operator's probe go straight in).
         ahead_of = (
-            None
-            if request.member.role is MemberRole.PRACTITIONER
-            else AheadOf(asked.practitioner, asked.starts_at, self._waiting_room.now())
+            AheadOf(asked.practitioner, asked.starts_at, self._waiting_room.now())
+            if request.member.role is MemberRole.PATIENT
+            else None
         )
         facts = self._presence.arriving(asked.appointment, request.member.id, invitation, request.claims, ahead_of)
         current = facts.room

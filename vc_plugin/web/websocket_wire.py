@@ -26,7 +26,7 @@ from typing import Protocol as Interface
 
 from websockets.frames import CloseCode, Frame, Opcode, apply_mask
 from websockets.http11 import Request, Response
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 from websockets.streams import StreamReader
 
@@ -38,8 +38,10 @@ OPEN_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 10.0
 #: The first byte of a frame read directly: final fragment, no reserved bits, text.
 _TEXT_FIN = 0x81
-#: Where ``websockets``' parser waits when it stands between two frames with nothing left to read.
+#: Where ``websockets``' parser waits when it stands between two frames with nothing left to read,
+#: and the generator that reads frames (the one that discards input after a failure waits there too).
 _BETWEEN_FRAMES = StreamReader.at_eof.__code__
+_READING_FRAMES = Protocol.parse.__code__
 
 
 def text_frame(text: str) -> bytes:
@@ -75,6 +77,7 @@ class Wire(asyncio.Protocol):
     __slots__ = (
         "_direct",
         "_early",
+        "_failed",
         "_fragments",
         "_limit",
         "_partial",
@@ -100,6 +103,7 @@ class Wire(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._direct = False  # text frames are read straight from the transport (see _read_directly)
         self._partial = bytearray()  # the start of a frame read directly, until the rest arrives
+        self._failed = False  # the wire failed the connection itself (bad UTF-8)
 
     # --- asyncio.Protocol -----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -199,11 +203,13 @@ class Wire(asyncio.Protocol):
             if start > end:  # not even the header is here yet
                 self._keep(buffer, at)
                 return
+            if self._given_up():
+                self._partial = bytearray()
+                return
             if (
                 buffer[at] != _TEXT_FIN
                 or not second & 0x80  # unmasked: the protocol refuses it
                 or length > limit
-                or handler is not self.handler
                 or self.protocol.state is not State.OPEN
             ):
                 break
@@ -214,7 +220,7 @@ class Wire(asyncio.Protocol):
             try:
                 text = apply_mask(buffer[start + 4 : stop], buffer[start : start + 4]).decode()
             except UnicodeDecodeError:
-                self._direct, self._partial = False, bytearray()
+                self._direct, self._partial, self._failed = False, bytearray(), True
                 self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
                 self._flush()
                 return
@@ -244,15 +250,18 @@ class Wire(asyncio.Protocol):
         that is not part of a message in parts: only then may frames be read without it. If a
         ``websockets`` release parses differently, this says no, and everything goes through it."""
         protocol = self.protocol
-        if protocol.state is not State.OPEN or self._fragments is not None:
+        if protocol.state is not State.OPEN or protocol.eof_sent or self._fragments is not None:
             return False
         reader = getattr(protocol, "reader", None)
         if reader is None or getattr(reader, "buffer", b"x"):
             return False
+        codes = []  # the parser's generators, outermost first: ServerProtocol.parse, Protocol.parse, at_eof
         waiting = getattr(protocol, "parser", None)
-        while waiting is not None and getattr(waiting, "gi_code", None) is not _BETWEEN_FRAMES:
+        while waiting is not None:
+            codes.append(getattr(waiting, "gi_code", None))
             waiting = getattr(waiting, "gi_yieldfrom", None)
-        return waiting is not None
+        # Reading frames (not discarding what follows a failure), and waiting for the next one.
+        return _READING_FRAMES in codes and codes[-1] is _BETWEEN_FRAMES
 
     def _handle(self, events: list[Request | Frame]) -> None:
         self._flush()  # the protocol's own answers: pongs, the closing frame, a failure's close
@@ -273,6 +282,9 @@ class Wire(asyncio.Protocol):
             response, make_handler = self.protocol.reject(500, "Failed to open a WebSocket connection.\n"), None
         if self.transport is None or self.transport.is_closing():
             return
+        if self.protocol.eof_sent:  # what came with the request failed the connection: nothing to answer
+            self.abort()
+            return
         self.protocol.send_response(response)
         self._flush()
         if self.protocol.state is not State.OPEN or make_handler is None:
@@ -285,7 +297,14 @@ class Wire(asyncio.Protocol):
         self._direct = self._between_frames()
         self.resume_reading()
 
+    def _given_up(self) -> bool:
+        """The wire failed the connection (bad UTF-8) or cut it off (the transport is closing): nothing
+        read after that reaches the handler, even frames the protocol had parsed in the same read."""
+        return self._failed or self.transport is None or self.transport.is_closing()
+
     def _frame(self, frame: Frame, handler: Handler) -> None:
+        if self._given_up():
+            return
         opcode = frame.opcode
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             if frame.fin:
@@ -308,6 +327,7 @@ class Wire(asyncio.Protocol):
         try:
             text = data.decode()
         except UnicodeDecodeError:
+            self._failed = True
             self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
             self._flush()
             return
