@@ -220,9 +220,8 @@ class Wire(asyncio.Protocol):
             try:
                 text = apply_mask(buffer[start + 4 : stop], buffer[start : start + 4]).decode()
             except UnicodeDecodeError:
-                self._direct, self._partial, self._failed = False, bytearray(), True
-                self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
-                self._flush()
+                self._direct, self._partial = False, bytearray()
+                self._fail_invalid_text()
                 return
             at = stop
             handler.received(text)  # type: ignore[union-attr]
@@ -242,8 +241,7 @@ class Wire(asyncio.Protocol):
         """What was read directly but not yet whole goes to the protocol, which reads on from there."""
         if self._partial:
             partial, self._partial, self._direct = self._partial, bytearray(), False
-            self.protocol.receive_data(bytes(partial))
-            self._handle(self.protocol.events_received())
+            self._through_protocol(bytes(partial))
 
     def _between_frames(self) -> bool:
         """Whether the protocol is open, has nothing unread and waits for the first byte of a frame
@@ -327,11 +325,15 @@ class Wire(asyncio.Protocol):
         try:
             text = data.decode()
         except UnicodeDecodeError:
-            self._failed = True
-            self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
-            self._flush()
+            self._fail_invalid_text()
             return
         handler.received(text)
+
+    def _fail_invalid_text(self) -> None:
+        """A text message that is not UTF-8 fails the connection (1007); nothing after it is read."""
+        self._failed = True
+        self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
+        self._flush()
 
     def _flush(self) -> None:
         transport = self.transport
