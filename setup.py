@@ -20,6 +20,7 @@ INSTALL_REQUIRES = [
     "cryptography>=42",
     "rq>=2.6",
     "redis>=5.0",
+    "hiredis>=2.3",  # the signalling server's own Redis link (pack_command, Reader); redis-py parses with it too
     "limits[redis]>=3.7",
     "flask-babel>=4.0",
     "babel>=2.14",
@@ -71,7 +72,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "postgresql": ["psycopg[binary]>=3.1.18"],
-        "production": ["gunicorn>=22", "gevent>=24.2", "psycopg[binary]>=3.1.18", "hiredis>=2.3"],
+        "production": ["gunicorn>=22", "gevent>=24.2", "psycopg[binary]>=3.1.18"],
         "probe": PROBE_REQUIRES,
         "test": TEST_REQUIRES,
     },

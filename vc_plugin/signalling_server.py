@@ -198,7 +198,7 @@ class SignallingServer:
         sweep.cancel()
         server.close()
         await self._going_away(hub)
-        hub.executor.shutdown(wait=False, cancel_futures=True)
+        hub.close()
         gc.set_threshold(*thresholds)  # as they were: the server may have run inside another program
         gc.unfreeze()
         log.info("signalling server stopped")

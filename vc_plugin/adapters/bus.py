@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from .steps import Step
 from .tombstones import LUA_REVOKED, Claims, MemoryTombstones, RedisTombstones
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ class Bus(Protocol):
 
     def publish_to_all(self, channels: Sequence[str], message: str) -> None:
         """One message on several channels, in one round trip."""
+        ...
+
+    def publishing(self, messages: Sequence[tuple[str, str]]) -> Step[None]:
+        """(channel, message) pairs published in this order, in one round trip, as a :class:`~.steps.Step`."""
         ...
 
     def publish_unless_revoked(self, channel: str, message: str, claims: Claims) -> bool:
@@ -150,6 +155,13 @@ class LocalBus:
         for channel in channels:
             self._subscribers.deliver(channel, message)
 
+    def publishing(self, messages: Sequence[tuple[str, str]]) -> Step[None]:
+        def run() -> None:
+            for channel, message in messages:
+                self._subscribers.deliver(channel, message)
+
+        return Step(run=run)
+
     def publish_unless_revoked(self, channel: str, message: str, claims: Claims) -> bool:
         if self._tombstones.hit(claims) is not None:
             return False
@@ -186,6 +198,12 @@ class LocalBus:
         pass
 
 
+def _published(replies: list[Any]) -> None:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
 class RedisBus:
     """One pub/sub connection and one listener thread per process."""
 
@@ -208,10 +226,18 @@ class RedisBus:
         self._redis.publish(self._prefix + channel, message)
 
     def publish_to_all(self, channels: Sequence[str], message: str) -> None:
-        with self._redis.pipeline(transaction=False) as pipe:
-            for channel in channels:
-                pipe.publish(self._prefix + channel, message)
-            pipe.execute()
+        self.publishing([(channel, message) for channel in channels]).run()
+
+    def publishing(self, messages: Sequence[tuple[str, str]]) -> Step[None]:
+        commands = tuple(("PUBLISH", self._prefix + channel, message) for channel, message in messages)
+
+        def run() -> None:
+            with self._redis.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                _published(pipe.execute(raise_on_error=False))
+
+        return Step(run=run, commands=commands, parse=_published)
 
     def publish_unless_revoked(self, channel: str, message: str, claims: Claims) -> bool:
         stones = self._tombstones

@@ -23,12 +23,14 @@ import enum
 import json
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
 from typing import Any, Protocol
 
 from redis.exceptions import NoScriptError
 
+from .steps import Command, ScriptMissing, Step
 from .tombstones import LUA_REVOKED, Claims, MemoryTombstones, RedisTombstones
 
 STALE_AFTER = 45.0
@@ -157,6 +159,10 @@ class PresenceStore(Protocol):
         """``put`` unless one of ``claims`` was revoked, and who is present then, in the same step."""
         ...
 
+    def enter_step(self, appointment: str, member: Member, now: float, claims: Claims = ()) -> Step[Entered]:
+        """``enter`` as a :class:`~.steps.Step`."""
+        ...
+
     def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None: ...
     def get(self, appointment: str, member_id: str) -> Member | None: ...
     def members(self, appointment: str, now: float) -> list[Member]: ...
@@ -196,6 +202,17 @@ class PresenceStore(Protocol):
         was revoked, and ``ahead`` (when ``ahead_of`` is given), in one round trip."""
         ...
 
+    def arriving_step(
+        self,
+        appointment: str,
+        member_id: str,
+        invitation: str | None,
+        claims: Claims = (),
+        ahead_of: AheadOf | None = None,
+    ) -> Step[Arriving]:
+        """``arriving`` as a :class:`~.steps.Step`."""
+        ...
+
     def drop_check_in(self, invitation: str) -> None: ...
     def set_running_late(self, practitioner: str, minutes: int, until: float) -> None:
         """The practitioner said they run ``minutes`` late; forgotten at ``until`` (0: on time again)."""
@@ -212,20 +229,47 @@ def index_of_organisation(organisation: int) -> str:
     return f"organisation:{organisation}"
 
 
+_MEMBER_FIELDS = tuple(each.name for each in fields(Member))
+
+
 def _member_json(member: Member) -> str:
-    return json.dumps(asdict(member), separators=(",", ":"))
+    """As ``asdict`` would give it (a member holds no nested objects), without its deep copy."""
+    return json.dumps({name: getattr(member, name) for name in _MEMBER_FIELDS}, separators=(",", ":"))
 
 
 def _room(raw: dict[bytes, bytes]) -> Room:
-    """A room from its meta hash (JSON values)."""
-    fields = {k.decode(): json.loads(v) for k, v in raw.items()}
-    fields["declined"] = tuple(fields.get("declined") or ())
-    return Room(**fields)
+    """A room from its meta hash (JSON values, read in one go as one JSON array)."""
+    values = json.loads(b"[" + b",".join(raw.values()) + b"]")
+    stored = {name.decode(): value for name, value in zip(raw, values, strict=True)}
+    stored["declined"] = tuple(stored.get("declined") or ())
+    return Room(**stored)
 
 
 def _present(members: dict[bytes, bytes], seen: dict[bytes, bytes], now: float) -> list[Member]:
     """The members (id → JSON) heard of (id → time) within ``STALE_AFTER`` of ``now``."""
     return [_member(raw) for member_id, raw in members.items() if now - float(seen.get(member_id, 0)) < STALE_AFTER]
+
+
+def _hash(raw: dict[bytes, bytes] | Sequence[bytes] | None) -> dict[bytes, bytes]:
+    """``HGETALL`` as redis-py answers it (a dict) or as Redis does (field, value, field, …)."""
+    if isinstance(raw, dict) or not raw:
+        return raw or {}
+    return dict(zip(raw[::2], raw[1::2], strict=True))
+
+
+def _entered(replies: list[Any], *, now: float) -> Entered:
+    """The ``_PUT_MEMBER`` script's answer: a revocation's reason, nothing (the room is gone), or who is present."""
+    [listed] = replies
+    if isinstance(listed, NoScriptError):
+        raise ScriptMissing
+    if isinstance(listed, Exception):
+        raise listed
+    if isinstance(listed, bytes):
+        return Entered([], listed.decode())
+    if not listed:
+        return Entered([])
+    members, seen = (_hash(flat) for flat in listed)
+    return Entered(_present(members, seen, now))
 
 
 def _ahead(raw: list[bytes]) -> Ahead:
@@ -310,6 +354,19 @@ class MemoryPresence:
                 return Entered([], revoked)
             self.put(appointment, member, now)
             return Entered(self.members(appointment, now))
+
+    def enter_step(self, appointment: str, member: Member, now: float, claims: Claims = ()) -> Step[Entered]:
+        return Step(run=partial(self.enter, appointment, member, now, claims))
+
+    def arriving_step(
+        self,
+        appointment: str,
+        member_id: str,
+        invitation: str | None,
+        claims: Claims = (),
+        ahead_of: AheadOf | None = None,
+    ) -> Step[Arriving]:
+        return Step(run=partial(self.arriving, appointment, member_id, invitation, claims, ahead_of))
 
     def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None:
         with self._lock:
@@ -631,16 +688,18 @@ class RedisPresence:
         self._put_member(keys=list(self._keys(appointment)), args=[member.id, _member_json(member), now, ""])
 
     def enter(self, appointment: str, member: Member, now: float, claims: Claims = ()) -> Entered:
+        return self.enter_step(appointment, member, now, claims).run()
+
+    def enter_step(self, appointment: str, member: Member, now: float, claims: Claims = ()) -> Step[Entered]:
         stones = self._tombstones
         keys = [*self._keys(appointment), *stones.claim_keys(claims)]
         args = [member.id, _member_json(member), now, "list", *stones.sinces(claims)]
-        listed = self._put_member(keys=keys, args=args)
-        if isinstance(listed, bytes):
-            return Entered([], listed.decode())
-        if not listed:
-            return Entered([])
-        members, seen = (dict(zip(flat[::2], flat[1::2], strict=True)) for flat in listed)
-        return Entered(_present(members, seen, now))
+        parse = partial(_entered, now=now)
+        return Step(
+            run=lambda: parse([self._put_member(keys=keys, args=args)]),
+            commands=(("EVALSHA", self._put_member.sha, len(keys), *keys, *args),),
+            parse=parse,
+        )
 
     def update(self, appointment: str, member_id: str, **changes: Any) -> Member | None:
         raw = self._update_member(keys=[self._keys(appointment)[1]], args=[member_id, json.dumps(changes)])
@@ -731,18 +790,48 @@ class RedisPresence:
         claims: Claims = (),
         ahead_of: AheadOf | None = None,
     ) -> Arriving:
+        return self.arriving_step(appointment, member_id, invitation, claims, ahead_of).run()
+
+    def arriving_step(
+        self,
+        appointment: str,
+        member_id: str,
+        invitation: str | None,
+        claims: Claims = (),
+        ahead_of: AheadOf | None = None,
+    ) -> Step[Arriving]:
         meta, members = self._keys(appointment)[:2]
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(meta)
-        pipe.hget(members, member_id)
+        commands: list[Command] = [("HGETALL", meta), ("HGET", members, member_id)]
         if invitation is not None:
-            pipe.get(f"{CHECK_IN_PREFIX}{invitation}")
+            commands.append(("GET", f"{CHECK_IN_PREFIX}{invitation}"))
         if claims:
-            pipe.mget(self._tombstones.claim_keys(claims))
+            commands.append(("MGET", *self._tombstones.claim_keys(claims)))
         if ahead_of is not None:
             # By its digest: a script object in a pipeline costs a round trip of its own (SCRIPT EXISTS).
-            pipe.evalsha(self._ahead.sha, 0, *self._ahead_args(ahead_of.practitioner, ahead_of.before, ahead_of.now))
-        raw_room, raw_member, *rest = pipe.execute(raise_on_error=False)
+            args = self._ahead_args(ahead_of.practitioner, ahead_of.before, ahead_of.now)
+            commands.append(("EVALSHA", self._ahead.sha, 0, *args))
+        parse = partial(self._arrived, invitation=invitation, claims=claims, ahead_of=ahead_of)
+
+        def run() -> Arriving:
+            with self._redis.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                return parse(pipe.execute(raise_on_error=False), ask_again=True)
+
+        return Step(run=run, commands=tuple(commands), parse=parse)
+
+    def _arrived(
+        self,
+        replies: list[Any],
+        *,
+        invitation: str | None,
+        claims: Claims,
+        ahead_of: AheadOf | None,
+        ask_again: bool = False,
+    ) -> Arriving:
+        """``ask_again``: a script Redis lost (a restart) is loaded again by asking ``ahead`` on its
+        own; else that raises :class:`ScriptMissing`."""
+        raw_room, raw_member, *rest = replies
         raw_ahead = rest.pop() if ahead_of is not None else None
         for reply in (raw_room, raw_member, *rest):
             if isinstance(reply, Exception):
@@ -750,14 +839,17 @@ class RedisPresence:
         raw_check_in = rest.pop(0) if invitation is not None else None
         ahead = None
         if ahead_of is not None:
-            if isinstance(raw_ahead, NoScriptError):  # Redis restarted: the script object loads it again
+            if isinstance(raw_ahead, NoScriptError):
+                if not ask_again:
+                    raise ScriptMissing
                 ahead = self.ahead(ahead_of.practitioner, ahead_of.before, ahead_of.now)
             elif isinstance(raw_ahead, Exception):
                 raise raw_ahead
             else:
                 ahead = _ahead(raw_ahead)
+        meta = _hash(raw_room)
         return Arriving(
-            _room(raw_room) if raw_room and b"appointment" in raw_room else None,
+            _room(meta) if b"appointment" in meta else None,
             _member(raw_member) if raw_member else None,
             CheckInRecord(**json.loads(raw_check_in)) if raw_check_in else None,
             self._tombstones.reason(rest[0], claims) if claims else None,

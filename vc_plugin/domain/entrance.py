@@ -8,8 +8,10 @@ yet. So the entrance asks again, right before and right after the arrival.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 from ..adapters.presence import Ahead, AheadOf, CheckInRecord, Member, MemberRole, MemberState, Room
+from ..adapters.steps import Step, Steps, drive
 from .check_in import ParticipantPass, held_by
 from .revocation import Claim, Reason, appointment_scope
 from .signaling import ProtocolError
@@ -61,41 +63,59 @@ class Entrance:
         self._presence = waiting_room.presence
 
     def join(self, request: JoinRequest) -> JoinOutcome:
-        """Raises :class:`ProtocolError` for a pass no longer valid or an appointment handed over.
+        """Raises :class:`ProtocolError` for a pass no longer valid or an appointment handed over."""
+        return drive(self.joining(request))
 
-        The room is read once, as it is now (declined members, its practitioner, what the welcome
-        says), and the people present once, right after arriving (place, peers, the dashboards' view)."""
+    def joining(self, request: JoinRequest) -> Steps[JoinOutcome]:
+        """``join`` as steps (:mod:`..adapters.steps`). The room is read once, as it is now (declined
+        members, its practitioner, what the welcome says), and the people present once, right after
+        arriving (place, peers, the dashboards' view): three round trips for a first arrival."""
         pass_ = request.participant_pass
         invitation = pass_.invitation if pass_ is not None else None
         asked = request.room
+        waiting_room = self._waiting_room
         # What a waiting person waits for is asked along with the rest: one round trip less (only
         # the invited wait; practitioners and the operator's probe go straight in).
         ahead_of = (
-            AheadOf(asked.practitioner, asked.starts_at, self._waiting_room.now())
+            AheadOf(asked.practitioner, asked.starts_at, waiting_room.now())
             if request.member.role is MemberRole.PATIENT
             else None
         )
-        facts = self._presence.arriving(asked.appointment, request.member.id, invitation, request.claims, ahead_of)
+        facts = yield self._presence.arriving_step(
+            asked.appointment, request.member.id, invitation, request.claims, ahead_of
+        )
         current = facts.room
         held = held_by(pass_, facts.check_in) if pass_ is not None else None
         if facts.revoked is not None:
-            return self._revoked(request, facts.revoked)
+            return (yield Step(run=partial(self._revoked, request, facts.revoked)))
         self._check_still_valid(request, current, held)
         room = current or request.room
         if request.member.id in room.declined:
             return SentAway()
+        if not room.practitioner_name:  # a room an older version opened: the directory knows the name
+            name = yield Step(run=partial(waiting_room.practitioner_name, room))
+            room = replace(room, practitioner_name=name)
         member = request.member
         if held is not None:  # a participant is called as the check-in says (a socket ticket carries no name)
             member = replace(member, name=held.name)
-        arrival = self._waiting_room.arrive(
+        arrival = yield from waiting_room.arriving(
             room, member, request.resume, request.connection, facts.earlier, claims=request.claims
         )
         if arrival.revoked is not None:  # revoked while arriving: not in the room
-            return self._revoked(request, arrival.revoked)
+            return (yield Step(run=partial(self._revoked, request, arrival.revoked)))
         member = arrival.member
         if member.role is MemberRole.PRACTITIONER and member.state != MemberState.ADMITTED:
-            member = self._presence.update(room.appointment, member.id, state=MemberState.ADMITTED) or member
+            admit = partial(self._presence.update, room.appointment, member.id, state=MemberState.ADMITTED)
+            member = (yield Step(run=admit)) or member
         admitted = member.state == MemberState.ADMITTED
+        estimate = None
+        if not admitted:
+            ahead = _answer(facts.ahead, ahead_of, room)
+            estimate = (
+                waiting_room.estimate(room, ahead)
+                if ahead is not None
+                else (yield Step(run=partial(waiting_room.estimate, room)))
+            )
         return Joined(
             member=member,
             resume=arrival.token,
@@ -104,8 +124,8 @@ class Entrance:
             if admitted
             else [],
             position=0 if admitted else _position(arrival.present, member),
-            practitioner_name=self._waiting_room.practitioner_name(room),
-            estimate=None if admitted else self._waiting_room.estimate(room, _answer(facts.ahead, ahead_of, room)),
+            practitioner_name=room.practitioner_name,
+            estimate=estimate,
         )
 
     def _revoked(self, request: JoinRequest, reason: str) -> Barred:

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 
 import msgspec
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from ..adapters.presence import (
     index_of_organisation,
     index_of_practitioner,
 )
+from ..adapters.steps import Step, Steps, drive
 from ..core import signals
 from ..core.audit import Actor, ActorKind, AuditLog
 from ..core.clock import Clock
@@ -184,24 +186,42 @@ class WaitingRoom:
         """Enter the room, or come back to the same place with the resume token (``existing``: the
         member's record as presence held it a moment ago, ``PresenceStore.arriving``); not if one
         of ``claims`` was revoked meanwhile (then ``revoked`` says why, and nobody hears of it)."""
+        return drive(self.arriving(room, member, resume, connection, existing, claims=claims))
+
+    def arriving(
+        self,
+        room: Room,
+        member: Member,
+        resume: str | None,
+        connection: str,
+        existing: Member | None,
+        *,
+        claims: tuple[Claim, ...] = (),
+    ) -> Steps[Arrival]:
+        """``arrive`` as steps (:mod:`..adapters.steps`): two round trips for a first arrival, the
+        entry and everything said about it. ``room`` names its practitioner already."""
         token = secrets.token_urlsafe(18)
         if existing is not None and resume and _resumes(existing, resume):
-            member, entered = self._come_back(
-                room, member, existing, resume=digest(token), connection=connection, claims=claims
+            come_back = partial(
+                self._come_back, room, member, existing, resume=digest(token), connection=connection, claims=claims
             )
+            member, entered = yield Step(run=come_back)
             previous = existing.connection
         else:
             member = replace(member, resume=digest(token), since=self.now(), connection=connection)
             previous = existing.connection if existing is not None else None
-            entered = self.presence.enter(room.appointment, member, self.now(), claims)
+            entered = yield self.presence.enter_step(room.appointment, member, self.now(), claims)
         if entered.revoked is not None:
             return Arrival(member, token, [], entered.revoked)
         present = entered.present
+        said: list[tuple[str, str]] = []
         if previous and previous != connection:
-            self.event(member_topic(room.appointment, member.id), Replaced(connection=previous))
+            said.append((member_topic(room.appointment, member.id), event_message(Replaced(connection=previous))))
         if member.state != MemberState.WAITING:
-            self.event(room_topic(room.appointment), PeerJoined(peer=Peer.of(member)))
-        self._dashboards(room, self._arrival(room, member, present))
+            said.append((room_topic(room.appointment), event_message(PeerJoined(peer=Peer.of(member)))))
+        update = event_message(self._arrival(room, member, present))
+        said.extend((topic, update) for topic in dashboard_topics(room.practitioner, room.organisation))
+        yield self._bus.publishing(said)
         return Arrival(member, token, present)
 
     def _come_back(

@@ -20,13 +20,18 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from ..adapters.bus import Subscription
+from ..adapters.redis_link import RedisLink
+from ..adapters.steps import ScriptMissing, Step, Steps
 from ..domain.dashboard_session import DashboardSession
 from ..domain.revocation import CHANNEL as REVOCATIONS
 from ..domain.revocation import Revocation
 from ..domain.room_session import RoomPhase, RoomSession
 from ..domain.signaling import ProtocolError
-from ..domain.socket_actions import Action, CheckPass, Close, LoadQueue, Relay, Send, Subscribe
+from ..domain.socket_actions import Action, CheckPass, Close, Join, LoadQueue, Relay, Send, Subscribe
 from ..domain.topics import member_topic
 from .performer import Performer, Report, Session
 
@@ -70,6 +75,8 @@ class SignallingHub:
         self.loop = loop
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vc-signalling")
         self.performer = Performer(state, loop.time)
+        #: ``hello``'s Redis work, on the loop (steps without commands still go to the threads).
+        self.link = RedisLink(state.settings.redis_url, loop) if state.settings.redis_url else None
         self.connections: set[AsyncConnection] = set()
         self._local: dict[str, set[AsyncConnection]] = {}
         self._bus_callbacks: dict[str, _TopicListener] = {}
@@ -84,6 +91,26 @@ class SignallingHub:
     # --- work that blocks ----------------------------------------------------------------------------
     async def blocking(self, work: Callable[[], Any]) -> Any:
         return await self.loop.run_in_executor(self.executor, in_app, self.app, self.state, work)
+
+    async def drive(self, steps: Steps[Any]) -> Any:
+        """Domain steps (:mod:`vc_plugin.adapters.steps`) on the loop: Redis commands over the link,
+        anything else in the threads; the generator's result."""
+        try:
+            step = next(steps)
+            while True:
+                step = steps.send(await self._step(step))
+        except StopIteration as done:
+            return done.value
+
+    async def _step(self, step: Step[Any]) -> Any:
+        if step.commands and step.parse is not None and self.link is not None:
+            try:
+                return step.parse(await self.link.execute(step.commands))
+            except ScriptMissing:  # Redis restarted: the blocking form loads its scripts again
+                pass
+            except (RedisConnectionError, RedisTimeoutError):  # the blocking form retries, as for any command
+                pass
+        return await self.blocking(step.run)
 
     # --- topics ---------------------------------------------------------------------------------------
     def subscribe(self, connection: AsyncConnection, topics: Iterable[str]) -> None:
@@ -184,6 +211,12 @@ class SignallingHub:
 
     def add(self, connection: AsyncConnection) -> None:
         self.connections.add(connection)
+
+    def close(self) -> None:
+        """When the server stops: work still queued for the threads is dropped, and the link closed."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.link is not None:
+            self.link.close()
 
     def discard(self, connection: AsyncConnection) -> None:
         self.connections.discard(connection)
@@ -367,8 +400,11 @@ class AsyncConnection:
         return _ELSEWHERE
 
     async def _perform_elsewhere(self, action: Action) -> Report:
-        """What needs the database, presence or the bus: in the hub's threads."""
+        """What needs the database, presence or the bus: in the hub's threads; ``hello``'s arrival
+        on the loop, step by step (``SignallingHub.drive``)."""
         session, performer = self.session, self.hub.performer
+        if type(action) is Join and isinstance(session, RoomSession):
+            return await self.hub.drive(performer.joining(action, session, self.id))  # type: ignore[no-any-return]
         return await self.hub.blocking(lambda: performer.perform(action, session, self.id))
 
     async def after_bus_outage(self) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
+from ..adapters.steps import Steps, drive
 from ..domain.dashboard_session import DashboardSession
 from ..domain.entrance import JoinRequest
 from ..domain.revocation import Reason, Revocation
@@ -86,12 +87,7 @@ class Performer:
         services, room, me = self._services, session.room, session.identity.member_id
         assert room is not None
         if isinstance(action, Join):
-            request = JoinRequest(
-                room, action.member, action.resume, connection, session.claims, session.identity.participant_pass
-            )
-            outcome = services.entrance.join(request)
-            at = services.clock.now()
-            return lambda s: s.joined(outcome, at)  # type: ignore[union-attr]
+            return drive(self.joining(action, session, connection))
         if isinstance(action, Relay):
             delivered = self.relay(action, session)
             now = self._monotonic()
@@ -119,6 +115,16 @@ class Performer:
             else:
                 services.waiting_room.went_offline(room, me, connection)
         return None
+
+    def joining(self, action: Join, session: RoomSession, connection: str) -> Steps[Report]:
+        """``hello``'s arrival as steps (:mod:`vc_plugin.adapters.steps`): the signalling server's loop
+        takes them without a thread."""
+        room, pass_ = session.room, session.identity.participant_pass
+        assert room is not None
+        request = JoinRequest(room, action.member, action.resume, connection, session.claims, pass_)
+        outcome = yield from self._services.entrance.joining(request)
+        at = self._services.clock.now()
+        return lambda s: s.joined(outcome, at)  # type: ignore[union-attr]
 
     def write_again(self, session: RoomSession) -> None:
         """After Redis lost presence: this member (and its room) as the session knows them, and its check-in."""
