@@ -24,6 +24,7 @@ from tests.support.redis_server import RedisServer
 from vc_plugin.adapters import redis_link
 from vc_plugin.adapters.bus import RedisBus
 from vc_plugin.adapters.presence import AheadOf, CheckInRecord, Member, MemberRole, MemberState, RedisPresence, Room
+from vc_plugin.adapters.redis_channels import RedisChannels
 from vc_plugin.adapters.redis_link import RedisLink
 from vc_plugin.adapters.steps import ScriptMissing, Step, Steps
 from vc_plugin.web.asyncio_sockets import SignallingHub
@@ -313,3 +314,111 @@ def test_the_hub_sends_commands_over_the_link_and_everything_else_to_its_threads
     # Redis away from the link: each step with commands is done the blocking way (redis-py retries).
     loop_part, _, missing = asyncio.run(scenario(gone_url))
     assert loop_part == "blocking" and missing == "loaded again"
+
+
+# --- the bus's channels on the loop ----------------------------------------------------------------------
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not within the bound"
+        await asyncio.sleep(0.01)
+
+
+class _Ears:
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, str]] = []
+        self.came_back = 0
+
+    def channels(self, url: str, loop: asyncio.AbstractEventLoop) -> RedisChannels:
+        def came_back() -> None:
+            self.came_back += 1
+
+        return RedisChannels(
+            url, loop, prefix="vc:bus:", heard=lambda t, m: self.heard.append((t, m)), came_back=came_back
+        )
+
+
+def _subscribers(redis: Redis, channel: str) -> int:
+    return int(redis.pubsub_numsub(channel)[0][1])
+
+
+def test_channels_hear_what_they_subscribed_and_nothing_after_leaving(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    ears = _Ears()
+
+    async def work(loop: asyncio.AbstractEventLoop) -> None:
+        channels = ears.channels(redis_url, loop)
+        channels.start()
+        try:
+            channels.subscribe(["room:a", "member:a:1"])
+            channels.unsubscribe(["member:a:1"])  # left in the same turn: never asked for
+            channels.subscribe(["room:b"])
+            await _until(lambda: _subscribers(redis, "vc:bus:room:b") == 1)
+            assert _subscribers(redis, "vc:bus:member:a:1") == 0 and _subscribers(redis, "vc:bus:room:a") == 1
+            redis.publish("vc:bus:room:a", "hello ä")
+            redis.publish("vc:bus:member:a:1", "not for us")
+            redis.publish("vc:bus:room:b", "second")
+            await _until(lambda: len(ears.heard) == 2)
+            channels.unsubscribe(["room:a"])
+            await _until(lambda: _subscribers(redis, "vc:bus:room:a") == 0)
+            redis.publish("vc:bus:room:a", "after leaving")
+            redis.publish("vc:bus:room:b", "third")
+            await _until(lambda: len(ears.heard) == 3)
+        finally:
+            channels.close()
+
+    _on_loop(work)
+    assert ears.heard == [("room:a", "hello ä"), ("room:b", "second"), ("room:b", "third")]
+    assert ears.came_back == 0
+
+
+def test_channels_come_back_after_a_redis_restart_subscribed_as_before(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path).start()
+    ears = _Ears()
+    try:
+
+        async def work(loop: asyncio.AbstractEventLoop) -> None:
+            channels = ears.channels(server.url, loop)
+            channels.start()
+            try:
+                channels.subscribe(["room:a"])
+                await _until(lambda: _subscribers(Redis.from_url(server.url), "vc:bus:room:a") == 1)
+                await asyncio.to_thread(server.restart)
+                await _until(lambda: ears.came_back == 1)
+                redis = Redis.from_url(server.url)
+                assert _subscribers(redis, "vc:bus:room:a") == 1
+                redis.publish("vc:bus:room:a", "after the restart")
+                await _until(lambda: len(ears.heard) == 1)
+            finally:
+                channels.close()
+
+        _on_loop(work)
+    finally:
+        server.stop()
+    assert ears.heard == [("room:a", "after the restart")] and ears.came_back == 1
+
+
+def test_channels_refused_by_redis_keep_trying_without_saying_they_came_back(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path).start()
+    ears = _Ears()
+    try:
+        Redis.from_url(server.url).config_set("requirepass", "gate")
+        wrong = f"redis://:wrong@127.0.0.1:{server.port}/0"
+
+        async def work(loop: asyncio.AbstractEventLoop) -> None:
+            channels = ears.channels(wrong, loop)
+            channels.start()
+            channels.subscribe(["room:a"])
+            try:
+                await asyncio.sleep(1.0)  # several refused attempts
+            finally:
+                channels.close()
+            assert not channels.connected
+
+        _on_loop(work)
+        assert _subscribers(Redis.from_url(f"redis://:gate@127.0.0.1:{server.port}/0"), "vc:bus:room:a") == 0
+    finally:
+        server.stop()
+    assert ears.came_back == 0 and ears.heard == []

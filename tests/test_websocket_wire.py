@@ -22,7 +22,7 @@ from websockets.sync.client import connect
 
 from tests.support.processes import wait_for
 from vc_plugin.web import websocket_wire
-from vc_plugin.web.websocket_wire import Handler, Wire
+from vc_plugin.web.websocket_wire import Decision, Handler, Wire
 
 MAX_SIZE = 4096
 
@@ -59,8 +59,9 @@ class WireServer:
         return f"ws://127.0.0.1:{self.port}"
 
 
-@pytest.fixture
-def wire_server() -> Iterator[WireServer]:
+@pytest.fixture(params=["at once", "later"])
+def wire_server(request: pytest.FixtureRequest) -> Iterator[WireServer]:
+    """Handshakes decided at once (as with a socket ticket) or later (as by the app's checks in a thread)."""
     loop = asyncio.new_event_loop()
     handlers: list[Recorder] = []
     refuse: set[str] = set()
@@ -71,16 +72,21 @@ def wire_server() -> Iterator[WireServer]:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    async def decide(wire: Wire, request: Request) -> tuple[Response, Callable[[Wire], Handler] | None]:
-        if request.path in refuse:
+    def decide_now(wire: Wire, handshake: Request) -> Decision:
+        if handshake.path in refuse:
             return wire.protocol.reject(403, "refused\n"), None
 
         def make(accepted: Wire) -> Handler:
             handlers.append(Recorder(accepted))
             return handlers[-1]
 
-        return wire.protocol.accept(request), make
+        return wire.protocol.accept(handshake), make
 
+    async def decide_later(wire: Wire, handshake: Request) -> Decision:
+        await asyncio.sleep(0)
+        return decide_now(wire, handshake)
+
+    decide = decide_now if request.param == "at once" else decide_later
     server = loop.run_until_complete(loop.create_server(lambda: Wire(decide, spawn, max_size=MAX_SIZE), "127.0.0.1", 0))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -415,13 +421,19 @@ def test_nothing_read_after_the_wire_failed_or_cut_off_the_connection_reaches_th
     assert cut.messages == ["schnitt"]
 
 
-def test_a_close_that_came_with_the_handshake_gets_no_answer_but_the_end_of_the_connection() -> None:
+@pytest.mark.parametrize("at_once", [True, False], ids=["decided at once", "decided later"])
+def test_a_close_that_came_with_the_handshake_gets_no_answer_but_the_end_of_the_connection(at_once: bool) -> None:
     async def run() -> tuple[Transport, list[Handler]]:
         tasks: list[asyncio.Future[None]] = []
         handlers: list[Handler] = []
 
-        async def decide(wire: Wire, request: Request) -> tuple[Response, Callable[[Wire], Handler] | None]:
+        def decide_now(wire: Wire, request: Request) -> Decision:
             return wire.protocol.accept(request), lambda accepted: handlers.append(Counting(accepted)) or handlers[-1]
+
+        async def decide_later(wire: Wire, request: Request) -> Decision:
+            return decide_now(wire, request)
+
+        decide = decide_now if at_once else decide_later
 
         wire = Wire(decide, lambda work: tasks.append(asyncio.ensure_future(work)), max_size=BIG)  # type: ignore[arg-type]
         transport = Transport()
@@ -465,3 +477,39 @@ def test_a_real_client_is_read_directly(wire_server: WireServer) -> None:
         ws.send("hallo")
         assert ws.recv(timeout=10) == "echo:hallo"
         assert wire_server.handlers[0].wire.reads_directly
+
+
+@pytest.mark.parametrize("at_once", [True, False], ids=["decided at once", "decided later"])
+def test_frames_that_came_with_the_handshake_are_read_after_it_in_order(at_once: bool) -> None:
+    async def run() -> tuple[Transport, list[Counting]]:
+        tasks: list[asyncio.Future[None]] = []
+        handlers: list[Counting] = []
+
+        def decide_now(wire: Wire, request: Request) -> Decision:
+            def make(accepted: Wire) -> Handler:
+                handlers.append(Counting(accepted))
+                return handlers[-1]
+
+            return wire.protocol.accept(request), make
+
+        async def decide_later(wire: Wire, request: Request) -> Decision:
+            return decide_now(wire, request)
+
+        wire = Wire(
+            decide_now if at_once else decide_later,
+            lambda work: tasks.append(asyncio.ensure_future(work)),
+            max_size=BIG,
+        )  # type: ignore[arg-type]
+        transport = Transport()
+        wire.connection_made(transport)
+        zwei = frame(Opcode.TEXT, b"zwei")  # one frame (its mask is random), in two pieces
+        wire.data_received(HANDSHAKE + frame(Opcode.TEXT, b"eins") + zwei[:4])
+        assert bool(tasks) is not at_once, "a handshake decided at once needs no task"
+        await asyncio.gather(*tasks)
+        wire.data_received(zwei[4:] + frame(Opcode.TEXT, b"drei"))
+        wire._cancel_timer()
+        return transport, handlers
+
+    transport, [handler] = asyncio.run(run())
+    assert transport.written.startswith(b"HTTP/1.1 101")
+    assert handler.messages == ["eins", "zwei", "drei"]

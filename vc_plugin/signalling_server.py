@@ -22,7 +22,7 @@ import gc
 import logging
 import secrets
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -30,7 +30,7 @@ from urllib.parse import parse_qs
 
 from flask import Flask, request
 from websockets.frames import CloseCode
-from websockets.http11 import Request, Response
+from websockets.http11 import Request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import EnvironBuilder
@@ -46,7 +46,7 @@ from .web.blueprints.ws import (
     ticket_socket,
 )
 from .web.state import VCState, vc_state
-from .web.websocket_wire import CLOSE_TIMEOUT, Handler, Wire
+from .web.websocket_wire import CLOSE_TIMEOUT, Decision, Wire
 
 log = logging.getLogger(__name__)
 #: Connections the kernel queues before they are accepted: a whole waiting room reconnecting at once.
@@ -147,19 +147,27 @@ class SignallingServer:
         self.stopping = False
         self.deciding = 0  # handshakes waiting for the app's checks in a thread
 
-    async def _decide(self, wire: Wire, handshake: Request) -> tuple[Response, Callable[[Wire], Handler] | None]:
-        """The ticket or the app's checks first (as the app's own routes do them), then the upgrade itself."""
-        assert self.hub is not None
+    def _decide(self, wire: Wire, handshake: Request) -> Decision | Awaitable[Decision]:
+        """The ticket, at once; or the app's checks (as the app's own routes do them), in a thread."""
         host, origin = handshake.headers.get("Host"), handshake.headers.get("Origin")
         decided = self.handshakes.decide_ticket(handshake.path, host, origin)
         if decided is None:
-            headers = [(name, value) for name, value in handshake.headers.raw_items()]
-            remote = wire.peer()
-            self.deciding += 1
-            try:
-                decided = await self.hub.blocking(lambda: self.handshakes.decide(handshake.path, headers, remote))
-            finally:
-                self.deciding -= 1
+            return self._decide_in_thread(wire, handshake)
+        return self._answer(wire, handshake, decided)
+
+    async def _decide_in_thread(self, wire: Wire, handshake: Request) -> Decision:
+        assert self.hub is not None
+        headers = [(name, value) for name, value in handshake.headers.raw_items()]
+        remote = wire.peer()
+        self.deciding += 1
+        try:
+            decided = await self.hub.blocking(lambda: self.handshakes.decide(handshake.path, headers, remote))
+        finally:
+            self.deciding -= 1
+        return self._answer(wire, handshake, decided)
+
+    def _answer(self, wire: Wire, handshake: Request, decided: SessionFactory | Refusal) -> Decision:
+        """The upgrade itself, or the refusal."""
         if self.stopping:
             decided = SHUTTING_DOWN
         if isinstance(decided, Refusal):

@@ -222,6 +222,11 @@ class RedisBus:
         self._thread = threading.Thread(target=self._listen, name="vc_plugin-bus", daemon=True)
         self._thread.start()
 
+    @property
+    def prefix(self) -> str:
+        """What every channel's name starts with in Redis (others listening on their own connection need it)."""
+        return self._prefix
+
     def publish(self, channel: str, message: str) -> None:
         self._redis.publish(self._prefix + channel, message)
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import hiredis
 from redis.connection import SSLConnection, parse_url
@@ -34,6 +34,28 @@ def reply_error(error: hiredis.ReplyError) -> ResponseError:
     """As redis-py reports it: a missing script is a :class:`NoScriptError`."""
     message = str(error)
     return NoScriptError(message) if message.startswith("NOSCRIPT") else ResponseError(message)
+
+
+P = TypeVar("P", bound=asyncio.Protocol)
+
+
+async def open_connection(options: dict[str, Any], loop: asyncio.AbstractEventLoop, protocol: Callable[[], P]) -> P:
+    """A connection to the Redis that ``options`` (``redis.connection.parse_url``) name: TCP, TLS or a Unix socket."""
+    if "path" in options:
+        _, wire = await loop.create_unix_connection(protocol, options["path"])
+        return wire
+    secure = ssl.create_default_context() if options.get("connection_class") is SSLConnection else None
+    host, port = options.get("host", "localhost"), options.get("port", 6379)
+    _, wire = await loop.create_connection(protocol, host, port, ssl=secure)
+    return wire
+
+
+def greeting(options: dict[str, Any]) -> list[Command]:
+    """What a new connection says first: AUTH, if the URL has a password."""
+    if options.get("password") is None:
+        return []
+    user = options.get("username")
+    return [("AUTH", user, options["password"]) if user else ("AUTH", options["password"])]
 
 
 class _Waiting:
@@ -126,20 +148,10 @@ class RedisLink:
         return await asyncio.shield(self._connecting)
 
     async def _open(self) -> _Wire:
-        options, loop = self._options, self._loop
-        if "path" in options:
-            _, wire = await loop.create_unix_connection(lambda: _Wire(self), options["path"])
-        else:
-            secure = ssl.create_default_context() if options.get("connection_class") is SSLConnection else None
-            host, port = options.get("host", "localhost"), options.get("port", 6379)
-            _, wire = await loop.create_connection(lambda: _Wire(self), host, port, ssl=secure)
-        self._wire = wire
-        hello: list[Command] = []
-        if options.get("password") is not None:
-            user = options.get("username")
-            hello.append(("AUTH", user, options["password"]) if user else ("AUTH", options["password"]))
-        if options.get("db"):
-            hello.append(("SELECT", options["db"]))
+        wire = self._wire = await open_connection(self._options, self._loop, lambda: _Wire(self))
+        hello = greeting(self._options)
+        if self._options.get("db"):
+            hello.append(("SELECT", self._options["db"]))
         if hello:
             for reply in await self.execute(hello):
                 if isinstance(reply, Exception):

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..adapters.bus import Subscription
+from ..adapters.bus import Bus, RedisBus
+from ..adapters.redis_channels import RedisChannels
 from ..adapters.redis_link import RedisLink
 from ..adapters.steps import ScriptMissing, Step, Steps
 from ..domain.dashboard_session import DashboardSession
@@ -79,14 +80,15 @@ class SignallingHub:
         self.link = RedisLink(state.settings.redis_url, loop) if state.settings.redis_url else None
         self.connections: set[AsyncConnection] = set()
         self._local: dict[str, set[AsyncConnection]] = {}
-        self._bus_callbacks: dict[str, _TopicListener] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
-        state.bus.subscribe(REVOCATIONS, self._threadsafe(self._revocation))
-        state.bus.on_reconnect(self._threadsafe(self._bus_came_back))
-
-    def _threadsafe(self, handler: Callable[..., None]) -> Callable[..., None]:
-        """Bus callbacks come from its listener thread: hand them to the loop."""
-        return lambda *args: self.loop.call_soon_threadsafe(handler, *args)
+        bus, url = state.bus, state.settings.redis_url
+        self._channels: RedisChannels | _ThroughTheBus = (
+            RedisChannels(url, loop, prefix=bus.prefix, heard=self.heard, came_back=self._bus_came_back)
+            if isinstance(bus, RedisBus) and url
+            else _ThroughTheBus(self, bus)
+        )
+        self._channels.subscribe([REVOCATIONS])
+        self._channels.start()
 
     # --- work that blocks ----------------------------------------------------------------------------
     async def blocking(self, work: Callable[[], Any]) -> Any:
@@ -114,18 +116,19 @@ class SignallingHub:
 
     # --- topics ---------------------------------------------------------------------------------------
     def subscribe(self, connection: AsyncConnection, topics: Iterable[str]) -> None:
-        """The topics new to this process are subscribed on the bus together (one Redis command)."""
-        new: list[Subscription] = []
+        """Topics new to this process are subscribed on the bus together (one Redis command per turn of the loop)."""
+        new: list[str] = []
         for topic in topics:
-            self._local.setdefault(topic, set()).add(connection)
-            if topic not in self._bus_callbacks:
-                listener = self._bus_callbacks[topic] = _TopicListener(self, topic)
-                new.append((topic, listener))
+            listeners = self._local.get(topic)
+            if listeners is None:
+                listeners = self._local[topic] = set()
+                new.append(topic)
+            listeners.add(connection)
         if new:
-            self.state.bus.subscribe_all(new)
+            self._channels.subscribe(new)
 
     def unsubscribe(self, connection: AsyncConnection, topics: Iterable[str]) -> None:
-        gone: list[Subscription] = []
+        gone: list[str] = []
         for topic in topics:
             listeners = self._local.get(topic)
             if listeners is None:
@@ -133,9 +136,16 @@ class SignallingHub:
             listeners.discard(connection)
             if not listeners:
                 del self._local[topic]
-                gone.append((topic, self._bus_callbacks.pop(topic)))
+                gone.append(topic)
         if gone:
-            self.state.bus.unsubscribe_all(gone)
+            self._channels.unsubscribe(gone)
+
+    def heard(self, topic: str, message: str) -> None:
+        """On the loop: a bus message for this process."""
+        if topic == REVOCATIONS:
+            self._revocation(message)
+        else:
+            self.deliver(topic, message)
 
     def deliver(self, topic: str, message: str) -> None:
         """On the loop: a bus message for the sockets of this process that listen on ``topic``."""
@@ -215,6 +225,7 @@ class SignallingHub:
     def close(self) -> None:
         """When the server stops: work still queued for the threads is dropped, and the link closed."""
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self._channels.close()
         if self.link is not None:
             self.link.close()
 
@@ -222,9 +233,31 @@ class SignallingHub:
         self.connections.discard(connection)
 
 
+class _ThroughTheBus:
+    """The channels of a bus without Redis (an app in embedded mode, in tests): its own callbacks,
+    called from whichever thread publishes, handed to the loop."""
+
+    def __init__(self, hub: SignallingHub, bus: Bus) -> None:
+        self.hub, self.bus = hub, bus
+        self.listeners: dict[str, _TopicListener] = {}
+        bus.on_reconnect(lambda: hub.loop.call_soon_threadsafe(hub._bus_came_back))
+
+    def start(self) -> None:
+        pass
+
+    def subscribe(self, topics: Iterable[str]) -> None:
+        new = [(topic, self.listeners.setdefault(topic, _TopicListener(self.hub, topic))) for topic in topics]
+        self.bus.subscribe_all(new)
+
+    def unsubscribe(self, topics: Iterable[str]) -> None:
+        self.bus.unsubscribe_all([(topic, self.listeners.pop(topic)) for topic in topics if topic in self.listeners])
+
+    def close(self) -> None:
+        pass
+
+
 class _TopicListener:
-    """What the bus calls, from its listener thread, for one topic of this process: a small object
-    per topic instead of two closures (thousands of sockets listen on two topics each)."""
+    """What the bus calls for one topic: a small object per topic instead of two closures."""
 
     __slots__ = ("hub", "topic")
 
@@ -232,7 +265,7 @@ class _TopicListener:
         self.hub, self.topic = hub, topic
 
     def __call__(self, message: str) -> None:
-        self.hub.loop.call_soon_threadsafe(self.hub.deliver, self.topic, message)
+        self.hub.loop.call_soon_threadsafe(self.hub.heard, self.topic, message)
 
 
 class AsyncConnection:

@@ -67,8 +67,10 @@ class Handler(Interface):
     def lost(self) -> None: ...
 
 
-#: Decides a handshake: the response to send, and (for a 101) how to build the socket's handler.
-Decide = Callable[["Wire", Request], Awaitable[tuple[Response, Callable[["Wire"], Handler] | None]]]
+#: The response to a handshake, and (for a 101) how to build the socket's handler.
+Decision = tuple[Response, Callable[["Wire"], Handler] | None]
+#: Decides a handshake: at once (a socket ticket, on the loop), or later (the app's checks, in a thread).
+Decide = Callable[["Wire", Request], Decision | Awaitable[Decision]]
 
 
 class Wire(asyncio.Protocol):
@@ -265,19 +267,37 @@ class Wire(asyncio.Protocol):
         self._flush()  # the protocol's own answers: pongs, the closing frame, a failure's close
         for event in events:
             if isinstance(event, Request):
-                self.pause_reading()  # nothing more is read until the handshake is decided
-                self.spawn(self._handshake(event))
+                self._handshake(event)
             elif self.handler is None:
                 self._early.append(event)
             else:
                 self._frame(event, self.handler)
 
-    async def _handshake(self, request: Request) -> None:
+    def _handshake(self, request: Request) -> None:
+        """Answered at once when it is decided at once; else nothing more is read until it is."""
         try:
-            response, make_handler = await self.decide(self, request)
+            decision = self.decide(self, request)
         except Exception:
             log.exception("signalling: a handshake could not be decided")
-            response, make_handler = self.protocol.reject(500, "Failed to open a WebSocket connection.\n"), None
+            decision = self._failed_to_decide()
+        if isinstance(decision, tuple):
+            self._answer(*decision)
+            return
+        self.pause_reading()
+        self.spawn(self._decided_later(decision))
+
+    async def _decided_later(self, deciding: Awaitable[Decision]) -> None:
+        try:
+            decision = await deciding
+        except Exception:
+            log.exception("signalling: a handshake could not be decided")
+            decision = self._failed_to_decide()
+        self._answer(*decision)
+
+    def _failed_to_decide(self) -> Decision:
+        return self.protocol.reject(500, "Failed to open a WebSocket connection.\n"), None
+
+    def _answer(self, response: Response, make_handler: Callable[[Wire], Handler] | None) -> None:
         if self.transport is None or self.transport.is_closing():
             return
         if self.protocol.eof_sent:  # what came with the request failed the connection: nothing to answer
