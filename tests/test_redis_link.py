@@ -21,7 +21,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tests.support.redis_server import RedisServer
-from vc_plugin.adapters import redis_link
+from vc_plugin.adapters import redis_channels, redis_connect
 from vc_plugin.adapters.bus import RedisBus
 from vc_plugin.adapters.presence import AheadOf, CheckInRecord, Member, MemberRole, MemberState, RedisPresence, Room
 from vc_plugin.adapters.redis_channels import RedisChannels
@@ -99,7 +99,7 @@ def test_a_lost_connection_fails_its_callers_and_the_next_command_connects_again
                 assert await link.execute([("SET", "k", "before")]) == [b"OK"]
                 # A command that waits for a while, so the restart catches it unanswered (whether or
                 # not Redis read it before it was killed).
-                pending = asyncio.ensure_future(link.execute([("BLPOP", "nothing", 5)]))
+                pending = asyncio.ensure_future(link.execute([("BLPOP", "nothing", 0)]))  # 0: for ever
                 await asyncio.sleep(0)  # written
                 await asyncio.to_thread(server.restart)
                 with pytest.raises(RedisConnectionError):
@@ -142,7 +142,7 @@ async def _stand_in(answer: bytes | None) -> tuple[asyncio.Server, str]:
 
 
 def test_a_redis_that_does_not_answer_fails_the_caller_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(redis_link, "REPLY_TIMEOUT", 0.3)
+    monkeypatch.setattr(redis_connect, "REPLY_TIMEOUT", 0.3)
 
     async def work(loop: asyncio.AbstractEventLoop) -> None:
         server, url = await _stand_in(None)
@@ -201,7 +201,15 @@ def _over_link(redis_url: str, step: Any) -> Any:
     return _on_loop(work)
 
 
-def test_an_arrival_reads_the_same_over_the_link_as_through_redis_py(redis_url: str) -> None:
+def test_an_arrival_reads_the_same_over_the_link_as_through_redis_py(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path).start()  # of its own: no other test flushes its scripts meanwhile
+    try:
+        _arrival_both_ways(server.url)
+    finally:
+        server.stop()
+
+
+def _arrival_both_ways(redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     now = 1_900_000_000.0
     presence = RedisPresence(redis, clock=lambda: now)
@@ -344,12 +352,17 @@ def _subscribers(redis: Redis, channel: str) -> int:
     return int(redis.pubsub_numsub(channel)[0][1])
 
 
-def test_channels_hear_what_they_subscribed_and_nothing_after_leaving(redis_url: str) -> None:
-    redis = Redis.from_url(redis_url)
+def _calls(redis: Redis, command: str) -> int:
+    return int(redis.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def test_channels_hear_what_they_subscribed_and_nothing_after_leaving(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path).start()  # of its own: PUBSUB NUMSUB and the command counts are server-wide
+    redis = Redis.from_url(server.url)
     ears = _Ears()
 
     async def work(loop: asyncio.AbstractEventLoop) -> None:
-        channels = ears.channels(redis_url, loop)
+        channels = ears.channels(server.url, loop)
         channels.start()
         try:
             channels.subscribe(["room:a", "member:a:1"])
@@ -357,8 +370,16 @@ def test_channels_hear_what_they_subscribed_and_nothing_after_leaving(redis_url:
             channels.subscribe(["room:b"])
             await _until(lambda: _subscribers(redis, "vc:bus:room:b") == 1)
             assert _subscribers(redis, "vc:bus:member:a:1") == 0 and _subscribers(redis, "vc:bus:room:a") == 1
+            # Connected now: a topic taken and left, and one left and taken again, in one turn cost nothing.
+            subscribes, unsubscribes = _calls(redis, "subscribe"), _calls(redis, "unsubscribe")
+            channels.subscribe(["member:a:2"])
+            channels.unsubscribe(["member:a:2", "room:a"])
+            channels.subscribe(["room:a"])
+            await asyncio.sleep(0)  # the end of this turn
+            assert (_calls(redis, "subscribe"), _calls(redis, "unsubscribe")) == (subscribes, unsubscribes)
             redis.publish("vc:bus:room:a", "hello ä")
             redis.publish("vc:bus:member:a:1", "not for us")
+            redis.publish("vc:bus:member:a:2", "nor this")
             redis.publish("vc:bus:room:b", "second")
             await _until(lambda: len(ears.heard) == 2)
             channels.unsubscribe(["room:a"])
@@ -369,7 +390,10 @@ def test_channels_hear_what_they_subscribed_and_nothing_after_leaving(redis_url:
         finally:
             channels.close()
 
-    _on_loop(work)
+    try:
+        _on_loop(work)
+    finally:
+        server.stop()
     assert ears.heard == [("room:a", "hello ä"), ("room:b", "second"), ("room:b", "third")]
     assert ears.came_back == 0
 
@@ -407,18 +431,87 @@ def test_channels_refused_by_redis_keep_trying_without_saying_they_came_back(tmp
         Redis.from_url(server.url).config_set("requirepass", "gate")
         wrong = f"redis://:wrong@127.0.0.1:{server.port}/0"
 
+        owner = Redis.from_url(f"redis://:gate@127.0.0.1:{server.port}/0")
+        connections_before = int(owner.info("stats")["total_connections_received"])
+
         async def work(loop: asyncio.AbstractEventLoop) -> None:
             channels = ears.channels(wrong, loop)
             channels.start()
             channels.subscribe(["room:a"])
             try:
-                await asyncio.sleep(1.0)  # several refused attempts
+                await _until(lambda: int(owner.info("stats")["total_connections_received"]) >= connections_before + 3)
             finally:
                 channels.close()
-            assert not channels.connected
 
         _on_loop(work)
         assert _subscribers(Redis.from_url(f"redis://:gate@127.0.0.1:{server.port}/0"), "vc:bus:room:a") == 0
     finally:
         server.stop()
     assert ears.came_back == 0 and ears.heard == []
+
+
+def test_channels_drop_a_connection_that_stops_answering_and_connect_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_channels, "HEALTH_CHECK_SECONDS", 0.2)
+    ears = _Ears()
+
+    async def work(loop: asyncio.AbstractEventLoop) -> int:
+        accepted = 0
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal accepted
+            accepted += 1
+            while await reader.read(4096):
+                pass  # reads SUBSCRIBE and PING, answers nothing
+            writer.close()
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        channels = ears.channels(f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0", loop)
+        channels.start()
+        channels.subscribe(["room:a"])
+        try:
+            await _until(lambda: accepted >= 2)
+        finally:
+            channels.close()
+            server.close()
+        return accepted
+
+    assert _on_loop(work) >= 2
+    assert ears.came_back == 0  # never subscribed, so never back
+
+
+def test_a_command_that_cannot_be_packed_fails_alone(redis_url: str) -> None:
+    async def work(loop: asyncio.AbstractEventLoop) -> list[Any]:
+        link = RedisLink(redis_url, loop)
+        try:
+            assert await link.execute([("SET", "word", "before")]) == [b"OK"]
+            with pytest.raises(TypeError):
+                await link.execute([("SET", "word", {"not": "packable"})])
+            assert await link.execute([]) == []
+            return await link.execute([("GET", "word"), ("ECHO", "in step")])
+        finally:
+            link.close()
+
+    assert _on_loop(work) == [b"before", b"in step"]
+
+
+def test_error_replies_read_as_redis_py_names_them() -> None:
+    import hiredis
+    from redis.exceptions import BusyLoadingError
+
+    loading = redis_connect.reply_error(hiredis.ReplyError("LOADING Redis is loading the dataset in memory"))
+    assert isinstance(loading, BusyLoadingError) and isinstance(loading, RedisConnectionError)  # retried
+    assert isinstance(redis_connect.reply_error(hiredis.ReplyError("NOSCRIPT No matching script")), NoScriptError)
+    plain = redis_connect.reply_error(hiredis.ReplyError("WRONGTYPE Operation against a key"))
+    assert type(plain) is ResponseError
+    assert redis_connect.error_code(plain) == "WRONGTYPE"  # what may be logged: not the rest of the text
+
+
+def test_tls_is_checked_unless_the_url_says_otherwise() -> None:
+    import ssl
+
+    from redis.connection import parse_url
+
+    strict = redis_connect._tls(parse_url("rediss://redis.example:6380/0"))
+    assert strict.verify_mode is ssl.CERT_REQUIRED and strict.check_hostname
+    lax = redis_connect._tls(parse_url("rediss://redis.example:6380/0?ssl_cert_reqs=none"))
+    assert lax.verify_mode is ssl.CERT_NONE and not lax.check_hostname

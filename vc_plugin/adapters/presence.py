@@ -252,8 +252,10 @@ def _present(members: dict[bytes, bytes], seen: dict[bytes, bytes], now: float) 
 
 def _hash(raw: dict[bytes, bytes] | Sequence[bytes] | None) -> dict[bytes, bytes]:
     """``HGETALL`` as redis-py answers it (a dict) or as Redis does (field, value, field, …)."""
-    if isinstance(raw, dict) or not raw:
-        return raw or {}
+    if not raw:
+        return {}
+    if isinstance(raw, dict):
+        return raw
     return dict(zip(raw[::2], raw[1::2], strict=True))
 
 

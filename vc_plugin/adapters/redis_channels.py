@@ -19,11 +19,15 @@ from typing import Any
 import hiredis
 from redis.connection import parse_url
 
-from .redis_link import CONNECT_TIMEOUT, greeting, open_connection
+from . import redis_connect
+from .redis_connect import error_code, greeting, open_connection
 
 log = logging.getLogger(__name__)
 #: Waits before connecting again after a failure: doubling from the first to the last.
 FIRST_RETRY, LAST_RETRY = 0.25, 4.0
+#: A quiet connection is asked for a PONG this often (as the app's redis-py client checks its
+#: connections); one that has not answered by the next time is dropped and opened again.
+HEALTH_CHECK_SECONDS = 15.0
 
 
 class _Wire(asyncio.Protocol):
@@ -31,6 +35,7 @@ class _Wire(asyncio.Protocol):
         self.channels = channels
         self.reader = hiredis.Reader()
         self.transport: asyncio.Transport | None = None
+        self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -48,6 +53,7 @@ class _Wire(asyncio.Protocol):
                 self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
         self.channels.lost(self)
 
 
@@ -75,7 +81,9 @@ class RedisChannels:
         self._connector: asyncio.Task[None] | None = None
         self._retry = FIRST_RETRY  # the wait before the next attempt: longer after each that failed
         self._confirming = False  # connected, and waiting for Redis to confirm the subscriptions
-        self._confirmed_before = False
+        self._missed = False  # a connection failed or was lost: messages may have been missed
+        self._unanswered = False  # a health check's PING has had no PONG yet
+        self._health: asyncio.TimerHandle | None = None
         self._closed = False
 
     # --- the hub's calls ------------------------------------------------------------------------------
@@ -96,8 +104,11 @@ class RedisChannels:
         self._closed = True
         if self._connector is not None:
             self._connector.cancel()
-        if self._wire is not None and self._wire.transport is not None:
-            self._wire.transport.close()
+        if self._health is not None:
+            self._health.cancel()
+        wire, self._wire = self._wire, None
+        if wire is not None and wire.transport is not None:
+            wire.transport.close()
 
     # --- subscriptions ----------------------------------------------------------------------------------
     def _change(self, topics: Iterable[str], change: Callable[[str], None]) -> None:
@@ -141,26 +152,47 @@ class RedisChannels:
             except Exception:
                 log.exception("bus subscriber failed")
         elif isinstance(reply, hiredis.ReplyError):
-            log.warning("bus: Redis refused a subscription (%s); connecting again", reply)
+            log.warning("bus: Redis refused a command (%s); connecting again", error_code(reply))
             if self._wire is not None and self._wire.transport is not None:
                 self._wire.transport.abort()
+        elif reply == b"PONG" or (isinstance(reply, list) and reply and reply[0] == b"pong"):
+            self._unanswered = False  # (the second form while subscribed)
         elif self._confirming and isinstance(reply, list) and reply and reply[0] == b"subscribe":
             self._confirmed()
         # else: confirmations of (un)subscribing, and AUTH's OK
 
     def _confirmed(self) -> None:
-        """Subscribed (again): after a reconnect, whoever relies on messages hears that some were missed."""
+        """Subscribed (again): if a connection failed or was lost before, whoever relies on messages
+        hears that some may have been missed."""
         self._confirming, self._retry = False, FIRST_RETRY
-        if self._confirmed_before:
+        if self._missed:
+            self._missed = False
             log.info("bus: reconnected to Redis, %d channels", len(self._wanted))
             self._came_back()
-        self._confirmed_before = True
+
+    def _check_health(self) -> None:
+        """A PING on the quiet connection; no PONG since the last one: it is dropped and opened again."""
+        self._health = None
+        wire = self._wire
+        if wire is None or wire.transport is None or self._closed:
+            return
+        if self._unanswered:
+            log.warning("bus: Redis did not answer a health check; connecting again")
+            wire.transport.abort()
+            return
+        self._unanswered = True
+        wire.transport.write(hiredis.pack_command(("PING",)))
+        self._health = self._loop.call_later(HEALTH_CHECK_SECONDS, self._check_health)
 
     def lost(self, wire: _Wire) -> None:
         if wire is not self._wire:
             return
         self._wire = None
         self._asked = set()
+        self._missed = True
+        if self._health is not None:
+            self._health.cancel()
+            self._health = None
         if self._confirming:  # refused before it was set up (AUTH): wait longer next time
             self._retry = min(LAST_RETRY, self._retry * 2)
         self._confirming = False
@@ -178,18 +210,23 @@ class RedisChannels:
             await asyncio.sleep(wait)
             opening = open_connection(self._options, self._loop, lambda: _Wire(self))
             try:
-                wire = await asyncio.wait_for(opening, CONNECT_TIMEOUT)
+                wire = await asyncio.wait_for(opening, redis_connect.CONNECT_TIMEOUT)
             except (TimeoutError, OSError) as error:
                 log.warning("bus: could not connect to Redis (%s); trying again", type(error).__name__)
+                self._missed = True
                 wait = self._retry = min(LAST_RETRY, self._retry * 2)
                 continue
+            if wire.closed or wire.transport is None:  # lost while it was being opened
+                self._missed = True
+                wait = self._retry
+                continue
             self._wire = wire
-            assert wire.transport is not None
             hello = greeting(self._options)
             if hello:
                 wire.transport.write(b"".join(hiredis.pack_command(command) for command in hello))
-            self._confirming = True
+            self._confirming, self._unanswered = True, False
             self._write(("SUBSCRIBE", set(self._wanted)))
+            self._health = self._loop.call_later(HEALTH_CHECK_SECONDS, self._check_health)
             if not self._wanted:
                 self._confirmed()
             return

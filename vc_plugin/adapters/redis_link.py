@@ -4,58 +4,30 @@ redis-py's asyncio client spends about twice the CPU of its blocking one per com
 blocking one needs a thread, whose hop onto and off the loop cost a connect a fifth of its CPU
 (docs/benchmarks.md). This link only moves bytes: hiredis packs the commands and parses the
 replies (both in C); commands of many sockets share one connection, in order, each caller
-awaiting its own replies. It reconnects on the next use after the connection was lost; a caller
-whose replies are lost with it gets :class:`redis.exceptions.ConnectionError`.
+awaiting its own replies. A caller whose replies are lost with the connection gets
+:class:`redis.exceptions.ConnectionError` (or ``TimeoutError`` when Redis stopped answering); the
+next command connects again, but not within ``RETRY_AFTER`` of a failed attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import hiredis
-from redis.connection import SSLConnection, parse_url
+from redis.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-Command = tuple[Any, ...]
-#: A reply that does not come within this long fails its caller and drops the connection (the
-#: replies behind it could no longer be told apart); as the app's redis-py client (``socket_timeout``).
-REPLY_TIMEOUT = 5.0
-#: As the app's redis-py client (``socket_connect_timeout``).
-CONNECT_TIMEOUT = 3.0
+from . import redis_connect
+from .redis_connect import greeting, open_connection, reply_error
+from .steps import Command
 
-
-def reply_error(error: hiredis.ReplyError) -> ResponseError:
-    """As redis-py reports it: a missing script is a :class:`NoScriptError`."""
-    message = str(error)
-    return NoScriptError(message) if message.startswith("NOSCRIPT") else ResponseError(message)
-
-
-P = TypeVar("P", bound=asyncio.Protocol)
-
-
-async def open_connection(options: dict[str, Any], loop: asyncio.AbstractEventLoop, protocol: Callable[[], P]) -> P:
-    """A connection to the Redis that ``options`` (``redis.connection.parse_url``) name: TCP, TLS or a Unix socket."""
-    if "path" in options:
-        _, wire = await loop.create_unix_connection(protocol, options["path"])
-        return wire
-    secure = ssl.create_default_context() if options.get("connection_class") is SSLConnection else None
-    host, port = options.get("host", "localhost"), options.get("port", 6379)
-    _, wire = await loop.create_connection(protocol, host, port, ssl=secure)
-    return wire
-
-
-def greeting(options: dict[str, Any]) -> list[Command]:
-    """What a new connection says first: AUTH, if the URL has a password."""
-    if options.get("password") is None:
-        return []
-    user = options.get("username")
-    return [("AUTH", user, options["password"]) if user else ("AUTH", options["password"])]
+#: After a failed attempt to connect, commands fail at once for this long (each would wait for
+#: the connect timeout otherwise); the caller does its work the blocking way meanwhile.
+RETRY_AFTER = 1.0
 
 
 class _Waiting:
@@ -75,6 +47,7 @@ class _Wire(asyncio.Protocol):
         self.link = link
         self.reader = hiredis.Reader()
         self.transport: asyncio.Transport | None = None
+        self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -91,6 +64,7 @@ class _Wire(asyncio.Protocol):
             link.lost(self, RedisConnectionError("Redis sent something that is not RESP"))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
         self.link.lost(self, RedisConnectionError("the connection to Redis was lost"))
 
 
@@ -101,67 +75,90 @@ class RedisLink:
     def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
         self._options = parse_url(url)
         self._loop = loop
-        self._wire: _Wire | None = None
+        self._wire: _Wire | None = None  # ready: AUTH and SELECT done
+        self._setting_up: _Wire | None = None  # connected, AUTH and SELECT on their way
         self._connecting: asyncio.Future[_Wire] | None = None
+        self._failed_at = float("-inf")
         self._waiting: deque[_Waiting] = deque()
         self._unsent: list[bytes] = []  # commands of this turn of the loop, written together at its end
         self._watchdog: asyncio.TimerHandle | None = None
+        self._closed = False
 
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
-        wire = self._wire or await self._connect()
-        transport = wire.transport
-        if transport is None or transport.is_closing():
-            raise RedisConnectionError("the connection to Redis is closing")
-        future: asyncio.Future[list[Any]] = self._loop.create_future()
-        self._waiting.append(_Waiting(len(commands), future, self._loop.time() + REPLY_TIMEOUT))
-        if not self._unsent:
-            self._loop.call_soon(self._write, wire)
-        self._unsent.extend([hiredis.pack_command(command) for command in commands])
-        if self._watchdog is None:
-            self._watchdog = self._loop.call_later(REPLY_TIMEOUT, self._watch)
-        return await future
+        if not commands:
+            return []
+        packed = [hiredis.pack_command(command) for command in commands]  # before anything is queued
+        wire = self._wire
+        if wire is None or wire.closed:
+            wire = await self._connect()
+        return await self._send(wire, packed)
 
     def close(self) -> None:
+        self._closed = True
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        if self._wire is not None and self._wire.transport is not None:
-            self._wire.transport.close()
+        for wire in (self._wire, self._setting_up):
+            if wire is not None and wire.transport is not None:
+                wire.transport.close()
+
+    def _send(self, wire: _Wire, packed: list[bytes]) -> asyncio.Future[list[Any]]:
+        """Queued behind every command sent before; written at the end of this turn of the loop."""
+        future: asyncio.Future[list[Any]] = self._loop.create_future()
+        self._waiting.append(_Waiting(len(packed), future, self._loop.time() + redis_connect.REPLY_TIMEOUT))
+        if not self._unsent:
+            self._loop.call_soon(self._write, wire)
+        self._unsent.extend(packed)
+        if self._watchdog is None:
+            self._watchdog = self._loop.call_later(redis_connect.REPLY_TIMEOUT, self._watch)
+        return future
 
     # --- the connection ---------------------------------------------------------------------------------
     async def _connect(self) -> _Wire:
         """One connection for everyone: callers arriving meanwhile wait for the same one."""
+        if self._closed:
+            raise RedisConnectionError("the link is closed")
+        if self._loop.time() - self._failed_at < RETRY_AFTER:
+            raise RedisConnectionError("Redis could not be reached a moment ago")
         if self._connecting is None:
-            self._connecting = self._loop.create_future()
-            try:
-                wire = await asyncio.wait_for(self._open(), CONNECT_TIMEOUT)
-            except Exception as error:
-                if self._wire is not None:  # connected, but AUTH or SELECT failed or took too long
-                    self.lost(self._wire, RedisConnectionError("the connection to Redis was not set up"))
-                self._connecting.set_exception(RedisConnectionError(f"could not connect to Redis ({error})"))
-                self._connecting.exception()  # retrieved: nobody else may be waiting for it
-                self._connecting = None
-                raise RedisConnectionError(f"could not connect to Redis ({error})") from error
-            self._connecting.set_result(wire)
-            self._connecting = None
-            return wire
+            self._connecting = self._loop.create_task(self._set_up())
+            self._connecting.add_done_callback(self._connected)
         return await asyncio.shield(self._connecting)
 
-    async def _open(self) -> _Wire:
-        wire = self._wire = await open_connection(self._options, self._loop, lambda: _Wire(self))
-        hello = greeting(self._options)
-        if self._options.get("db"):
-            hello.append(("SELECT", self._options["db"]))
-        if hello:
-            for reply in await self.execute(hello):
-                if isinstance(reply, Exception):
-                    self.close()
-                    raise reply
+    def _connected(self, attempt: asyncio.Future[_Wire]) -> None:
+        self._connecting = None
+        if attempt.cancelled() or attempt.exception() is not None:
+            self._failed_at = self._loop.time()
+
+    async def _set_up(self) -> _Wire:
+        """Connected, authenticated and on the URL's database, or ``ConnectionError``."""
+        try:
+            opening = open_connection(self._options, self._loop, lambda: _Wire(self))
+            wire = self._setting_up = await asyncio.wait_for(opening, redis_connect.CONNECT_TIMEOUT)
+            hello = greeting(self._options)
+            if self._options.get("db"):
+                hello.append(("SELECT", self._options["db"]))
+            if hello:
+                sent = self._send(wire, [hiredis.pack_command(command) for command in hello])
+                for reply in await asyncio.wait_for(sent, redis_connect.CONNECT_TIMEOUT):
+                    if isinstance(reply, Exception):
+                        raise reply
+            if wire.closed:
+                raise RedisConnectionError("the connection to Redis was lost")
+        except Exception as error:
+            self._abandon(RedisConnectionError(f"could not connect to Redis ({type(error).__name__})"))
+            raise RedisConnectionError(f"could not connect to Redis ({type(error).__name__})") from error
+        self._wire, self._setting_up = wire, None
         return wire
+
+    def _abandon(self, error: Exception) -> None:
+        wire, self._setting_up = self._setting_up, None
+        if wire is not None:
+            self.lost(wire, error)
 
     # --- what the wire reports ------------------------------------------------------------------------------
     def replied(self, wire: _Wire, reply: Any) -> None:
-        if wire is not self._wire or not self._waiting:
+        if not self._current(wire) or not self._waiting:
             return
         waiting = self._waiting[0]
         waiting.replies.append(reply_error(reply) if isinstance(reply, hiredis.ReplyError) else reply)
@@ -172,9 +169,9 @@ class RedisLink:
 
     def lost(self, wire: _Wire, error: Exception) -> None:
         """Every caller still waiting hears of it; the next command connects again."""
-        if wire is not self._wire:
+        if not self._current(wire):
             return
-        self._wire = None
+        self._wire = self._setting_up = None
         if wire.transport is not None:
             wire.transport.abort()
         waiting, self._waiting, self._unsent = self._waiting, deque(), []
@@ -182,9 +179,12 @@ class RedisLink:
             if not each.future.done():
                 each.future.set_exception(error)
 
+    def _current(self, wire: _Wire) -> bool:
+        return wire is self._wire or wire is self._setting_up
+
     def _write(self, wire: _Wire) -> None:
         unsent, self._unsent = self._unsent, []
-        if unsent and wire is self._wire and wire.transport is not None:
+        if unsent and self._current(wire) and wire.transport is not None:
             wire.transport.write(b"".join(unsent))
 
     def _watch(self) -> None:
@@ -193,7 +193,8 @@ class RedisLink:
         if not self._waiting:
             return
         oldest = self._waiting[0].deadline
-        if oldest <= self._loop.time() and self._wire is not None:
-            self.lost(self._wire, RedisTimeoutError(f"Redis did not answer within {REPLY_TIMEOUT:.0f} s"))
+        wire = self._wire or self._setting_up
+        if oldest <= self._loop.time() and wire is not None:
+            self.lost(wire, RedisTimeoutError(f"Redis did not answer within {redis_connect.REPLY_TIMEOUT:.0f} s"))
             return
         self._watchdog = self._loop.call_at(oldest, self._watch)

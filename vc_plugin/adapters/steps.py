@@ -44,8 +44,3 @@ def drive(steps: Steps[R]) -> R:
             step = steps.send(step.run())
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
-
-
-def done(value: T) -> Step[T]:
-    """A step that needs no I/O (a store that has the answer already)."""
-    return Step(run=lambda: value)

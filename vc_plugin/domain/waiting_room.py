@@ -186,6 +186,8 @@ class WaitingRoom:
         """Enter the room, or come back to the same place with the resume token (``existing``: the
         member's record as presence held it a moment ago, ``PresenceStore.arriving``); not if one
         of ``claims`` was revoked meanwhile (then ``revoked`` says why, and nobody hears of it)."""
+        if not room.practitioner_name:  # a room an older version opened: the directory knows the name
+            room = replace(room, practitioner_name=self.practitioner_name(room))
         return drive(self.arriving(room, member, resume, connection, existing, claims=claims))
 
     def arriving(
@@ -199,7 +201,8 @@ class WaitingRoom:
         claims: tuple[Claim, ...] = (),
     ) -> Steps[Arrival]:
         """``arrive`` as steps (:mod:`..adapters.steps`): two round trips for a first arrival, the
-        entry and everything said about it. ``room`` names its practitioner already."""
+        entry and everything said about it. ``room`` names its practitioner already (an empty
+        name stays empty: nothing between the steps may ask the database)."""
         token = secrets.token_urlsafe(18)
         if existing is not None and resume and _resumes(existing, resume):
             come_back = partial(
@@ -219,7 +222,7 @@ class WaitingRoom:
             said.append((member_topic(room.appointment, member.id), event_message(Replaced(connection=previous))))
         if member.state != MemberState.WAITING:
             said.append((room_topic(room.appointment), event_message(PeerJoined(peer=Peer.of(member)))))
-        update = event_message(self._arrival(room, member, present))
+        update = event_message(self._arrival(room, member, present, named=True))
         said.extend((topic, update) for topic in dashboard_topics(room.practitioner, room.organisation))
         yield self._bus.publishing(said)
         return Arrival(member, token, present)
@@ -249,11 +252,14 @@ class WaitingRoom:
         self.presence.touch(room.appointment, member.id, self.now())
         return updated, Entered(self.presence.members(room.appointment, self.now()))
 
-    def _arrival(self, room: Room, member: Member, present: list[Member] | None = None) -> QueueUpdate:
-        """Someone came (back): waiting, with the whole room (a dashboard may not know it yet), or in the call."""
+    def _arrival(
+        self, room: Room, member: Member, present: list[Member] | None = None, *, named: bool = False
+    ) -> QueueUpdate:
+        """Someone came (back): waiting, with the whole room (a dashboard may not know it yet), or in the call.
+        ``named``: the room's practitioner name is final, even if empty (the directory was asked)."""
         listed = ListedMember.of(member)
         if member.state == MemberState.WAITING:
-            snapshot = self.room_snapshot(room, present)
+            snapshot = self.room_snapshot(room, present, named=named)
             return QueueUpdate(op=QueueOp.ARRIVED, appointment=room.appointment, member=listed, room=snapshot)
         return QueueUpdate(op=QueueOp.IN_CALL, appointment=room.appointment, member=listed)
 
@@ -522,15 +528,16 @@ class WaitingRoom:
         person = self._directory.by_public_id(room.practitioner)
         return person.display_name if person else ""
 
-    def room_snapshot(self, room: Room, present: list[Member] | None = None) -> RoomView:
-        """``present``: the room's members when the caller has just read them."""
+    def room_snapshot(self, room: Room, present: list[Member] | None = None, *, named: bool = False) -> RoomView:
+        """``present``: the room's members when the caller has just read them; ``named``: the room's
+        practitioner name is final (no directory asked)."""
         if present is None:
             present = self.presence.members(room.appointment, self.now())
         members = sorted(present, key=lambda m: m.since)
         return RoomView(
             appointment=room.appointment,
             practitioner=room.practitioner,
-            practitioner_name=self.practitioner_name(room),
+            practitioner_name=room.practitioner_name if named else self.practitioner_name(room),
             starts_at=room.starts_at,
             ends_at=room.ends_at,
             notice=room.notice,

@@ -7,7 +7,9 @@ permessage-deflate); a relay between two sockets of this process goes straight f
 other, and only messages for sockets elsewhere cross Redis. Nothing ticks per socket: one sweep
 touches presence for all of them in one Redis round trip, and a pass is asked about again only
 after the bus was away (revocations arrive as events; see docs/signaling.md).
-Work that needs the database, presence or the bus runs in a small thread pool, inside the app.
+``hello``'s arrival and the bus's channels use Redis on the loop, over connections of their own
+(:mod:`..adapters.redis_link`, :mod:`..adapters.redis_channels`); any other work that needs the
+database, presence or the bus runs in a small thread pool, inside the app.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def in_app(app: Flask, state: VCState, work: Callable[[], Any]) -> Any:
 
 
 class SignallingHub:
-    """The sockets of this process: the bus hop onto the loop, direct relays, revocations, the sweep."""
+    """The sockets of this process: their bus topics, direct relays, revocations, the sweep."""
 
     def __init__(self, app: Flask, state: VCState, loop: asyncio.AbstractEventLoop, *, threads: int = 8) -> None:
         self.app = app
@@ -211,6 +213,14 @@ class SignallingHub:
                 connection.perform_soon(session.idle(now, at))
             if touched:
                 await self._touch(touched, at.timestamp())
+            if self.link is not None:
+                self.spawn(self._check_link(self.link))
+
+    @staticmethod
+    async def _check_link(link: RedisLink) -> None:
+        """A PING each sweep: a link dropped while it was quiet is found before a ``hello`` waits for it."""
+        with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+            await link.execute([("PING",)])
 
     async def _touch(self, members: list[tuple[str, str]], stamp: float) -> None:
         presence = self.state.presence
@@ -253,7 +263,8 @@ class _ThroughTheBus:
         self.bus.unsubscribe_all([(topic, self.listeners.pop(topic)) for topic in topics if topic in self.listeners])
 
     def close(self) -> None:
-        pass
+        self.bus.unsubscribe_all(list(self.listeners.items()))
+        self.listeners.clear()
 
 
 class _TopicListener:
