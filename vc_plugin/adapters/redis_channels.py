@@ -20,7 +20,7 @@ import hiredis
 from redis.connection import parse_url
 
 from . import redis_connect
-from .redis_connect import error_code, greeting, open_connection
+from .redis_connect import RespWire, error_code, greeting, open_connection
 
 log = logging.getLogger(__name__)
 #: Waits before connecting again after a failure: doubling from the first to the last.
@@ -30,30 +30,20 @@ FIRST_RETRY, LAST_RETRY = 0.25, 4.0
 HEALTH_CHECK_SECONDS = 15.0
 
 
-class _Wire(asyncio.Protocol):
+class _Wire(RespWire):
     def __init__(self, channels: RedisChannels) -> None:
+        super().__init__()
         self.channels = channels
-        self.reader = hiredis.Reader()
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def replied(self, reply: Any) -> None:
+        self.channels.replied(reply)
 
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.reader.feed(data)
-            reply = self.reader.gets()
-            while reply is not False:
-                self.channels.replied(reply)
-                reply = self.reader.gets()
-        except hiredis.ProtocolError:
-            log.warning("bus: Redis sent something that is not RESP; connecting again")
-            if self.transport is not None:
-                self.transport.abort()
+    def garbled(self) -> None:
+        log.warning("bus: Redis sent something that is not RESP; connecting again")
+        if self.transport is not None:
+            self.transport.abort()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+    def ended(self) -> None:
         self.channels.lost(self)
 
 

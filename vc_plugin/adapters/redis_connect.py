@@ -85,6 +85,44 @@ def _tls(options: dict[str, Any]) -> ssl.SSLContext:
     return context
 
 
+class RespWire(asyncio.Protocol):
+    """One of our own connections to Redis: bytes in, replies out (parsed by hiredis). A subclass says
+    what a reply means (``replied``), what to do with bytes that are not RESP (``garbled``) and
+    when the connection ended (``ended``)."""
+
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        reader = self.reader
+        try:
+            reader.feed(data)
+            reply = reader.gets()
+            while reply is not False:
+                self.replied(reply)
+                reply = reader.gets()
+        except hiredis.ProtocolError:
+            self.garbled()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.ended()
+
+    def replied(self, reply: Any) -> None:
+        raise NotImplementedError
+
+    def garbled(self) -> None:
+        raise NotImplementedError
+
+    def ended(self) -> None:
+        raise NotImplementedError
+
+
 def greeting(options: dict[str, Any]) -> list[Command]:
     """What a new connection says first: AUTH, if the URL has a password."""
     if options.get("password") is None:

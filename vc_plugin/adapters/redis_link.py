@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import redis_connect
-from .redis_connect import greeting, open_connection, reply_error
+from .redis_connect import RespWire, greeting, open_connection, reply_error
 from .steps import Command
 
 #: After a failed attempt to connect, commands fail at once for this long (each would wait for
@@ -42,29 +42,18 @@ class _Waiting:
         self.deadline = deadline
 
 
-class _Wire(asyncio.Protocol):
+class _Wire(RespWire):
     def __init__(self, link: RedisLink) -> None:
+        super().__init__()
         self.link = link
-        self.reader = hiredis.Reader()
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def replied(self, reply: Any) -> None:
+        self.link.replied(self, reply)
 
-    def data_received(self, data: bytes) -> None:
-        reader, link = self.reader, self.link
-        try:
-            reader.feed(data)
-            reply = reader.gets()
-            while reply is not False:
-                link.replied(self, reply)
-                reply = reader.gets()
-        except hiredis.ProtocolError:
-            link.lost(self, RedisConnectionError("Redis sent something that is not RESP"))
+    def garbled(self) -> None:
+        self.link.lost(self, RedisConnectionError("Redis sent something that is not RESP"))
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+    def ended(self) -> None:
         self.link.lost(self, RedisConnectionError("the connection to Redis was lost"))
 
 
